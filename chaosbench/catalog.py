@@ -1,0 +1,302 @@
+"""The catalog: ``systems.json`` (and user catalogs) read and validated into :class:`System` records.
+
+Every fact about a system lives in the catalog; nothing about a particular system is written in
+Python. Validation is strict and names the system and field of every problem.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import keyword
+import math
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import CatalogError
+from .expressions import RESERVED, constant_value, parse
+
+CATALOG_PATH = Path(__file__).resolve().parent.parent / "systems.json"
+_PACKAGED = Path(__file__).resolve().parent / "systems.json"
+
+REQUIRED = ("description", "citation", "variables", "equations", "parameters", "initial_conditions",
+            "period")
+OPTIONAL = ("doi", "flags", "delay", "observe", "invariants", "notes", "dt")
+FLAGS = ("nonautonomous", "hamiltonian", "conservative", "delay")
+
+
+@dataclass(frozen=True)
+class System:
+    """One chaotic system as the catalog describes it."""
+
+    name: str
+    description: str
+    citation: str
+    variables: tuple[str, ...]
+    equations: tuple[str, ...]
+    parameters: dict[str, float]
+    initial_conditions: tuple[float, ...]
+    period: float
+    flags: dict[str, bool]
+    observe: dict[str, str] = field(default_factory=dict)
+    invariants: dict[str, Any] = field(default_factory=dict)
+    doi: str | None = None
+    dt: float | None = None
+    notes: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def dimension(self) -> int:
+        return len(self.variables)
+
+    @property
+    def is_delay(self) -> bool:
+        return self.flags["delay"]
+
+    @property
+    def is_nonautonomous(self) -> bool:
+        return self.flags["nonautonomous"]
+
+    @property
+    def max_lyapunov(self) -> float | None:
+        """The leading Lyapunov exponent, the first entry of the stored spectrum (if annotated)."""
+        spectrum = self.invariants.get("lyapunov_spectrum")
+        return float(spectrum[0]) if spectrum else None
+
+    @property
+    def lyapunov_time(self) -> float | None:
+        lam = self.max_lyapunov
+        return 1.0 / lam if lam and lam > 0 else None
+
+    @property
+    def content_hash(self) -> str:
+        return _hash(self.raw)
+
+    def equation_text(self) -> list[str]:
+        return [f"d{v}/dt = {e}" for v, e in zip(self.variables, self.equations)]
+
+
+@dataclass(frozen=True)
+class Catalog(Mapping[str, System]):
+    """An ordered mapping of system names to :class:`System`, with a version and content hash."""
+
+    systems: dict[str, System]
+    version: str
+    sources: tuple[str, ...]
+    hash: str
+
+    def __getitem__(self, name: str) -> System:
+        try:
+            return self.systems[name]
+        except KeyError:
+            raise CatalogError(unknown_system_message(name, self.systems)) from None
+
+    def __iter__(self):
+        return iter(self.systems)
+
+    def __len__(self) -> int:
+        return len(self.systems)
+
+
+def unknown_system_message(name: str, known: Iterable[str]) -> str:
+    import difflib
+
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    lower = [k for k in known if k.lower() == name.lower()]
+    hint = (f"; did you mean {' or '.join(repr(c) for c in (lower or close))}?" if lower or close
+            else "; run 'chaosbench list' to see the names")
+    return f"unknown system '{name}'{hint}"
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _identifier(name: object, where: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise CatalogError(f"{where}: '{name}' is not a valid name (letters, digits, underscore)")
+    if name in RESERVED:
+        raise CatalogError(f"{where}: '{name}' is reserved (a function, 'pi' or the time 't')")
+    return name
+
+
+def validate_system(name: str, entry: object) -> System:
+    """Check one catalog entry and build its :class:`System`; raises :class:`CatalogError`."""
+    w = f"system '{name}'"
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{w}: an entry must be a JSON object")
+    for key in REQUIRED:
+        if key not in entry:
+            raise CatalogError(f"{w}: missing field '{key}'")
+    unknown = set(entry) - set(REQUIRED) - set(OPTIONAL)
+    if unknown:
+        raise CatalogError(f"{w}: unknown field(s) {sorted(unknown)}; allowed: {', '.join(REQUIRED + OPTIONAL)}")
+    for key in ("description", "citation"):
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise CatalogError(f"{w}, field '{key}': must be a non-empty string")
+
+    variables = entry["variables"]
+    if not isinstance(variables, list) or not variables:
+        raise CatalogError(f"{w}, field 'variables': must be a non-empty list of names")
+    variables = [_identifier(v, f"{w}, field 'variables'") for v in variables]
+    if len(set(variables)) != len(variables):
+        raise CatalogError(f"{w}, field 'variables': names must be unique")
+
+    params = entry["parameters"]
+    if not isinstance(params, dict):
+        raise CatalogError(f"{w}, field 'parameters': must be an object of name -> value")
+    values: dict[str, float] = {}
+    for pname, ptext in params.items():
+        _identifier(pname, f"{w}, field 'parameters'")
+        if pname in variables:
+            raise CatalogError(f"{w}, field 'parameters.{pname}': the name is also a variable")
+        values[pname] = constant_value(ptext, where=f"{w}, field 'parameters.{pname}'")
+
+    flags = entry.get("flags", {})
+    if not isinstance(flags, dict) or set(flags) - set(FLAGS):
+        raise CatalogError(f"{w}, field 'flags': an object with keys among {', '.join(FLAGS)}")
+    for k, v in flags.items():
+        if not isinstance(v, bool):
+            raise CatalogError(f"{w}, field 'flags.{k}': must be true or false")
+    flags = {k: bool(flags.get(k, False)) for k in FLAGS}
+
+    equations = entry["equations"]
+    if not isinstance(equations, dict) or set(equations) != set(variables):
+        raise CatalogError(f"{w}, field 'equations': one expression per variable, keys {variables}")
+    names = set(variables) | set(values)
+    uses_t = uses_delay = False
+    for v in variables:
+        tree = parse(equations[v], where=f"{w}, field 'equations.{v}'", names=names, variables=variables,
+                     allow_delay=flags["delay"])
+        import ast
+
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and node.func.id in variables:
+                uses_delay = True
+                lag = node.args[0].right
+                tau = values[lag.id] if isinstance(lag, ast.Name) else float(lag.value)
+                if not tau > 0:
+                    raise CatalogError(f"{w}, field 'equations.{v}': the delay must be positive, got {tau}")
+            elif isinstance(node, ast.Name) and node.id == "t" and not _is_delay_time(tree, node):
+                uses_t = True
+    if flags["delay"] and not uses_delay:
+        raise CatalogError(f"{w}, field 'flags.delay': true, but no equation has a delayed term x(t - tau)")
+    if uses_t and not flags["nonautonomous"]:
+        # the converse is allowed: a driven system written autonomously with a phase variable
+        raise CatalogError(f"{w}, field 'flags.nonautonomous': must be true since the equations use the time t")
+    delay = entry.get("delay")
+    if flags["delay"]:
+        if delay is not None and (not isinstance(delay, dict) or delay.get("history", "constant") != "constant"
+                                  or set(delay) - {"history"}):
+            raise CatalogError(f"{w}, field 'delay': only {{\"history\": \"constant\"}} is supported")
+    elif delay is not None:
+        raise CatalogError(f"{w}, field 'delay': given, but flags.delay is false")
+
+    ic = entry["initial_conditions"]
+    if (not isinstance(ic, list) or len(ic) != len(variables)
+            or not all(_finite_number(x) for x in ic)):
+        raise CatalogError(f"{w}, field 'initial_conditions': {len(variables)} finite numbers, one per variable")
+    for key in ("period", "dt"):
+        if key in entry and not (_finite_number(entry[key]) and entry[key] > 0):
+            raise CatalogError(f"{w}, field '{key}': must be a positive number")
+
+    observe = entry.get("observe", {})
+    if not isinstance(observe, dict) or set(observe) - set(variables):
+        raise CatalogError(f"{w}, field 'observe': an object mapping variables to bounded expressions")
+    for v, text in observe.items():
+        parse(text, where=f"{w}, field 'observe.{v}'", names=names)
+    invariants = entry.get("invariants", {})
+    if not isinstance(invariants, dict):
+        raise CatalogError(f"{w}, field 'invariants': must be an object")
+
+    return System(
+        name=name, description=entry["description"], citation=entry["citation"],
+        variables=tuple(variables), equations=tuple(str(equations[v]) for v in variables),
+        parameters=values, initial_conditions=tuple(float(x) for x in ic), period=float(entry["period"]),
+        flags=flags, observe=dict(observe), invariants=dict(invariants), doi=entry.get("doi"),
+        dt=float(entry["dt"]) if "dt" in entry else None, notes=entry.get("notes"), raw=entry,
+    )
+
+
+def _is_delay_time(tree, name_node) -> bool:
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.BinOp):
+            if node.args[0].left is name_node:
+                return True
+    return False
+
+
+def _finite_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Read a catalog file, turning I/O and JSON problems into one-line errors."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise CatalogError(f"catalog '{path}': cannot read it ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"catalog '{path}': not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("systems"), dict):
+        raise CatalogError(f"catalog '{path}': expected an object with a 'systems' object of name -> entry")
+    return data
+
+
+def default_catalog_path() -> Path:
+    return CATALOG_PATH if CATALOG_PATH.exists() else _PACKAGED
+
+
+@lru_cache(maxsize=8)
+def _load(paths: tuple[str, ...]) -> Catalog:
+    merged: dict[str, Any] = {}
+    version = "0"
+    for i, path in enumerate(paths):
+        data = read_json(path)
+        if i == 0:
+            version = str(data.get("version", "0"))
+        for name, entry in data["systems"].items():
+            _identifier(name, f"catalog '{path}', system name")
+            merged[name] = entry
+    systems = {name: validate_system(name, entry) for name, entry in merged.items()}
+    return Catalog(systems=systems, version=version, sources=paths,
+                   hash=_hash({"version": version, "systems": merged}))
+
+
+def load_catalog(extra: str | os.PathLike | Iterable[str | os.PathLike] | None = None) -> Catalog:
+    """The catalog: ``systems.json`` plus user catalog files that add or override systems by name."""
+    if extra is None:
+        extra = ()
+    elif isinstance(extra, (str, os.PathLike)):
+        extra = (extra,)
+    paths = (str(default_catalog_path()),) + tuple(str(Path(p).resolve()) for p in extra)
+    return _load(paths)
+
+
+def get_system(name: str, catalog: str | os.PathLike | None = None) -> System:
+    """One system by name (with a did-you-mean for unknown names)."""
+    return load_catalog(catalog)[name]
+
+
+def list_systems(catalog: str | os.PathLike | None = None, *, dimension: int | None = None,
+                 **flags: bool) -> list[str]:
+    """Names of the systems, optionally filtered by dimension and flags (e.g. ``delay=True``)."""
+    for k in flags:
+        if k not in FLAGS:
+            raise CatalogError(f"unknown flag '{k}'; flags are {', '.join(FLAGS)}")
+    out = []
+    for name, s in load_catalog(catalog).items():
+        if dimension is not None and s.dimension != dimension:
+            continue
+        if any(s.flags[k] != v for k, v in flags.items()):
+            continue
+        out.append(name)
+    return out

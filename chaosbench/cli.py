@@ -1,0 +1,184 @@
+"""The command line: a thin layer over the library. User mistakes are one line on stderr, exit 2."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import ChaosbenchError
+
+EXIT_USAGE, EXIT_FAILED = 2, 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise ChaosbenchError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got '{text}'") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got '{text}'") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text}")
+        return value
+    return parse
+
+
+def _nonneg_float(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a non-negative number, got '{text}'") from None
+        if not (math.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(f"{name} must be a non-negative number, got {text}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="chaosbench", description="Chaotic systems as data; forecasts scored in Lyapunov times.")
+    parser.add_argument("--version", action="version", version=f"chaosbench {__version__}")
+    parser.add_argument("--catalog", action="append", metavar="FILE",
+                        help="extra catalog JSON adding or overriding systems (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="table of the catalog's systems")
+    p.add_argument("--dim", type=_positive_int("--dim"), help="only systems of this dimension")
+    for flag in ("delay", "nonautonomous", "hamiltonian", "conservative"):
+        p.add_argument(f"--{flag}", action="store_true", help=f"only {flag} systems")
+    p.set_defaults(run=cmd_list)
+
+    p = sub.add_parser("info", help="equations, parameters, invariants and citation of one system")
+    p.add_argument("name")
+    p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("generate", help="integrate systems into a parquet dataset")
+    p.add_argument("systems", nargs="*", default=["all"], help="system names, or 'all' (default)")
+    p.add_argument("--out", required=True, help="dataset directory")
+    p.add_argument("--length", type=_positive_int("--length"), default=1000, help="points per trajectory")
+    res = p.add_mutually_exclusive_group()
+    res.add_argument("--pts-per-period", type=_positive_float("--pts-per-period"))
+    res.add_argument("--pts-per-lyapunov", type=_positive_float("--pts-per-lyapunov"))
+    res.add_argument("--dt", type=_positive_float("--dt"))
+    p.add_argument("--trajectories", type=_positive_int("--trajectories"), default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--initial", choices=("attractor", "catalog"), default="attractor",
+                   help="start points drawn on the attractor (default) or the catalog's point")
+    p.add_argument("--method", choices=("dop853", "rk4", "heun"), default="dop853")
+    p.add_argument("--rtol", type=_positive_float("--rtol"), default=None)
+    p.add_argument("--atol", type=_positive_float("--atol"), default=None)
+    p.add_argument("--noise", type=_nonneg_float("--noise"), default=0.0,
+                   help="dynamical noise, relative to each variable's std over one period")
+    p.add_argument("--standardize", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset made with other settings")
+    p.set_defaults(run=cmd_generate)
+    return parser
+
+
+def cmd_list(args) -> int:
+    from .catalog import load_catalog
+
+    cat = load_catalog(args.catalog)
+    flags = {f: True for f in ("delay", "nonautonomous", "hamiltonian", "conservative") if getattr(args, f)}
+    rows = []
+    for name, s in cat.items():
+        if args.dim is not None and s.dimension != args.dim:
+            continue
+        if any(not s.flags[f] for f in flags):
+            continue
+        lam = s.max_lyapunov
+        marks = "".join(c for f, c in (("delay", "D"), ("nonautonomous", "N"), ("hamiltonian", "H"),
+                                       ("conservative", "C")) if s.flags[f])
+        rows.append((name, str(s.dimension), marks or "-", f"{s.period:.4g}", f"{lam:.4g}" if lam else "-",
+                     s.citation.split("(")[0].strip()[:38]))
+    header = ("system", "dim", "flags", "period", "lambda_max", "source")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print(f"{len(rows)} of {len(cat)} systems; catalog {cat.version}, hash {cat.hash[:12]}; "
+          "flags: D delay, N nonautonomous, H hamiltonian, C conservative")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .catalog import load_catalog
+
+    s = load_catalog(args.catalog)[args.name]
+    print(f"{s.name} ({s.dimension} variables)")
+    print(f"  {s.description}")
+    print("equations:")
+    for line in s.equation_text():
+        print(f"  {line}")
+    print("parameters: " + (", ".join(f"{k} = {v:.10g}" for k, v in s.parameters.items()) or "none"))
+    print("point on the attractor: " + ", ".join(f"{v}={x:.8g}" for v, x in zip(s.variables, s.initial_conditions)))
+    print(f"period: {s.period:.6g}" + (f"   dt: {s.dt:.6g}" if s.dt else ""))
+    flags = [f for f, on in s.flags.items() if on]
+    print("flags: " + (", ".join(flags) or "none"))
+    if s.observe:
+        print("observed as: " + ", ".join(f"{k} -> {v}" for k, v in s.observe.items()))
+    if s.invariants:
+        print("invariants:")
+        for k, v in s.invariants.items():
+            print(f"  {k}: {v}")
+    else:
+        print("invariants: not computed yet")
+    print(f"citation: {s.citation}" + (f" doi:{s.doi}" if s.doi else ""))
+    if s.notes:
+        print(f"notes: {s.notes}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .integrate import DEFAULT_ATOL, DEFAULT_RTOL
+    from .store import generate
+
+    path = generate(args.systems, out=args.out, catalog=args.catalog, overwrite=args.overwrite, progress=True,
+                    length=args.length, pts_per_period=args.pts_per_period, pts_per_lyapunov=args.pts_per_lyapunov,
+                    dt=args.dt, n_trajectories=args.trajectories, seed=args.seed, initial=args.initial,
+                    method=args.method, rtol=args.rtol or DEFAULT_RTOL, atol=args.atol or DEFAULT_ATOL,
+                    noise=args.noise, standardize=args.standardize)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .store import GenerationFailed
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except GenerationFailed as exc:
+        for line in exc.failures:
+            print(f"chaosbench: failed: {line}", file=sys.stderr)
+        return EXIT_FAILED
+    except ChaosbenchError as exc:
+        print(f"chaosbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("chaosbench: interrupted; finished files are kept, no partial file was left", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Shared fixtures: the real catalog, compiled classics, a small user catalog written to disk."""
+import json
+
+import numpy as np
+import pytest
+
+from chaosbench.catalog import load_catalog
+from chaosbench.compiler import compile_system
+
+#: literature values of the leading Lyapunov exponent, used to express times in Lyapunov times
+LORENZ_LAMBDA = 0.9056  # Sprott, "Chaos and Time-Series Analysis" (2003), Table A.1
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def lorenz(catalog):
+    return compile_system(catalog["Lorenz"])
+
+
+@pytest.fixture(scope="session")
+def mackey_glass(catalog):
+    return compile_system(catalog["MackeyGlass"])
+
+
+def write_catalog(path, systems: dict) -> str:
+    path.write_text(json.dumps({"version": "test", "systems": systems}))
+    return str(path)
+
+
+def entry(**overrides) -> dict:
+    """A valid user entry (a damped harmonic oscillator) with fields overridden."""
+    base = {
+        "description": "A lightly damped harmonic oscillator, used to test exact solutions.",
+        "citation": "Any mechanics textbook.",
+        "variables": ["x", "v"],
+        "equations": {"x": "v", "v": "-w**2*x - 2*zeta*w*v"},
+        "parameters": {"w": 1.0, "zeta": 0.01},
+        "initial_conditions": [1.0, 0.0],
+        "period": "6.283185307179586",
+    }
+    base["period"] = 6.283185307179586
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def user_catalog(tmp_path):
+    def make(**systems):
+        return write_catalog(tmp_path / "user.json", systems)
+    return make
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

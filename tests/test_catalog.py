@@ -1,0 +1,84 @@
+"""The catalog: size, coverage of dysts' names, strict validation, user overrides, hashing."""
+import json
+from pathlib import Path
+
+import pytest
+
+from chaosbench.catalog import list_systems, load_catalog
+from chaosbench.errors import CatalogError
+
+from .conftest import entry
+
+DYSTS_FLOWS = (Path(__file__).parent / "data" / "dysts_flows.txt").read_text().split()
+
+
+def test_catalog_has_135_or_more_systems_with_every_dysts_flow(catalog):
+    assert len(catalog) >= 135
+    missing = [name for name in DYSTS_FLOWS if name not in catalog]
+    assert not missing, f"dysts flows missing from the catalog: {missing}"
+
+
+def test_every_entry_is_documented(catalog):
+    for name, s in catalog.items():
+        assert len(s.description) > 20, name
+        assert len(s.citation) > 15, name
+        assert s.period > 0, name
+
+
+def test_catalog_fixes_known_dysts_mistakes(catalog):
+    assert catalog["Lorenz"].parameters["beta"] == pytest.approx(8 / 3, rel=1e-15)
+    # dysts issue #10: its Sakarya and LiuChen share one equation; ours must differ
+    assert catalog["Sakarya"].equations != catalog["LiuChen"].equations
+
+
+def test_flags_are_consistent(catalog):
+    assert "MackeyGlass" in list_systems(delay=True)
+    for name in list_systems(delay=True):
+        assert "(t - " in " ".join(catalog[name].equations), name
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"variables": []}, "field 'variables'"),
+    ({"initial_conditions": [1.0]}, "field 'initial_conditions'"),
+    ({"equations": {"x": "v"}}, "field 'equations'"),
+    ({"parameters": {"x": 1.0}}, "field 'parameters.x'"),
+    ({"period": -1}, "field 'period'"),
+    ({"colour": "red"}, "unknown field"),
+    ({"equations": {"x": "v", "v": "-x + sin(t)"}}, "flags.nonautonomous"),
+    ({"flags": {"delay": True}}, "flags.delay"),
+    ({"parameters": {"w": "w + 1", "zeta": 0.1}}, "parameters.w"),
+])
+def test_validation_errors_name_system_and_field(user_catalog, change, message):
+    path = user_catalog(Osc=entry(**change))
+    with pytest.raises(CatalogError, match=message) as err:
+        load_catalog(path)
+    assert "system 'Osc'" in str(err.value)
+
+
+def test_missing_field_and_malformed_file(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ not json")
+    with pytest.raises(CatalogError, match="not valid JSON"):
+        load_catalog(broken)
+    with pytest.raises(CatalogError, match="cannot read"):
+        load_catalog(tmp_path / "absent.json")
+    e = entry()
+    del e["citation"]
+    (tmp_path / "c.json").write_text(json.dumps({"systems": {"Osc": e}}))
+    with pytest.raises(CatalogError, match="system 'Osc': missing field 'citation'"):
+        load_catalog(tmp_path / "c.json")
+
+
+def test_user_catalog_adds_and_overrides(user_catalog, catalog):
+    lorenz = dict(catalog["Lorenz"].raw)
+    lorenz["parameters"] = dict(lorenz["parameters"], rho=99.0)
+    merged = load_catalog(user_catalog(Osc=entry(), Lorenz=lorenz))
+    assert "Osc" in merged and len(merged) == len(catalog) + 1
+    assert merged["Lorenz"].parameters["rho"] == 99.0
+    assert merged.hash != catalog.hash
+    assert merged["Rossler"].content_hash == catalog["Rossler"].content_hash
+
+
+def test_unknown_system_suggests_a_name(catalog):
+    with pytest.raises(CatalogError, match="did you mean 'Lorenz'"):
+        catalog["Lorenx"]

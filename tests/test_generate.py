@@ -1,0 +1,60 @@
+"""Every system generates a finite, bounded trajectory; options behave as documented."""
+import numpy as np
+import pytest
+
+from chaosbench.catalog import load_catalog
+from chaosbench.errors import ChaosbenchError, IntegrationError
+from chaosbench.generate import trajectory
+
+from .conftest import entry
+
+CATALOG = load_catalog()
+
+
+@pytest.mark.parametrize("name", list(CATALOG))
+def test_every_system_integrates_1000_points_from_its_stored_point(name):
+    s = CATALOG[name]
+    x = trajectory(s, length=1000, pts_per_period=100, initial="catalog")
+    assert x.shape == (1, 1000, s.dimension)
+    assert np.all(np.isfinite(x))
+    assert np.all(np.ptp(x[0], axis=0) < 1e6)
+    assert np.any(np.ptp(x[0], axis=0) > 0), f"{name} does not move"
+
+
+def test_attractor_sampling_is_seeded_and_on_the_attractor(catalog):
+    s = catalog["Lorenz"]
+    a = trajectory(s, length=200, n_trajectories=4, seed=3)
+    b = trajectory(s, length=200, n_trajectories=4, seed=3)
+    c = trajectory(s, length=200, n_trajectories=4, seed=4)
+    assert np.array_equal(a, b) and not np.allclose(a[:, 0], c[:, 0])
+    assert len({tuple(row) for row in a[:, 0]}) == 4
+    # every start lies in the attractor's range: z between about 1 and 50 for the classic parameters
+    assert np.all((a[:, 0, 2] > 0) & (a[:, 0, 2] < 55))
+
+
+def test_resolution_options(catalog):
+    s = catalog["Rossler"]
+    coarse = trajectory(s, length=101, pts_per_period=10, initial="catalog")
+    fine = trajectory(s, length=1001, pts_per_period=100, initial="catalog")
+    assert np.allclose(coarse[0], fine[0, ::10], atol=1e-6)
+    by_dt = trajectory(s, length=101, dt=s.period / 10, initial="catalog")
+    assert np.allclose(by_dt, coarse, atol=1e-9)
+    with pytest.raises(ChaosbenchError, match="give one resolution"):
+        trajectory(s, length=10, pts_per_period=10, dt=0.1)
+    with pytest.raises(ChaosbenchError, match="n_steps must be"):
+        trajectory(s, length=-5)
+
+
+def test_standardize_and_noise(catalog):
+    s = catalog["Lorenz"]
+    z = trajectory(s, length=5000, pts_per_period=20, standardize=True)[0]
+    assert np.all(np.abs(z.mean(0)) < 0.5) and np.all(np.abs(z.std(0) - 1) < 0.3)
+    clean = trajectory(s, length=300, seed=1)
+    noisy = trajectory(s, length=300, seed=1, noise=0.05)
+    assert np.array_equal(clean[:, 0], noisy[:, 0]) and not np.allclose(clean[:, 5:], noisy[:, 5:])
+
+
+def test_divergence_names_the_system(user_catalog):
+    cat = load_catalog(user_catalog(Blow=entry(equations={"x": "x**2", "v": "-v"}, initial_conditions=[1.0, 1.0])))
+    with pytest.raises(IntegrationError, match="system 'Blow'"):
+        trajectory(cat["Blow"], length=100)

@@ -75,13 +75,9 @@ def chaosbench_worker(names: list[str], out: str) -> None:
     import chaosbench
 
     data = tempfile.mkdtemp(prefix="cb-bench-")
-    per = {}
-    for name in names:
-        t = time.perf_counter()
-        chaosbench.generate([name], out=data, length=1000, pts_per_period=100)
-        per[name] = time.perf_counter() - t
+    chaosbench.generate(names, out=data, length=1000, pts_per_period=100)
     total = time.perf_counter() - start
-    Path(out).write_text(json.dumps({"seconds_in_process": total, "per_system": per}))
+    Path(out).write_text(json.dumps({"seconds_in_process": total}))
 
 
 def run_timed(cmd: list[str], env: dict) -> float:
@@ -153,21 +149,25 @@ def main() -> None:
     me = str(Path(__file__).resolve())
     env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
 
-    print(f"dysts: {len(names)} systems, make_trajectory(1000, pts_per_period=100) ...", flush=True)
-    dysts_seconds = run_timed([args.dysts_python, me, "--worker", "dysts", "--result", str(work / "dysts"),
-                               "--systems", *names], env)
+    load = {}
     cold_env = dict(env, CHAOSBENCH_CACHE=str(work / "cache"))
+    load["chaosbench_cold"] = os.getloadavg()[0]
     print("chaosbench, cold cache ...", flush=True)
     cold = run_timed([sys.executable, me, "--worker", "chaosbench", "--result", str(work / "cold.json"),
                       "--systems", *names], cold_env)
+    load["chaosbench_warm"] = os.getloadavg()[0]
     print("chaosbench, warm cache ...", flush=True)
     warm = run_timed([sys.executable, me, "--worker", "chaosbench", "--result", str(work / "warm.json"),
                       "--systems", *names], cold_env)
+    load["dysts"] = os.getloadavg()[0]
+    print(f"dysts: {len(names)} systems, make_trajectory(1000, pts_per_period=100) ...", flush=True)
+    dysts_seconds = run_timed([args.dysts_python, me, "--worker", "dysts", "--result", str(work / "dysts"),
+                               "--systems", *names], env)
+    load["end"] = os.getloadavg()[0]
 
     dysts_info = json.loads((work / "dysts.json").read_text())
     dysts_traj = dict(np.load(work / "dysts.npz"))
     rows = agreement(names, dysts_info, dysts_traj)
-    warm_per = json.loads((work / "warm.json").read_text())["per_system"]
     dysts_ok = sum(1 for v in dysts_info.values() if v["ok"])
     same = [r for r in rows if r["same_field"]]
     agree = [r for r in same if r["max_nrmse_first_lyapunov_time"] < 1e-3]
@@ -176,8 +176,8 @@ def main() -> None:
         "chaosbench_cold_seconds": cold, "chaosbench_warm_seconds": warm,
         "speedup_cold": dysts_seconds / cold, "speedup_warm": dysts_seconds / warm,
         "same_vector_field": len(same), "agree_first_lyapunov_time": len(agree), "agreement": rows,
-        "dysts_per_system": {k: v["seconds"] for k, v in dysts_info.items()}, "chaosbench_warm_per_system": warm_per,
-        "machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+        "dysts_per_system": {k: v["seconds"] for k, v in dysts_info.items()},
+        "machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "load_average_before": load,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +187,8 @@ def main() -> None:
         "# Regenerating the catalog: chaosbench vs dysts 0.96",
         "",
         f"{len(names)} systems, 1000 points at 100 points per period each, one process per run, "
-        f"{result['machine']}, {result['date']}. Command: `python benchmarks/generate_vs_dysts.py`.",
+        f"{result['machine']}, {result['date']}. Command: `python benchmarks/generate_vs_dysts.py`. "
+        "1-minute load average before each run: " + ", ".join(f"{k} {v:.1f}" for k, v in load.items()) + ".",
         "",
         "| run | wall seconds | speed-up vs dysts |",
         "|---|---:|---:|",

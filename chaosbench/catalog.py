@@ -23,7 +23,7 @@ _PACKAGED = Path(__file__).resolve().parent / "systems.json"
 
 REQUIRED = ("description", "citation", "variables", "equations", "parameters", "initial_conditions",
             "period")
-OPTIONAL = ("doi", "flags", "delay", "observe", "invariants", "notes", "dt")
+OPTIONAL = ("doi", "flags", "delay", "observe", "invariants", "notes", "dt", "excluded")
 FLAGS = ("nonautonomous", "hamiltonian", "conservative", "delay")
 
 
@@ -45,6 +45,7 @@ class System:
     doi: str | None = None
     dt: float | None = None
     notes: str | None = None
+    excluded: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -98,6 +99,10 @@ class Catalog(Mapping[str, System]):
 
     def __len__(self) -> int:
         return len(self.systems)
+
+    def chaotic(self) -> list[str]:
+        """Names of the systems in the chaotic catalog (those without an ``excluded`` reason)."""
+        return [name for name, s in self.systems.items() if s.excluded is None]
 
 
 def unknown_system_message(name: str, known: Iterable[str]) -> str:
@@ -209,6 +214,8 @@ def validate_system(name: str, entry: object) -> System:
         raise CatalogError(f"{w}, field 'observe': an object mapping variables to bounded expressions")
     for v, text in observe.items():
         parse(text, where=f"{w}, field 'observe.{v}'", names=names)
+    if "excluded" in entry and (not isinstance(entry["excluded"], str) or not entry["excluded"].strip()):
+        raise CatalogError(f"{w}, field 'excluded': the reason the system is out of the chaotic catalog")
     invariants = entry.get("invariants", {})
     if not isinstance(invariants, dict):
         raise CatalogError(f"{w}, field 'invariants': must be an object")
@@ -218,7 +225,8 @@ def validate_system(name: str, entry: object) -> System:
         variables=tuple(variables), equations=tuple(str(equations[v]) for v in variables),
         parameters=values, initial_conditions=tuple(float(x) for x in ic), period=float(entry["period"]),
         flags=flags, observe=dict(observe), invariants=dict(invariants), doi=entry.get("doi"),
-        dt=float(entry["dt"]) if "dt" in entry else None, notes=entry.get("notes"), raw=entry,
+        dt=float(entry["dt"]) if "dt" in entry else None, notes=entry.get("notes"),
+        excluded=entry.get("excluded"), raw=entry,
     )
 
 

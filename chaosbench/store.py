@@ -154,7 +154,7 @@ def write_system(out: Path, system, opts: Options, catalog: Catalog, spec: dict)
 
 def resolve_systems(systems: str | Iterable[str] | None, catalog: Catalog) -> list[str]:
     if systems is None or systems == "all" or (not isinstance(systems, str) and list(systems) == ["all"]):
-        return list(catalog)
+        return catalog.chaotic()
     names = [systems] if isinstance(systems, str) else list(systems)
     return [catalog[name].name for name in names]
 

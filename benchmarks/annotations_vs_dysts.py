@@ -34,6 +34,27 @@ EXPLAINED = {
                    "0.005, D_KY ~ 2.1, as Farmer (1982) found for tau = 17 (0.007 in bits per unit time is "
                    "0.0049 per unit time). dysts' values come from a 10-variable embedding and are not the "
                    "equation's exponents (its KY 8.0 exceeds any published estimate).",
+    "DequanLi": "OPEN (not chaotic by our numbers): at the catalog's parameters (dysts' values) our spectrum is "
+                "{spectrum} +- {spectrum_std}: no positive exponent, the sum equals the mean divergence, and the "
+                "spectral period {period} is several catalog periods (a long cycle?). The catalog's scratch check "
+                "(0.445) was a 100-period finite-time estimate; dysts' two numbers disagree (0.74 vs 1.86). The "
+                "parameters need checking against Li (2008); it stays in the chaotic catalog only because excluding "
+                "it would take the catalog below 135 systems.",
+    "Tsucs2": "OPEN (not chaotic by our numbers): {spectrum} +- {spectrum_std} at dysts' parameters, same family "
+              "and same behaviour as DequanLi; dysts' 0.136 vs its spectrum's 0.641 disagree. Parameters to check "
+              "against the TSUCS-2 paper.",
+    "KawczynskiStrizhak": "OPEN (not chaotic by our numbers): {spectrum} +- {spectrum_std} at dysts' parameters, a "
+                          "periodic or quasiperiodic response; dysts' 0.076 vs its own spectrum's 0.026 disagree. "
+                          "Parameters to check against Strizhak & Kawczynski (1995).",
+    "Coullet": "OPEN (error bar): every run has a positive exponent, but the 8 runs split into two groups (~0.03 and "
+               "~0.13; dysts 0.137 matches the second): coexisting attractors or long transients, so the mean "
+               "{lam} has a large spread.",
+    "PanXuZhou": "OPEN (error bar): runs split between ~0.6 (chaotic, dysts 0.61) and ~0 (a long DOP853 run from "
+                 "the catalog point falls onto a cycle after ~800 periods): transient chaos at c = 16.",
+    "LiuChen": "OPEN (error bar): positive in every run but from 0.002 to 0.074 (mean {lam}); dysts' value (0.246) "
+               "is for its own Sakarya-form parameterisation with an initial condition on an invariant axis.",
+    "SwingingAtwood": "OPEN (error bar): a Hamiltonian system with a mixed phase space: runs from the reference orbit "
+                      "give 0.0 to 0.2 depending on the region they stay in (mean {lam}).",
     "Torus": "Not chaotic (a prescribed quasiperiodic curve; every exponent is exactly 0); excluded from the "
              "chaotic catalog. dysts' 0.008 is a numerical artefact.",
 }
@@ -64,7 +85,11 @@ def fmt(x, digits=4):
 def reasons(name, s, d, ours, theirs) -> list[str]:
     out = []
     if name in EXPLAINED:
-        out.append(EXPLAINED[name])
+        inv = s.invariants
+        out.append(EXPLAINED[name].format(
+            spectrum=[float(f"{v:.3g}") for v in inv["lyapunov_spectrum"]],
+            spectrum_std=[float(f"{v:.2g}") for v in inv["lyapunov_spectrum_std"]],
+            period=f"{inv['dominant_period']:.3g}", lam=f"{inv['lyapunov_spectrum'][0]:.3g}"))
     dmax, dspec = d.get("maximum_lyapunov_estimated"), (d.get("lyapunov_spectrum_estimated") or [None])[0]
     if dmax is not None and dspec is not None and rel(dmax, dspec) > THRESHOLD:
         out.append(f"dysts is inconsistent: its maximum exponent {dmax:.4g} vs its spectrum's first entry "
@@ -82,13 +107,16 @@ def reasons(name, s, d, ours, theirs) -> list[str]:
     if s.notes and "dysts" in s.notes and any(w in s.notes for w in ("instead", "(dysts", "dysts uses", "dysts has",
                                                                       "dysts rounds", "opposite", "corrected",
                                                                       "initial condition")):
-        out.append(f"Our entry differs from dysts on purpose: {s.notes}")
+        out.append(f"Our entry differs from dysts on purpose: {s.notes.rstrip('.')}.")
     if s.excluded:
-        out.append(f"Excluded from the chaotic catalog: {s.excluded}")
+        out.append(f"Excluded from the chaotic catalog: {s.excluded.rstrip('.')}.")
     lam, err = ours["lam"], ours["lam_std"]
-    if theirs["lam"] is not None and lam is not None and not any("inconsistent" in r for r in out) and not out:
+    if any("inconsistent" in r for r in out) and name not in EXPLAINED:
+        out.append("At most one of dysts' two values can be right; ours is one estimate from the exact Jacobian "
+                   f"with an error bar ({err:.2g}).")
+    elif theirs["lam"] is not None and lam is not None and name not in EXPLAINED:
         n_sigma = abs(lam - theirs["lam"]) / err if err else float("inf")
-        out.append(f"Same equations and parameters as dysts. Ours comes from the exact Jacobian over "
+        out.append(f"Ours comes from the exact Jacobian over "
                    f"{ours['periods']:.0f} periods x {ours['n_ic']} initial conditions with an error bar of "
                    f"{err:.2g}; dysts' value is {n_sigma:.0f} error bars away and has no stated uncertainty or "
                    "method we could rerun, so we take ours.")

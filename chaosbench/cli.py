@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Sequence
 
 from . import __version__
+from .cli_args import number
 from .errors import ChaosbenchError
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
@@ -17,42 +17,6 @@ class _Parser(argparse.ArgumentParser):
         raise ChaosbenchError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got '{text}'") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value}")
-        return value
-    return parse
-
-
-def _positive_float(name: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got '{text}'") from None
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text}")
-        return value
-    return parse
-
-
-def _nonneg_float(name: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a non-negative number, got '{text}'") from None
-        if not (math.isfinite(value) and value >= 0):
-            raise argparse.ArgumentTypeError(f"{name} must be a non-negative number, got {text}")
-        return value
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chaosbench", description="Chaotic systems as data; forecasts scored in Lyapunov times.")
     parser.add_argument("--version", action="version", version=f"chaosbench {__version__}")
@@ -61,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="table of the catalog's systems")
-    p.add_argument("--dim", type=_positive_int("--dim"), help="only systems of this dimension")
+    p.add_argument("--dim", type=number(int), help="only systems of this dimension")
     for flag in ("delay", "nonautonomous", "hamiltonian", "conservative"):
         p.add_argument(f"--{flag}", action="store_true", help=f"only {flag} systems")
     p.set_defaults(run=cmd_list)
@@ -73,23 +37,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="integrate systems into a parquet dataset")
     p.add_argument("systems", nargs="*", default=["all"], help="system names, or 'all' (default)")
     p.add_argument("--out", required=True, help="dataset directory")
-    p.add_argument("--length", type=_positive_int("--length"), default=1000, help="points per trajectory")
+    p.add_argument("--length", type=number(int), default=1000, help="points per trajectory")
     res = p.add_mutually_exclusive_group()
-    res.add_argument("--pts-per-period", type=_positive_float("--pts-per-period"))
-    res.add_argument("--pts-per-lyapunov", type=_positive_float("--pts-per-lyapunov"))
-    res.add_argument("--dt", type=_positive_float("--dt"))
-    p.add_argument("--trajectories", type=_positive_int("--trajectories"), default=1)
+    res.add_argument("--pts-per-period", type=number(float))
+    res.add_argument("--pts-per-lyapunov", type=number(float))
+    res.add_argument("--dt", type=number(float))
+    p.add_argument("--trajectories", type=number(int), default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--initial", choices=("attractor", "catalog"), default="attractor",
                    help="start points drawn on the attractor (default) or the catalog's point")
     p.add_argument("--method", choices=("dop853", "rk4", "heun"), default="dop853")
-    p.add_argument("--rtol", type=_positive_float("--rtol"), default=None)
-    p.add_argument("--atol", type=_positive_float("--atol"), default=None)
-    p.add_argument("--noise", type=_nonneg_float("--noise"), default=0.0,
+    p.add_argument("--rtol", type=number(float), default=None)
+    p.add_argument("--atol", type=number(float), default=None)
+    p.add_argument("--noise", type=number(float, allow_zero=True), default=0.0,
                    help="dynamical noise, relative to each variable's std over one period")
     p.add_argument("--standardize", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset made with other settings")
     p.set_defaults(run=cmd_generate)
+
+    from .invariants.annotate import add_parser as add_annotate
+
+    add_annotate(sub)
+
+    from .cli_bench import register as add_bench
+
+    add_bench(sub)
     return parser
 
 

@@ -112,7 +112,7 @@ def reference(cs: CompiledSystem, opts: Options, observe) -> Reference:
     """Integrate past a transient from the catalog's point and record the attractor's range."""
     system = cs.system
     dt_ref = system.period / 10.0  # 50 periods of attractor at least, 10 points per period
-    n_pool = max(500, 20 * opts.n_trajectories)
+    n_pool = max(500, min(20 * opts.n_trajectories, 200_000))  # bounded memory for huge datasets
     n_transient = int(round(opts.transient_periods * 10)) + 1
     sol = integrate(cs, system.initial_conditions, dt=dt_ref, n_steps=n_transient + n_pool, rtol=opts.rtol,
                     atol=opts.atol)

@@ -139,7 +139,7 @@ def write_system(out: Path, system, opts: Options, catalog: Catalog, spec: dict)
                     "invariants": system.invariants, "period": system.period,
                 }
                 schema = table.schema.with_metadata({META_KEY: json.dumps(meta).encode()})
-                writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+                writer = pq.ParquetWriter(tmp, schema, compression="snappy")
             writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
         writer.close()
         writer = None

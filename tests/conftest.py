@@ -1,5 +1,6 @@
 """Shared fixtures: the real catalog, compiled classics, a small user catalog written to disk."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,3 +58,28 @@ def user_catalog(tmp_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+#: the Lorenz entry of systems.json with its Lyapunov spectrum, for the forecasting harness's tests
+#: (Sprott, "Chaos and Time-Series Analysis", 2003, Table A.1: 0.9056, 0, -14.5723)
+LORENZ_SPECTRUM = [0.9056, 0.0, -14.5723]
+
+
+@pytest.fixture(scope="session")
+def lyapunov_catalog(tmp_path_factory):
+    """A user catalog file: Lorenz from systems.json with its literature Lyapunov spectrum."""
+    systems = json.loads((Path(__file__).resolve().parent.parent / "systems.json").read_text())["systems"]
+    lorenz = dict(systems["Lorenz"], invariants={"lyapunov_spectrum": LORENZ_SPECTRUM})
+    return write_catalog(tmp_path_factory.mktemp("catalog") / "lorenz.json", {"Lorenz": lorenz})
+
+
+@pytest.fixture(scope="session")
+def _task_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def task_cache(_task_dir, monkeypatch):
+    """Task files go to a temporary data root (shared by the session), not the user's cache."""
+    monkeypatch.setenv("CHAOSBENCH_DATA", str(_task_dir))
+    return _task_dir

@@ -14,9 +14,9 @@ def run(*args, **kw):
 
 @pytest.mark.parametrize("args, message", [
     (["info", "Lorenx"], "unknown system 'Lorenx'; did you mean 'Lorenz'"),
-    (["generate", "Lorenz", "--length", "-5", "--out", "OUT"], "--length must be a positive integer"),
+    (["generate", "Lorenz", "--length", "-5", "--out", "OUT"], "--length: must be a positive integer"),
     (["generate", "Lorenz", "--out", "/proc/forbidden/x"], "not writable"),
-    (["generate", "Lorenz", "--dt", "0", "--out", "OUT"], "--dt must be a positive number"),
+    (["generate", "Lorenz", "--dt", "0", "--out", "OUT"], "--dt: must be a positive number"),
     (["--catalog", "BROKEN", "list"], "not valid JSON"),
     (["--catalog", "MISSING", "list"], "cannot read"),
     (["frobnicate"], "invalid choice"),

@@ -1,0 +1,177 @@
+"""The ``bench`` and ``report`` commands (registered by :func:`register`, called from ``cli.build_parser``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from .cli_args import number
+from .errors import ChaosbenchError
+
+
+def register(sub) -> None:
+    """Add ``bench`` and ``report`` to the CLI's subparsers."""
+    from .tasks import PRESETS
+
+    p = sub.add_parser("bench", help="train and score models on systems (cells = system x model x seed)")
+    p.add_argument("--preset", default="quick", choices=list(PRESETS),
+                   help="named benchmark (default quick); --systems/--models/--seeds override its lists")
+    p.add_argument("--systems", nargs="+", metavar="NAME", help="systems, or 'all' for the chaotic catalog")
+    p.add_argument("--models", nargs="+", metavar="NAME", help="models from the registry")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="N")
+    p.add_argument("--out", help="results directory (default results/PRESET)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="override a setting: MODEL.NAME=VALUE (hyperparameter) or task.NAME=VALUE (repeatable)")
+    p.add_argument("--config", metavar="FILE", help="JSON or TOML with systems, models, seeds, task, "
+                                                    "hyperparameters ({model: {name: value}}), time_budget")
+    p.add_argument("--workers", type=number(int), help="cells run at once locally (default: cores)")
+    p.add_argument("--threads", type=number(int), help="threads per cell (default: cores / workers)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the cells on this Dask scheduler")
+    where.add_argument("--dask-workers", type=number(int), metavar="N", help="run on a local Dask cluster of N")
+    p.add_argument("--time-budget", type=number(float), metavar="SECONDS", help="per cell; overrun = failure")
+    p.add_argument("--eps", type=number(float), help="NRMSE threshold of the valid prediction time (0.3)")
+    p.add_argument("--retry-failed", action="store_true", help="run failed cells again instead of skipping them")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=cmd_bench)
+
+    _add_dask_to_generate(sub)
+
+    p = sub.add_parser("report", help="leaderboard (markdown) and plots (PNG) of a results directory")
+    p.add_argument("results", help="results directory written by 'chaosbench bench'")
+    p.add_argument("--out", help="where to write (default: the results directory)")
+    p.set_defaults(run=cmd_report)
+
+
+def _add_dask_to_generate(sub) -> None:
+    """Give ``chaosbench generate`` the benchmark's Dask backend (one task per system)."""
+    gen = sub.choices.get("generate")
+    if gen is None:
+        return
+    where = gen.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="generate on this Dask scheduler")
+    where.add_argument("--dask-workers", type=number(int), metavar="N", help="generate on a local Dask cluster")
+    local = gen.get_default("run")
+
+    def run(args):
+        if not (args.scheduler or args.dask_workers):
+            return local(args)
+        from .harness import generate_distributed
+        from .integrate import DEFAULT_ATOL, DEFAULT_RTOL
+
+        path = generate_distributed(
+            args.systems, out=args.out, catalog=args.catalog, overwrite=args.overwrite, scheduler=args.scheduler,
+            dask_workers=args.dask_workers, length=args.length, pts_per_period=args.pts_per_period,
+            pts_per_lyapunov=args.pts_per_lyapunov, dt=args.dt, n_trajectories=args.trajectories, seed=args.seed,
+            initial=args.initial, method=args.method, rtol=args.rtol or DEFAULT_RTOL, atol=args.atol or DEFAULT_ATOL,
+            noise=args.noise, standardize=args.standardize)
+        print(f"wrote {path}")
+        return 0
+    gen.set_defaults(run=run)
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def read_config(path: str) -> dict:
+    """A run configuration file, JSON or (Python >= 3.11) TOML."""
+    allowed = {"systems", "models", "seeds", "task", "hyperparameters", "time_budget", "eps"}
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ChaosbenchError(f"config '{path}': cannot read it ({exc.strerror})") from None
+    try:
+        if path.endswith(".toml"):
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is a user mistake
+        raise ChaosbenchError(f"config '{path}': cannot parse it ({exc})") from None
+    if not isinstance(data, dict) or set(data) - allowed:
+        raise ChaosbenchError(f"config '{path}': an object with keys among {', '.join(sorted(allowed))}")
+    return data
+
+
+def parse_settings(settings: list[str], models: list[str]) -> tuple[dict, dict]:
+    """``MODEL.NAME=VALUE`` / ``task.NAME=VALUE`` strings -> (hyperparameters per model, task settings)."""
+    hyper: dict = {}
+    task: dict = {}
+    for s in settings:
+        key, eq, text = s.partition("=")
+        owner, dot, name = key.rpartition(".")
+        if not eq or not dot or not name or not owner:
+            raise ChaosbenchError(f"--set '{s}': expected MODEL.NAME=VALUE or task.NAME=VALUE")
+        if owner == "task":
+            task[name] = _value(text)
+        elif owner in models:
+            hyper.setdefault(owner, {})[name] = _value(text)
+        else:
+            raise ChaosbenchError(f"--set '{s}': '{owner}' is neither 'task' nor a model of this run "
+                                  f"({', '.join(models)})")
+    return hyper, task
+
+
+def cmd_bench(args) -> int:
+    from . import harness
+    from .catalog import load_catalog
+    from .models import REGISTRY, is_available
+    from .tasks import get_preset
+
+    preset = get_preset(args.preset)
+    catalog = load_catalog(args.catalog)
+    config = read_config(args.config) if args.config else {}
+    systems = args.systems or config.get("systems") or preset.system_names(catalog)
+    if systems == ["all"] or systems == "all":
+        systems = catalog.chaotic()
+    models = args.models or config.get("models")
+    if not models:
+        models = list(preset.models)
+        for m in preset.optional_models:
+            if is_available(m):
+                models.append(m)
+            else:
+                extra = REGISTRY[m][1]
+                print(f"chaosbench: skipping {m} (pip install 'chaosbench[{extra}]' to include it)", file=sys.stderr)
+    seeds = args.seeds or config.get("seeds") or list(preset.seeds)
+    hyper, task_settings = parse_settings(args.settings, models)
+    overrides = {m: dict(preset.overrides.get(m, {})) for m in models if m in preset.overrides}
+    for source in (config.get("hyperparameters", {}), hyper):
+        for m, kv in source.items():
+            overrides.setdefault(m, {}).update(kv)
+    task = preset.task.replace(**{**config.get("task", {}), **task_settings})
+    cells = harness.plan(systems, models, seeds, task=task, overrides=overrides, catalog=catalog,
+                         time_budget=args.time_budget or config.get("time_budget") or preset.time_budget,
+                         eps=args.eps or config.get("eps") or 0.3)
+    out = args.out or f"results/{preset.name}"
+    print(f"chaosbench bench: {len(systems)} systems x {len(models)} models x {len(seeds)} seeds = "
+          f"{len(cells)} cells -> {out}", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)
+    summary = harness.run(cells, out, workers=args.workers, threads=args.threads, scheduler=args.scheduler,
+                          dask_workers=args.dask_workers, retry_failed=args.retry_failed,
+                          progress=not args.no_progress, catalog=catalog)
+    print(f"{summary.ok} scored, {summary.failed} failed, {summary.skipped} already done, "
+          f"in {summary.seconds:.0f} s; next: chaosbench report {out}")
+    for line in summary.failures[:20]:
+        print(f"  failed: {line}")
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    paths = write_report(args.results, out=args.out)
+    for p in paths:
+        print(f"wrote {p}")
+    return 0

@@ -1,0 +1,249 @@
+"""Running a benchmark: plan the cells (system x model x seed), build the tasks, execute the cells
+locally or on Dask, and append each finished cell to the results table.
+
+Re-running the same command skips the cells already in the table (failed ones too, unless
+``retry_failed``): an interrupted run picks up where it stopped, losing and duplicating nothing.
+
+Executors
+---------
+- local (default): ``workers`` threads, each waiting on one cell process at a time, each process
+  with ``threads`` threads (default: the cores shared out between the workers);
+- Dask distributed: ``dask_workers=N`` starts a LocalCluster of N single-threaded workers;
+  ``scheduler="tcp://HOST:PORT"`` uses a running cluster (e.g. one started by dask-jobqueue on
+  Slurm, see the README). Tasks travel to the workers as bytes, so they need no shared disk.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import results
+from .catalog import Catalog, load_catalog
+from .cell import Cell, execute, failure_record, kill_running
+from .errors import ChaosbenchError
+from .models import EXTRA_MODULES, make_model, missing_extra_message
+from .tasks import TaskSpec, make_task, require_lyapunov, task_id
+
+
+def plan(systems, models, seeds, *, task: TaskSpec | None = None, overrides: dict | None = None,
+         time_budget: float = 1800.0, eps: float = 0.3, catalog: Catalog | str | None = None) -> list[Cell]:
+    """Every cell of ``systems x models x seeds``, with each model's defaults updated by ``overrides``
+    (``{model: {name: value}}``); a cell's seed seeds both its task's data and its model. Unknown systems, models, hyperparameters or missing Lyapunov
+    exponents are refused here, before anything runs."""
+    catalog = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
+    task = task or TaskSpec()
+    overrides = overrides or {}
+    stray = set(overrides) - set(models)
+    if stray:
+        raise ChaosbenchError(f"settings given for model(s) {sorted(stray)} that are not in this run")
+    params = {m: make_model(m, **overrides.get(m, {})).get_params() for m in models}
+    for s in systems:
+        require_lyapunov(catalog[s])
+    # the model is seeded by the cell's seed, as the task's data are
+    return [Cell(system=catalog[s].name, model=m, seed=int(seed), hyperparameters={**params[m], "seed": int(seed)},
+                 task=task,
+                 system_hash=catalog[s].content_hash, catalog_hash=catalog.hash, catalog_version=catalog.version,
+                 time_budget=float(time_budget), eps=float(eps))
+            for s in systems for seed in seeds for m in models]
+
+
+@dataclass
+class RunSummary:
+    """What a run did: cells planned, skipped as already finished, scored, failed; wall time."""
+
+    planned: int = 0
+    skipped: int = 0
+    ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+
+def task_cache_dir() -> Path:
+    from .store import data_root
+
+    d = data_root() / "tasks"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def build_tasks(cells: list[Cell], catalog: Catalog, *, progress: bool = False) -> dict:
+    """Each distinct (system, seed, spec) of ``cells`` -> path of its task file, or the reason it failed.
+
+    Task files are cached under the data root by a hash of what determines them, so re-runs and
+    other models reuse them."""
+    from tqdm.auto import tqdm
+
+    keys = {}
+    for c in cells:
+        keys.setdefault((c.system, c.seed, c.task), None)
+    out = {}
+    for system, seed, spec in tqdm(list(keys), desc="tasks", unit="task", disable=not progress):
+        path = task_cache_dir() / f"{system}-{task_id(system, catalog[system].content_hash, spec, seed)}.npz"
+        if not path.exists():
+            try:
+                make_task(catalog[system], spec, seed=seed, catalog=catalog).save(path)
+            except ChaosbenchError as exc:  # e.g. the integrator failed at this resolution
+                out[(system, seed, spec)] = f"task: {exc}"
+                continue
+        out[(system, seed, spec)] = str(path)
+    return out
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, n_workers: int | None = None):
+    """A ``dask.distributed.Client`` on ``scheduler`` or on a LocalCluster of ``n_workers`` workers."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in EXTRA_MODULES["dask"]:
+            raise ChaosbenchError(missing_extra_message("running on Dask", "dask")) from None
+        raise
+    if scheduler:
+        client = Client(scheduler)
+        cluster = None
+    else:
+        cluster = LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run(cells: list[Cell], out, *, workers: int | None = None, threads: int | None = None,
+        scheduler: str | None = None, dask_workers: int | None = None, retry_failed: bool = False,
+        progress: bool = True, catalog: Catalog | str | None = None) -> RunSummary:
+    """Run the cells not yet in the results table ``out``; write each as it finishes.
+
+    On KeyboardInterrupt the running cell processes are killed and nothing is written for them;
+    the cells already written stay, and the next run does the rest.
+    """
+    from tqdm.auto import tqdm
+
+    catalog = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
+    t0 = time.perf_counter()
+    results.prepare(out)
+    ids = [c.id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ChaosbenchError("the run lists the same cell twice (a repeated system, model or seed)")
+    done = results.finished(out, include_failed=not retry_failed)
+    todo = [c for c in cells if c.id not in done]
+    summary = RunSummary(planned=len(cells), skipped=len(cells) - len(todo))
+    if not todo:
+        summary.seconds = time.perf_counter() - t0
+        return summary
+    task_files = build_tasks(todo, catalog, progress=progress)
+    use_dask = bool(scheduler or dask_workers)
+    workers = workers or (dask_workers if dask_workers else default_workers())
+    threads = threads or (1 if use_dask else max(1, default_workers() // workers))
+    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
+
+    def record(rec: dict) -> None:
+        results.write_record(out, rec)
+        if rec["status"] == "ok":
+            summary.ok += 1
+        else:
+            summary.failed += 1
+            summary.failures.append(f"{rec['system']} / {rec['model']} / seed {rec['seed']}: {rec['reason']}")
+        bar.set_postfix_str(f"{rec['system']}/{rec['model']}: "
+                            + (f"VPT {rec['vpt_lyap']:.2f}" if rec["status"] == "ok" else "failed"))
+        bar.update()
+
+    runnable = []
+    for c in todo:
+        where = task_files[(c.system, c.seed, c.task)]
+        if where.startswith("task: "):
+            record(failure_record(c, where))
+        else:
+            runnable.append((c, where))
+    try:
+        if use_dask:
+            with dask_client(scheduler, dask_workers) as client:
+                _run_dask(client, runnable, threads, record)
+        else:
+            _run_local(runnable, workers, threads, record)
+    finally:
+        bar.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_local(runnable, workers: int, threads: int, record) -> None:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chaosbench-cell")
+    futures = [pool.submit(execute, c, path, threads=threads) for c, path in runnable]
+    try:
+        for fut in as_completed(futures):
+            record(fut.result())
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        kill_running()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _run_dask(client, runnable, threads: int, record) -> None:
+    from dask.distributed import as_completed as dask_completed
+
+    futures = [client.submit(execute, c.to_dict(), task_bytes=Path(path).read_bytes(), threads=threads,
+                             key=f"chaosbench-cell-{c.id}", pure=False) for c, path in runnable]
+    try:
+        for fut in dask_completed(futures):
+            record(fut.result())
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+def _generate_one(name: str, out: str, catalog, options: dict) -> str | None:
+    from .store import generate
+
+    try:
+        generate([name], out=out, catalog=catalog, **options)
+    except ChaosbenchError as exc:
+        return str(exc)
+    return None
+
+
+def generate_distributed(systems="all", *, out=None, catalog=None, overwrite: bool = False,
+                         scheduler: str | None = None, dask_workers: int | None = None, progress: bool = True,
+                         **options) -> Path:
+    """:func:`chaosbench.store.generate` with one Dask task per system (the backend of the benchmark).
+
+    The dataset directory is prepared once here; each worker then writes its system's file
+    atomically, so the result is the same dataset a local run writes. Workers must see ``out``
+    (a shared disk, as on a Slurm cluster)."""
+    from tqdm.auto import tqdm
+
+    from .store import GenerationFailed, generate, resolve_systems
+
+    names = resolve_systems(systems, load_catalog(catalog))
+    path = generate([], out=out, catalog=catalog, overwrite=overwrite, **options)
+    failures = []
+    with dask_client(scheduler, dask_workers) as client:
+        from dask.distributed import as_completed as dask_completed
+
+        futures = [client.submit(_generate_one, n, str(path), catalog, options, key=f"chaosbench-generate-{n}",
+                                 pure=False) for n in names]
+        with tqdm(total=len(futures), desc="generate", unit="system", disable=not progress) as bar:
+            for fut in dask_completed(futures):
+                why = fut.result()
+                if why:
+                    failures.append(why)
+                bar.update()
+    if failures:
+        raise GenerationFailed(failures, path)
+    return path

@@ -1,0 +1,121 @@
+"""Reference forecasters every model must beat: persistence, climatology and a linear VAR.
+
+On normalised chaotic data, persistence is right for a fraction of a Lyapunov time, climatology
+(the training mean) has NRMSE about 1 at every horizon, and a linear vector autoregression decays
+to the mean like any stable linear model: its long-term statistics are those of a fixed point.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ChaosbenchError
+from .base import Model
+
+
+class Persistence(Model):
+    """The naive forecast: the last context value repeated, ``xhat(t + k dt) = x(t)``."""
+
+    def _fit(self, trajectories, validation):
+        pass
+
+    def _forecast(self, context, horizon):
+        return np.repeat(context[-1:], horizon, axis=0)
+
+
+class Climatology(Model):
+    """The training mean at every step: the best constant forecast in mean square."""
+
+    def _fit(self, trajectories, validation):
+        self.mean_ = np.concatenate(trajectories).mean(0)
+
+    def _forecast(self, context, horizon):
+        return np.repeat(self.mean_[None], horizon, axis=0)
+
+    @property
+    def n_parameters(self) -> int:
+        return int(self.mean_.size) if hasattr(self, "mean_") else 0
+
+
+class VAR(Model):
+    """Linear vector autoregression ``x(t) = c + sum_{j=1}^{p} A_j x(t - j) + e(t)``, fit by least squares
+    with statsmodels (Lütkepohl 2005, *New Introduction to Multiple Time Series Analysis*, ch. 3).
+
+    Parameters
+    ----------
+    maxlags : int
+        Largest lag order considered.
+    ic : str or None
+        Information criterion choosing the order up to ``maxlags`` (``"aic"``, ``"bic"``, ``"hqic"``,
+        ``"fpe"``), or None to use ``maxlags`` itself.
+    seed : int
+        Unused (the fit is deterministic); kept for the common interface.
+
+    Several training trajectories are concatenated (the few lag vectors spanning a junction are a
+    negligible error for trajectories much longer than ``maxlags``). A one-variable system is fit
+    as an autoregression (``AutoReg``), which statsmodels' VAR refuses.
+    """
+
+    def __init__(self, *, maxlags: int = 20, ic: str | None = "aic", seed: int = 0):
+        super().__init__(seed=seed)
+        self.maxlags = maxlags
+        self.ic = ic
+
+    def _fit(self, trajectories, validation):
+        if not (isinstance(self.maxlags, int) and self.maxlags >= 1):
+            raise ChaosbenchError(f"var: maxlags must be a positive integer, got {self.maxlags!r}")
+        data = np.concatenate(trajectories)
+        n = data.shape[1]
+        if n == 1:
+            from statsmodels.tsa.ar_model import AutoReg, ar_select_order
+
+            lags = self.maxlags
+            if self.ic:
+                sel = ar_select_order(data[:, 0], maxlag=self.maxlags, ic=self.ic if self.ic != "fpe" else "aic")
+                lags = max(sel.ar_lags) if sel.ar_lags else 1
+            res = AutoReg(data[:, 0], lags=lags, trend="c").fit()
+            params = np.asarray(res.params)
+            self.intercept_ = params[:1]
+            self.coefs_ = params[1:].reshape(lags, 1, 1)
+        else:
+            from statsmodels.tsa.api import VAR as _StatsmodelsVAR
+
+            res = _StatsmodelsVAR(data).fit(maxlags=self.maxlags, ic=self.ic, trend="c")
+            if res.k_ar == 0:  # the criterion chose no lags: keep one so the forecast depends on the context
+                res = _StatsmodelsVAR(data).fit(maxlags=1, trend="c")
+            self.intercept_ = np.asarray(res.intercept, float)
+            self.coefs_ = np.asarray(res.coefs, float)
+        self.order_ = self.coefs_.shape[0]
+
+    def _forecast(self, context, horizon):
+        p = self.order_
+        if len(context) < p:
+            raise ChaosbenchError(f"var: the context ({len(context)} steps) is shorter than the lag order {p}")
+        history = list(context[-p:][::-1])  # newest first
+        out = np.empty((horizon, context.shape[1]))
+        for k in range(horizon):
+            x = self.intercept_ + sum(self.coefs_[j] @ history[j] for j in range(p))
+            out[k] = x
+            history.insert(0, x)
+            history.pop()
+        return out
+
+    def forecast_windows(self, contexts, horizon):
+        # all windows advance together: one (K, n) product per lag and step
+        contexts = np.asarray(contexts, float)
+        for c in contexts:
+            self._check_context(c)
+        p = self.order_
+        if contexts.shape[1] < p:
+            raise ChaosbenchError(f"var: the context ({contexts.shape[1]} steps) is shorter than the lag order {p}")
+        history = [contexts[:, -1 - j] for j in range(p)]
+        out = np.empty((contexts.shape[0], horizon, contexts.shape[2]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k in range(horizon):
+                x = self.intercept_ + sum(history[j] @ self.coefs_[j].T for j in range(p))
+                out[:, k] = x
+                history = [x] + history[:-1]
+        return out
+
+    @property
+    def n_parameters(self) -> int:
+        return int(self.coefs_.size + self.intercept_.size) if hasattr(self, "coefs_") else 0

@@ -1,0 +1,96 @@
+"""The results table: one parquet file per finished cell, written atomically, read as one DataFrame.
+
+A results directory holds ``cells/<cell_id>.parquet``, each a single row. A file appears only when
+its cell is finished (scored or failed), by ``os.replace`` of a complete temporary file, so a run
+killed at any moment leaves finished cells intact and no partial row; a cell id is a content hash
+of everything that determines the cell, so re-running can skip what is there and never writes a
+row twice. Temporary files of a killed run are removed at the next start.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+CELLS_DIR = "cells"
+
+
+def cells_dir(root) -> Path:
+    return Path(root) / CELLS_DIR
+
+
+def prepare(root) -> Path:
+    """Create the results directory (or check it is writable) and clear leftovers of a killed run."""
+    from .errors import ChaosbenchError
+
+    d = cells_dir(root)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        for leftover in d.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ChaosbenchError(f"results directory '{root}' is not writable ({exc.strerror}); choose another --out") \
+            from None
+    return d
+
+
+def _column(value):
+    """Values as parquet likes them: arrays become lists, dicts become JSON text."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def write_record(root, record: dict) -> Path:
+    """Append one finished cell to the table, atomically (temporary file, then rename)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = cells_dir(root)
+    path = d / f"{record['cell_id']}.parquet"
+    table = pa.Table.from_pylist([{k: _column(v) for k, v in record.items()}])
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{record['cell_id']}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def finished(root, *, include_failed: bool = True) -> set[str]:
+    """Ids of the cells already in the table (optionally only those that succeeded)."""
+    d = cells_dir(root)
+    if not d.is_dir():
+        return set()
+    ids = {p.stem for p in d.glob("*.parquet")}
+    if include_failed:
+        return ids
+    frame = read(root, columns=["cell_id", "status"])
+    return set(frame.loc[frame["status"] == "ok", "cell_id"]) if len(frame) else set()
+
+
+def read(root, columns: list[str] | None = None):
+    """The whole table as a pandas DataFrame, one row per cell (empty if there is none)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from .errors import ChaosbenchError
+
+    d = cells_dir(root)
+    files = sorted(d.glob("*.parquet")) if d.is_dir() else []
+    if not Path(root).exists():
+        raise ChaosbenchError(f"results directory '{root}' does not exist; run 'chaosbench bench --out {root}' first")
+    rows = []
+    for f in files:
+        rows.extend(pq.read_table(f, columns=columns).to_pylist())
+    return pd.DataFrame(rows)

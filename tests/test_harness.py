@@ -1,0 +1,163 @@
+"""The harness: complete runs, resume after a kill, failures recorded with reasons, Dask = local."""
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chaosbench import harness, results
+from chaosbench.errors import ChaosbenchError
+from chaosbench.tasks import TaskSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = TaskSpec(n_train=1000, n_validation=100, n_windows=3, context=50, horizon_lyap=3.0)
+SCORES = ["vpt_lyap", "vpt_smape_lyap", "d_stsp", "d_h", "mase", "nrmse_at_1", "smape_at_2"]
+
+
+def cells(catalog, models=("persistence", "climatology"), seeds=(0, 1), **kw):
+    return harness.plan(["Lorenz"], list(models), list(seeds), task=SMALL, catalog=catalog, **kw)
+
+
+@pytest.fixture(scope="module")
+def local_run(lyapunov_catalog, tmp_path_factory, _task_dir):
+    out = tmp_path_factory.mktemp("local")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHAOSBENCH_DATA", str(_task_dir))
+        summary = harness.run(cells(lyapunov_catalog), out, workers=2, progress=False, catalog=lyapunov_catalog)
+    return out, summary
+
+
+def test_two_models_complete_and_record_provenance(local_run):
+    out, summary = local_run
+    assert (summary.planned, summary.ok, summary.failed) == (4, 4, 0)
+    frame = results.read(out)
+    assert len(frame) == 4 and frame["cell_id"].is_unique
+    assert set(frame["model"]) == {"persistence", "climatology"} and set(frame["seed"]) == {0, 1}
+    assert (frame["status"] == "ok").all() and frame["vpt_lyap"].notna().all()
+    row = frame.iloc[0]
+    assert row["chaosbench_version"] and len(row["catalog_hash"]) == 64 and row["max_lyapunov"] == 0.9056
+    assert '"n_train": 1000' in row["task"] and row["horizon_lyap"] >= 3.0
+    assert all(json.loads(h)["seed"] == seed for h, seed in zip(frame["hyperparameters"], frame["seed"]))
+    per = frame.set_index(["model", "seed"])["vpt_lyap"]
+    assert (per["persistence"].sort_index().values > per["climatology"].sort_index().values).all()  # persistence is right for a moment; the mean never
+
+
+def test_rerun_skips_finished_cells(local_run, lyapunov_catalog, task_cache):
+    out, _ = local_run
+    before = sorted(p.name for p in results.cells_dir(out).iterdir())
+    summary = harness.run(cells(lyapunov_catalog), out, progress=False, catalog=lyapunov_catalog)
+    assert (summary.skipped, summary.ok, summary.failed) == (4, 0, 0)
+    assert sorted(p.name for p in results.cells_dir(out).iterdir()) == before
+
+
+def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, task_cache):
+    todo = cells(lyapunov_catalog, models=("tests.models_for_tests:NaNModel", "tests.models_for_tests:CrashModel",
+                                           "tests.models_for_tests:SleepyModel"), seeds=(0,),
+                 overrides={"tests.models_for_tests:SleepyModel": {"seconds": 30}}, time_budget=4)
+    summary = harness.run(todo, tmp_path, workers=2, progress=False, catalog=lyapunov_catalog)
+    assert (summary.ok, summary.failed) == (0, 3)
+    frame = results.read(tmp_path).set_index("model")
+    reasons = frame["reason"]
+    assert "NaN" in reasons["tests.models_for_tests:NaNModel"] and "window 0, from step 10" in \
+        reasons["tests.models_for_tests:NaNModel"]
+    assert reasons["tests.models_for_tests:CrashModel"] == "fit raised RuntimeError: the optimiser exploded"
+    assert "RuntimeError" in frame.loc["tests.models_for_tests:CrashModel", "traceback"]
+    assert "exceeded the time budget of 4 s" in reasons["tests.models_for_tests:SleepyModel"]
+    assert (frame["status"] == "failed").all() and (frame["vpt_lyap"] == 0).all()
+    # failed cells are finished: a rerun skips them, unless asked to retry
+    assert harness.run(todo, tmp_path, progress=False, catalog=lyapunov_catalog).skipped == 3
+    assert results.finished(tmp_path, include_failed=False) == set()
+
+
+def test_killed_run_resumes_with_nothing_lost_or_duplicated(lyapunov_catalog, tmp_path, task_cache):
+    out = tmp_path / "res"
+    cmd = [sys.executable, str(ROOT / "cli.py"), "--catalog", lyapunov_catalog, "bench", "--systems", "Lorenz",
+           "--models", "tests.models_for_tests:SleepyModel", "persistence", "--seeds", "0", "1", "2",
+           "--set", "tests.models_for_tests:SleepyModel.seconds=1.5", "--workers", "1", "--out", str(out),
+           "--no-progress"] + [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={v}")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(results.cells_dir(out).glob("*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole run, children included, with no chance to clean up
+    proc.wait()
+    done_before = len(list(results.cells_dir(out).glob("*.parquet")))
+    assert 2 <= done_before < 6
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert f"{6 - done_before} scored, 0 failed, {done_before} already done" in again.stdout
+    frame = results.read(out)
+    assert len(frame) == 6 and frame["cell_id"].is_unique and (frame["status"] == "ok").all()
+    assert not [p for p in results.cells_dir(out).iterdir() if not p.name.endswith(".parquet")]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask extra not installed")
+def test_dask_local_cluster_gives_the_local_scores(local_run, lyapunov_catalog, tmp_path, task_cache):
+    out, _ = local_run
+    summary = harness.run(cells(lyapunov_catalog), tmp_path, dask_workers=2, progress=False,
+                          catalog=lyapunov_catalog)
+    assert (summary.ok, summary.failed) == (4, 0)
+    local = results.read(out).set_index("cell_id").sort_index()
+    dask = results.read(tmp_path).set_index("cell_id").sort_index()
+    assert list(local.index) == list(dask.index)
+    for col in SCORES:
+        assert np.array_equal(local[col].to_numpy(), dask[col].to_numpy(), equal_nan=True), col
+
+
+def test_plan_refuses_mistakes_before_running(lyapunov_catalog, user_catalog):
+    from tests.conftest import entry
+
+    with pytest.raises(ChaosbenchError, match="unknown model"):
+        cells(lyapunov_catalog, models=("persistense",))
+    with pytest.raises(ChaosbenchError, match="no hyperparameter"):
+        cells(lyapunov_catalog, models=("var",), overrides={"var": {"lags": 3}})
+    with pytest.raises(ChaosbenchError, match="system 'Oscillator'.*chaosbench annotate"):
+        harness.plan(["Oscillator"], ["persistence"], [0], catalog=user_catalog(Oscillator=entry()))
+
+
+def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):
+    settings = [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={v}")]
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--catalog", lyapunov_catalog, "bench", "--systems",
+                        "Lorenz", "--models", "persistence", "var", "--set", "var.maxlags=5", "--out",
+                        str(tmp_path), "--no-progress", *settings], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "2 scored, 0 failed" in r.stdout
+    assert '"maxlags": 5' in results.read(tmp_path).set_index("model").loc["var", "hyperparameters"]
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "report", str(tmp_path)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    board = (tmp_path / "leaderboard.md").read_text()
+    assert "| 1 | var |" in board and "Lorenz" in board
+    for png in ("vpt_vs_lyapunov.png", "error_vs_horizon.png", "attractors.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+    from tests.conftest import entry, write_catalog
+
+    no_exponent = write_catalog(tmp_path / "osc.json", {"Oscillator": entry()})
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--catalog", no_exponent, "bench", "--systems",
+                        "Oscillator", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2 and "system 'Oscillator'" in r.stderr and "chaosbench annotate" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_settings_from_the_command_line_and_a_config_file(tmp_path):
+    from chaosbench.cli_bench import parse_settings, read_config
+
+    hyper, task = parse_settings(["var.maxlags=5", "var.ic=null", "task.n_train=2000",
+                                  "pkg.mod:Model.rate=0.5"], ["var", "pkg.mod:Model"])
+    assert hyper == {"var": {"maxlags": 5, "ic": None}, "pkg.mod:Model": {"rate": 0.5}} and task == {"n_train": 2000}
+    with pytest.raises(ChaosbenchError, match="neither 'task' nor a model"):
+        parse_settings(["nbeats.n_epochs=3"], ["var"])
+    with pytest.raises(ChaosbenchError, match="expected MODEL.NAME=VALUE"):
+        parse_settings(["maxlags=3"], ["var"])
+    (tmp_path / "run.json").write_text(json.dumps({"systems": ["Lorenz"], "hyperparameters": {"var": {"maxlags": 3}},
+                                                   "task": {"n_windows": 4}}))
+    assert read_config(str(tmp_path / "run.json"))["task"] == {"n_windows": 4}
+    (tmp_path / "bad.json").write_text(json.dumps({"sytems": ["Lorenz"]}))
+    with pytest.raises(ChaosbenchError, match="keys among"):
+        read_config(str(tmp_path / "bad.json"))

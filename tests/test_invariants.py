@@ -1,0 +1,197 @@
+"""Invariants: Lyapunov spectra against literature values, the identities they obey, and the stored catalog."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chaosbench.invariants import lyapunov_spectrum
+from chaosbench.invariants.annotate import drift
+from chaosbench.invariants.dimension import correlation_dimension, kaplan_yorke_dimension, pesin_entropy
+from chaosbench.invariants.spectrum import timescales
+
+from .conftest import LORENZ_LAMBDA
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: literature spectra (base e) and tolerances (relative, or absolute for a zero exponent)
+LITERATURE = {
+    # Sprott, "Chaos and Time-Series Analysis" (2003), Table A.1 / his exponent table: (0.9056, 0, -14.5723)
+    "Lorenz": ([LORENZ_LAMBDA, 0.0, -14.5723], [0.015, 0.01, 0.005]),
+    # same source: (0.0714, 0, -5.3943) for a = b = 0.2, c = 5.7
+    "Rossler": ([0.0714, 0.0, -5.3943], [0.05, 0.01, 0.005]),
+    # Sprott (1997), "Simplest dissipative chaotic flow", Phys. Lett. A 228, 271: (0.0550, 0, -2.0720), A = 2.017
+    "SprottJerk": ([0.0550, 0.0, -2.0720], [0.05, 0.01, 0.005]),
+}
+
+
+@pytest.fixture(scope="module")
+def spectra(catalog):
+    return {name: lyapunov_spectrum(catalog[name], n_initial=4, n_periods=1000) for name in LITERATURE}
+
+
+@pytest.mark.parametrize("name", list(LITERATURE))
+def test_spectrum_matches_the_literature(spectra, name):
+    expected, tol = LITERATURE[name]
+    got = spectra[name].mean
+    for g, e, t in zip(got, expected, tol):
+        assert abs(g - e) <= (t if e == 0 else t * abs(e)), f"{name}: {got} vs {expected}"
+
+
+@pytest.mark.parametrize("name", list(LITERATURE))
+def test_zero_exponent_and_sum_equals_mean_divergence(spectra, name):
+    r = spectra[name]
+    i = int(np.argmin(np.abs(r.mean)))
+    assert abs(r.mean[i]) <= 3 * r.std[i] + 1e-4, f"{name}: {r.mean} +- {r.std}"
+    div = r.divergence.mean()
+    assert abs(r.mean.sum() - div) <= 0.01 * abs(div)
+
+
+def test_hamiltonian_spectrum_is_symmetric(catalog):
+    r = lyapunov_spectrum(catalog["HenonHeiles"], n_initial=3, n_periods=500)
+    lam = r.mean
+    assert lam[0] > 0
+    assert np.allclose(lam + lam[::-1], 0.0, atol=3 * r.std.max() + 1e-3), lam
+
+
+def test_delay_equation_leading_exponents(catalog):
+    # Mackey-Glass at tau = 17: one positive exponent, one zero, Kaplan-Yorke dimension about 2.1
+    # (Farmer 1982, Physica D 4, 366, Table 1)
+    r = lyapunov_spectrum(catalog["MackeyGlass"], n_initial=2, n_periods=300, n_exponents=4)
+    lam = r.mean
+    assert 0.003 < lam[0] < 0.008 and abs(lam[1]) < 1e-3 and lam[2] < -0.02
+    assert 2.0 < kaplan_yorke_dimension(lam) < 2.3
+
+
+def test_kaplan_yorke_and_pesin():
+    assert kaplan_yorke_dimension([0.9056, 0.0, -14.5723], 3) == pytest.approx(2 + 0.9056 / 14.5723)
+    assert kaplan_yorke_dimension([-0.1, -1.0], 2) == 0.0
+    assert kaplan_yorke_dimension([0.3, 0.0, -0.3], 3) == 3.0  # a conservative flow fills its dimension
+    assert kaplan_yorke_dimension([0.5, 0.4, 0.3], None) is None  # too few exponents to tell
+    assert pesin_entropy([0.5, 0.2, 0.0, -3.0]) == pytest.approx(0.7)
+
+
+def test_correlation_dimension_of_known_sets(rng):
+    circle = np.exp(2j * np.pi * rng.random(2000))
+    c = correlation_dimension(np.c_[circle.real, circle.imag])
+    assert abs(c.value - 1.0) < 0.05 and c.r_range[0] < c.r_range[1]
+    assert abs(correlation_dimension(rng.random((2000, 2))).value - 2.0) < 0.15
+
+
+def test_timescales_of_a_sine():
+    t = np.arange(32768) * 0.05
+    ts = timescales(np.c_[np.sin(2 * np.pi * t / 3.7)], 0.05)
+    assert ts.dominant_period == pytest.approx(3.7, rel=0.01)
+    assert ts.suggested_dt == pytest.approx(0.37, rel=0.05)
+
+
+# --- the stored catalog ---------------------------------------------------------------------------------
+
+def _stored(catalog):
+    return {name: s for name, s in catalog.items() if s.invariants}
+
+
+def test_every_system_is_annotated(catalog):
+    keys = {"lyapunov_spectrum", "lyapunov_spectrum_std", "kaplan_yorke_dimension", "pesin_entropy",
+            "lyapunov_time", "correlation_dimension", "dominant_period", "suggested_dt", "mean", "std", "method"}
+    missing = [name for name, s in catalog.items() if not keys <= set(s.invariants)]
+    assert not missing
+
+
+#: chaotic-catalog systems whose stored lambda_max is not yet positive beyond its error bar (the std over 8
+#: initial conditions). Open problem, kept visible rather than hidden: the first three have no positive
+#: exponent at all at their catalog parameters; the others are positive in every run but bimodal over
+#: initial conditions (coexisting attractors or transient chaos). See results/annotations/invariants_vs_dysts.md.
+UNRESOLVED = {"DequanLi", "Tsucs2", "KawczynskiStrizhak", "PanXuZhou", "LiuChen", "SwingingAtwood"}
+
+
+def test_every_chaotic_system_has_a_positive_exponent_beyond_its_error_bar(catalog):
+    bad = set()
+    for name in catalog.chaotic():
+        s = catalog[name]
+        lam, err = s.invariants["lyapunov_spectrum"][0], s.invariants["lyapunov_spectrum_std"][0]
+        assert s.max_lyapunov == lam  # one source: the spectrum's first entry
+        if not lam - err > 0:
+            bad.add(name)
+    assert bad <= UNRESOLVED, sorted(bad - UNRESOLVED)
+    assert len(catalog.chaotic()) >= 135
+    for name, s in catalog.items():  # an excluded system says why, and is not chaotic by our numbers either
+        if s.excluded:
+            lam, err = s.invariants["lyapunov_spectrum"][0], s.invariants["lyapunov_spectrum_std"][0]
+            assert lam - 2 * err <= 0, name
+
+
+def test_kaplan_yorke_dimension_never_exceeds_the_dimension(catalog):
+    for name, s in _stored(catalog).items():
+        ky = s.invariants["kaplan_yorke_dimension"]
+        if s.is_delay:  # infinite-dimensional: only the leading exponents are known
+            assert ky is None or ky > 0, name
+        else:
+            assert ky is not None and 0 <= ky <= s.dimension + 1e-12, name
+
+
+#: kinks (abs, sign, min, max, ...) and near-jumps: the variational equations hold only almost everywhere,
+#: RK4 loses its order across a kink, and a jump would need a saltation matrix (not implemented)
+NONSMOOTH = re.compile(r"\b(abs|sign|heaviside|min|max|piecewise|mod|floor)\(")
+#: steep tanh switches (blinking protocols, d1 = 2200) that a step of period/100 does not resolve
+STEEP_SWITCHES = {"BlinkingRotlet", "BlinkingVortex", "InteriorSquirmer", "WindmiReduced"}
+
+
+def test_stored_spectra_obey_the_flow_identities(catalog):
+    checked = 0
+    for name, s in _stored(catalog).items():
+        if s.is_delay or name in STEEP_SWITCHES or any(NONSMOOTH.search(e) for e in s.equations):
+            continue
+        inv = s.invariants
+        lam, err = np.array(inv["lyapunov_spectrum"]), np.array(inv["lyapunov_spectrum_std"])
+        div, scale = inv["mean_divergence"], np.abs(lam).sum()
+        assert abs(lam.sum() - div) <= 0.01 * max(abs(div), scale), (name, lam, div)
+        if not s.is_nonautonomous:  # the direction along the flow has exponent zero
+            i = int(np.argmin(np.abs(lam)))
+            assert abs(lam[i]) <= 3 * err[i] + 1e-3 * scale, (name, lam, err)
+        if s.flags["hamiltonian"]:
+            assert np.allclose(lam + lam[::-1], 0.0, atol=3 * err.max() + 1e-3 * scale), name
+        checked += 1
+    assert checked > 100
+
+
+def test_drift_names_the_field():
+    stored = {"lyapunov_spectrum": [0.9, 0.0, -14.5], "lyapunov_spectrum_std": [0.01, 0.001, 0.01],
+              "mean": [0.0, 1.0], "std": [1.0, 1.0]}
+    same = dict(stored)
+    assert drift("X", stored, same) == []
+    moved = dict(stored, lyapunov_spectrum=[1.2, 0.0, -14.5])
+    assert len(drift("X", stored, moved)) == 1 and "lyapunov_spectrum[0]" in drift("X", stored, moved)[0]
+    assert "no stored invariants" in drift("X", {}, same)[0]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True)
+
+
+def test_annotate_check_passes_on_a_fast_subset():
+    r = _cli("annotate", "Lorenz", "SprottJerk", "--check")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "all within their error bars" in r.stdout
+
+
+def test_annotate_check_fails_naming_the_drifted_field(tmp_path, catalog):
+    entry = json.loads(json.dumps(catalog["Rossler"].raw))
+    entry["invariants"]["lyapunov_spectrum"][0] = 0.2
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps({"version": "t", "systems": {"Rossler": entry}}))
+    r = _cli("--catalog", str(path), "annotate", "Rossler", "--check")
+    assert r.returncode == 1 and "Rossler: lyapunov_spectrum[0] stored 0.2" in r.stderr
+    assert json.loads(path.read_text())["systems"]["Rossler"]["invariants"]["lyapunov_spectrum"][0] == 0.2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["annotate", "Lorenx"], "unknown system 'Lorenx'"),
+    (["annotate", "Lorenz", "--workers", "0"], "--workers: must be a positive integer"),
+])
+def test_annotate_user_mistakes_are_one_line(args, message):
+    r = _cli(*args)
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1

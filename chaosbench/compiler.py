@@ -169,7 +169,7 @@ def _atomic_write(path: Path, text: str) -> None:
 # --- source generation (sympy only from here on) ---------------------------------------------
 
 def symbolic(system: System):
-    """The system as sympy: (expressions with named symbols, state symbols, lag symbols, mapping).
+    """The system as sympy: (right-hand sides, state symbols, delayed-term symbols).
 
     Returns the right-hand sides in terms of symbols ``y[i]``, ``p[j]``, ``lag[k]`` and ``t``,
     which print directly as array accesses in the generated code.

@@ -123,7 +123,7 @@ def _base_record(cell: Cell, task: Task | None = None) -> dict:
            "hyperparameters": json.dumps(cell.hyperparameters, sort_keys=True, default=str),
            "task": json.dumps(cell.task.as_dict(), sort_keys=True), "eps": cell.eps, "time_budget": cell.time_budget,
            "vpt_lyap": 0.0, "vpt_smape_lyap": 0.0, "d_stsp": math.nan, "d_h": math.nan, "mase": math.nan,
-           "fit_seconds": math.nan, "forecast_seconds": math.nan, "n_parameters": 0,
+           "fit_seconds": math.nan, "forecast_seconds": math.nan, "n_parameters": 0, "fit_info": "{}",
            "chaosbench_version": __version__, "catalog_hash": cell.catalog_hash,
            "catalog_version": cell.catalog_version, "system_hash": cell.system_hash,
            "python": platform.python_version(), "host": platform.node(), "threads": 0,
@@ -153,6 +153,7 @@ def run_cell(cell: Cell, task: Task, *, threads: int = 1) -> dict:
         model.fit(task.train, dt=task.dt, validation=task.validation)
         rec["fit_seconds"] = time.perf_counter() - t0
         rec["n_parameters"] = int(model.n_parameters)
+        rec["fit_info"] = json.dumps(getattr(model, "fit_info_", {}), sort_keys=True, default=str)
         phase = "forecast"
         t0 = time.perf_counter()
         forecasts = np.asarray(model.forecast_windows(task.contexts, task.horizon), float)

@@ -223,6 +223,9 @@ class Preset:
 
 
 _BASELINES = ("persistence", "climatology", "var")
+_RESERVOIRS = ("esn", "ngrc")  # core dependencies only, like the baselines
+#: a per-system search on the validation part, capped in trials (deterministic unless the budget ends it first)
+_SEARCH = {"esn": {"search_budget": 60.0, "search_trials": 6}, "ngrc": {"search_budget": 30.0, "search_trials": 12}}
 _DARTS = ("darts-linear", "darts-nbeats", "darts-nhits", "darts-tcn", "darts-transformer", "darts-rnn")
 
 PRESETS: dict[str, Preset] = {
@@ -230,7 +233,7 @@ PRESETS: dict[str, Preset] = {
         name="quick",
         description="five classic systems, 5000 training points, small neural budgets: minutes on a laptop",
         systems=("Lorenz", "Rossler", "Chen", "Lorenz96", "MackeyGlass"),
-        models=_BASELINES,
+        models=_BASELINES + _RESERVOIRS,
         optional_models=("darts-linear", "darts-nbeats"),
         task=TaskSpec(n_train=5000, n_validation=500),
         overrides={"darts-nbeats": {"n_epochs": 10, "max_samples_per_epoch": 5000}},
@@ -240,17 +243,19 @@ PRESETS: dict[str, Preset] = {
         name="standard",
         description="every system of the chaotic catalog, 10,000 training points, 10 windows of >= 15 Lyapunov times",
         systems="chaotic",
-        models=_BASELINES,
-        optional_models=_DARTS,
+        models=_BASELINES + _RESERVOIRS,
+        optional_models=_DARTS + ("lru", "mamba", "lstm", "gru", "transformer"),
         task=TaskSpec(),
+        overrides=_SEARCH,
     ),
     "data-limited": Preset(
         name="data-limited",
         description="every chaotic system with 1000 training points (10 periods), as in Gilpin 2023",
         systems="chaotic",
-        models=_BASELINES,
-        optional_models=_DARTS,
+        models=_BASELINES + _RESERVOIRS,
+        optional_models=_DARTS + ("lru", "mamba", "lstm", "gru", "transformer"),
         task=TaskSpec(n_train=1000, n_validation=200),
+        overrides=_SEARCH,
     ),
 }
 

@@ -98,3 +98,11 @@ def test_darts_neural_adapter_is_seeded(ar_series):
     a = make_model("darts-nbeats", **hp).fit(x[:1000], dt=1.0).forecast(x[2000:2020], 6)
     b = make_model("darts-nbeats", **hp).fit(x[:1000], dt=1.0).forecast(x[2000:2020], 6)
     assert a.shape == (6, 2) and np.allclose(a, b)
+
+
+def test_an_empty_validation_part_means_none():
+    """TaskSpec(n_validation=0) hands models an empty (0, n) array: fit must treat it as no validation."""
+    x = np.random.default_rng(0).standard_normal((200, 2))
+    for validation in (np.empty((0, 2)), []):
+        model = make_model("var", maxlags=2).fit(x, dt=0.1, validation=validation)
+        assert model.forecast(x[-5:], 3).shape == (3, 2)

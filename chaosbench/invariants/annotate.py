@@ -25,7 +25,7 @@ from .spectrum import timescales
 SETTINGS = {
     "lyapunov": {"n_initial": 8, "n_periods": 1000.0, "transient_periods": 50.0, "max_steps": 1_500_000, "seed": 0},
     "sampling": {"n_trajectories": 4, "pts_per_period": 64, "length": 32768, "seed": 1},
-    "correlation_dimension": {"points": 3000, "theiler_periods": 1.0, "delay_embedding": 7},
+    "correlation_dimension": {"points": 3000, "theiler_periods": 1.0, "delay_embedding": 7, "min_dimension": 1.0},
 }
 #: fields compared by --check, with their error-bar fields; a drift is |new - old| > Z * (combined std)
 CHECKED = {
@@ -103,7 +103,7 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
             pts = _embed(x[:, 0], cd["delay_embedding"], lag)[::stride]
         else:
             pts = x[::stride]
-        c = correlation_dimension(pts, theiler=theiler)
+        c = correlation_dimension(pts, theiler=theiler, min_dimension=cd["min_dimension"])
         d2.append(c.value)
         ranges.append(c.r_range)
 
@@ -130,7 +130,8 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
         "lyapunov": {k: (_sig(v) if isinstance(v, float) else v) for k, v in ly.settings.items()},
         "correlation_dimension": {
             "method": "Grassberger-Procaccia, standardised coordinates, least-squares slope over the window of "
-                      "0.8 decades in r with the most constant local slope",
+                      "0.8 decades in r with the most constant local slope among those with slope >= "
+                      f"{cd['min_dimension']:g} (an attractor of a flow contains orbits)",
             "coordinates": (f"delay embedding, {cd['delay_embedding']} coordinates, lag tau/2" if system.is_delay
                             else "observed variables"),
             "points": int(len(pts)), "spacing": _sig(stride * dt), "theiler_window": theiler,

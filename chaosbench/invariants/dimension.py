@@ -69,7 +69,8 @@ def correlation_sum(points: np.ndarray, radii: np.ndarray, theiler: int = 0,
 
 
 def correlation_dimension(points: np.ndarray, *, theiler: int = 0, n_radii: int = 48,
-                          window_decades: float = 0.8, c_min_pairs: float = 200.0) -> CorrelationDimension:
+                          window_decades: float = 0.8, c_min_pairs: float = 200.0,
+                          min_dimension: float = 0.0) -> CorrelationDimension:
     """Correlation dimension by Grassberger & Procaccia (1983), with the scaling region chosen automatically.
 
     Coordinates are standardised first. C(r) is evaluated on a logarithmic grid of radii between
@@ -77,6 +78,12 @@ def correlation_dimension(points: np.ndarray, *, theiler: int = 0, n_radii: int 
     ``window_decades`` wide (in r), the one whose local slopes d log C / d log r vary least is the
     scaling region; the dimension is the least-squares slope there and ``spread`` the standard
     deviation of the local slopes in it.
+
+    ``min_dimension`` excludes windows whose slope is below it (all windows stay candidates if none
+    reaches it). An attractor of a flow contains whole orbits, so its dimension is at least 1; a
+    slope below 1 on sampled orbits is a gap, not a scaling region: on a thin band, pairs on the
+    same pass are removed by the Theiler window and pairs on other passes only begin at the band's
+    width, so C(r) stalls between the two scales.
 
     Grassberger, P., & Procaccia, I. (1983). Characterization of strange attractors. Phys. Rev.
     Lett. 50(5), 346-349. Theiler, J. (1986). Spurious dimension from correlation algorithms applied
@@ -101,13 +108,9 @@ def correlation_dimension(points: np.ndarray, *, theiler: int = 0, n_radii: int 
     width = max(4, int(round(window_decades / step)))
     if width >= len(logr):
         width = len(logr) - 1
-    best = None
-    for i in range(len(logr) - width):
-        s = slopes[i:i + width + 1]
-        score = s.std()
-        if best is None or score < best[0]:
-            best = (score, i)
-    i = best[1]
+    windows = range(len(logr) - width)
+    admissible = [i for i in windows if slopes[i:i + width + 1].mean() >= min_dimension] or list(windows)
+    i = min(admissible, key=lambda k: slopes[k:k + width + 1].std())
     sl = slice(i, i + width + 1)
     value = float(np.polyfit(logr[sl], logC[sl], 1)[0])
     return CorrelationDimension(value=value, spread=float(slopes[sl].std()),

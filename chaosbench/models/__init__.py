@@ -16,12 +16,22 @@ REGISTRY: dict[str, tuple[str, str | None]] = {
     "persistence": ("chaosbench.models.baselines:Persistence", None),
     "climatology": ("chaosbench.models.baselines:Climatology", None),
     "var": ("chaosbench.models.baselines:VAR", None),
+    "esn": ("chaosbench.models.reservoir:EchoStateNetwork", None),
+    "ngrc": ("chaosbench.models.reservoir:NextGenerationRC", None),
     "darts-linear": ("chaosbench.models.darts_adapter:LinearRegression", "darts"),
     "darts-nbeats": ("chaosbench.models.darts_adapter:NBEATS", "darts"),
     "darts-nhits": ("chaosbench.models.darts_adapter:NHiTS", "darts"),
     "darts-tcn": ("chaosbench.models.darts_adapter:TCN", "darts"),
     "darts-transformer": ("chaosbench.models.darts_adapter:Transformer", "darts"),
     "darts-rnn": ("chaosbench.models.darts_adapter:RNN", "darts"),
+    "shplrnn": ("chaosbench.models.plrnn:ShallowPLRNN", "torch"),
+    "alrnn": ("chaosbench.models.plrnn:ALRNN", "torch"),
+    "plrnn": ("chaosbench.models.plrnn:PLRNN", "torch"),
+    "lstm": ("chaosbench.models.rnn:LSTM", "torch"),
+    "gru": ("chaosbench.models.rnn:GRU", "torch"),
+    "transformer": ("chaosbench.models.transformer:Transformer", "torch"),
+    "lru": ("chaosbench.models.ssm:LRU", "torch"),
+    "mamba": ("chaosbench.models.ssm:Mamba", "torch"),
 }
 
 #: top-level modules each extra provides: a ModuleNotFoundError for one of them means "install the extra"

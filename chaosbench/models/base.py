@@ -67,7 +67,9 @@ class Model:
     def fit(self, train, *, dt: float, validation=None) -> "Model":
         """Learn from ``train``: an array ``(n_steps, n)`` or a list of them, sampled every ``dt``."""
         trajectories = as_trajectories(train)
-        val = None if validation is None else as_trajectories(validation)
+        empty = validation is None or (isinstance(validation, np.ndarray) and validation.size == 0) \
+            or (not isinstance(validation, np.ndarray) and len(validation) == 0)
+        val = None if empty else as_trajectories(validation)
         self.dimension_ = trajectories[0].shape[1]
         self.dt_ = float(dt)
         self._fit(trajectories, val)

@@ -1,0 +1,229 @@
+"""What every PyTorch forecaster of chaosbench shares: windows of training data, the training loop,
+batched closed-loop forecasting, determinism and saving.
+
+A subclass builds its network and says how to score a batch and how to roll out::
+
+    class GRU(TorchForecaster):
+        def __init__(self, *, hidden_size: int = 64, **common):
+            super().__init__(**common)
+            self.hidden_size = hidden_size
+
+        def _build(self, n):                      # -> torch.nn.Module
+        def _loss(self, net, windows, progress):  # windows (B, seq_len + 1, n) -> scalar tensor
+        def _rollout(self, net, contexts, horizon):  # (K, T, n) -> (K, horizon, n), closed loop
+
+Data arrive normalised (the task's training mean and std); the network works in float32.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ChaosbenchError
+from .base import Model
+from .training import TrainConfig, TrainLog, seed_everything, train
+
+
+class TorchForecaster(Model):
+    """Base class of the PyTorch models: common hyperparameters and the verbs built on them.
+
+    Parameters
+    ----------
+    seq_len : int
+        Steps of each training window the loss sees (a window holds ``seq_len + 1`` points).
+    stride : int
+        Steps between the starts of consecutive training windows.
+    batch_size : int
+        Windows per optimiser step.
+    max_epochs, lr, final_lr_fraction, schedule, optimizer, weight_decay, grad_clip, patience, time_budget
+        The training loop's settings (:class:`~chaosbench.models.training.TrainConfig`).
+    batches_per_epoch : int or None
+        Cap on optimiser steps per epoch (None: every window once per epoch).
+    validation_horizon : int
+        Steps of free-running forecast scored on the validation part for early stopping (0: the
+        training loss on validation windows instead).
+    seed : int
+        Seeds weights, batch order and anything random in the model.
+    """
+
+    extra = "torch"
+
+    def __init__(self, *, seq_len: int = 64, stride: int = 1, batch_size: int = 64, max_epochs: int = 50,
+                 lr: float = 1e-3, final_lr_fraction: float = 0.01, schedule: str = "cosine",
+                 optimizer: str = "adamw", weight_decay: float = 1e-4, grad_clip: float = 1.0, patience: int = 10,
+                 time_budget: float = 240.0, batches_per_epoch: int | None = 100, validation_horizon: int = 200,
+                 seed: int = 0):
+        super().__init__(seed=seed)
+        self.seq_len = seq_len
+        self.stride = stride
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.final_lr_fraction = final_lr_fraction
+        self.schedule = schedule
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
+        self.patience = patience
+        self.time_budget = time_budget
+        self.batches_per_epoch = batches_per_epoch
+        self.validation_horizon = validation_horizon
+
+    # -- for subclasses -----------------------------------------------------------------------
+    def _build(self, n: int):
+        """The network for ``n`` observed variables (a ``torch.nn.Module``)."""
+        raise NotImplementedError
+
+    def _loss(self, net, windows, progress: float):
+        """Scalar loss of ``windows`` ``(B, seq_len + 1, n)`` (float32 tensor) at training ``progress``."""
+        raise NotImplementedError
+
+    def _rollout(self, net, contexts, horizon: int):
+        """Closed-loop forecasts ``(K, horizon, n)`` after ``contexts`` ``(K, T, n)`` (tensors, no grad)."""
+        raise NotImplementedError
+
+    def _check_hyperparameters(self) -> None:
+        """Raise a one-line ChaosbenchError for a bad hyperparameter of the subclass."""
+
+    # -- the verbs ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def config(self) -> TrainConfig:
+        try:
+            return TrainConfig(max_epochs=self.max_epochs, lr=self.lr, final_lr_fraction=self.final_lr_fraction,
+                               schedule=self.schedule, optimizer=self.optimizer, weight_decay=self.weight_decay,
+                               grad_clip=self.grad_clip, patience=self.patience, time_budget=self.time_budget,
+                               seed=self.seed)
+        except ChaosbenchError as exc:
+            raise ChaosbenchError(f"{self.name}: {exc}") from None
+
+    def _check_common(self) -> None:
+        for key, low in (("seq_len", 1), ("stride", 1), ("batch_size", 1), ("validation_horizon", 0)):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise ChaosbenchError(f"{self.name}: {key} must be an integer >= {low}, got {v!r}")
+        b = self.batches_per_epoch
+        if b is not None and (not isinstance(b, int) or b < 1):
+            raise ChaosbenchError(f"{self.name}: batches_per_epoch must be a positive integer or None, got {b!r}")
+
+    def _fit(self, trajectories, validation):
+        import torch
+
+        self._check_common()
+        config = self.config()
+        self._check_hyperparameters()
+        seed_everything(self.seed)
+        self.net_ = self._build(self.dimension_)
+        windows = torch.as_tensor(windows_of(trajectories, self.seq_len + 1, self.stride), dtype=torch.float32)
+        val_fn = self._validation_fn(validation) if validation else None
+        log = train(self.net_, lambda idx, p: self._loss(self.net_, windows[torch.as_tensor(idx)], p),
+                    len(windows), config, batch_size=self.batch_size, val_fn=val_fn,
+                    batches_per_epoch=self.batches_per_epoch, name=self.name)
+        self.log_: TrainLog = log
+        self.fit_info_ = {**log.summary(), "steps_per_second": round(log.samples * self.seq_len / log.seconds, 1)
+                          if log.seconds > 0 else None}
+
+    def _validation_fn(self, validation):
+        """Early-stopping score: NRMSE of free-running forecasts on the validation part (or the loss)."""
+        import torch
+
+        data = [v for v in validation if len(v) > self.seq_len + 1]
+        if not data:
+            return None
+        if self.validation_horizon == 0:
+            w = torch.as_tensor(windows_of(data, self.seq_len + 1, max(1, self.seq_len // 2)), dtype=torch.float32)
+            return lambda: float(self._loss(self.net_, w, 1.0))
+        ctx, tgt = [], []
+        for v in data:
+            h = min(self.validation_horizon, len(v) - self.seq_len)
+            for start in range(0, len(v) - self.seq_len - h + 1, max(h // 2, 1)):
+                ctx.append(v[start:start + self.seq_len])
+                tgt.append(v[start + self.seq_len:start + self.seq_len + h])
+        h = min(len(t) for t in tgt)
+        ctx_t = torch.as_tensor(np.stack(ctx), dtype=torch.float32)
+        tgt_t = torch.as_tensor(np.stack([t[:h] for t in tgt]), dtype=torch.float32)
+
+        def score() -> float:
+            pred = self._rollout(self.net_, ctx_t, h)
+            err = torch.sqrt(((pred - tgt_t) ** 2).mean(dim=(0, 2)))  # RMSE per lead time (data std is 1)
+            return float(torch.nan_to_num(err, nan=1e6, posinf=1e6).clamp(max=1e6).mean())
+        return score
+
+    def _forecast(self, context, horizon):
+        return self.forecast_windows(context[None], horizon)[0]
+
+    def forecast_windows(self, contexts, horizon: int) -> np.ndarray:
+        import torch
+
+        contexts = np.asarray(contexts, float)
+        for c in contexts:
+            self._check_context(c)
+        self.net_.eval()
+        with torch.no_grad():
+            out = self._rollout(self.net_, torch.as_tensor(contexts, dtype=torch.float32), int(horizon))
+        return out.double().numpy()
+
+    @property
+    def n_parameters(self) -> int:
+        if not hasattr(self, "net_"):
+            return 0
+        return int(sum(p.numel() for p in self.net_.parameters()))
+
+    # -- saving -------------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write hyperparameters and weights to ``path`` (a ``torch.save`` file)."""
+        import torch
+
+        if not hasattr(self, "net_"):
+            raise ChaosbenchError(f"{self.name}: call fit before save")
+        torch.save({"class": self.name, "params": json.dumps(self.get_params()), "dimension": self.dimension_,
+                    "dt": self.dt_, "state_dict": self.net_.state_dict()}, Path(path))
+
+    @classmethod
+    def load(cls, path) -> "TorchForecaster":
+        """A fitted model from a file written by :meth:`save`."""
+        import torch
+
+        blob = torch.load(Path(path), weights_only=True)
+        if blob["class"] != cls.__name__:
+            raise ChaosbenchError(f"{path}: holds a {blob['class']}, not a {cls.__name__}")
+        model = cls(**json.loads(blob["params"]))
+        model.dimension_, model.dt_ = int(blob["dimension"]), float(blob["dt"])
+        seed_everything(model.seed)
+        model.net_ = model._build(model.dimension_)
+        model.net_.load_state_dict(blob["state_dict"])
+        model.net_.eval()
+        return model
+
+
+def windows_of(trajectories: list[np.ndarray], length: int, stride: int = 1) -> np.ndarray:
+    """Every window of ``length`` consecutive points, ``stride`` apart, from each trajectory:
+    array ``(n_windows, length, n)`` (trajectories shorter than ``length`` give none)."""
+    out = []
+    for x in trajectories:
+        if len(x) >= length:
+            view = np.lib.stride_tricks.sliding_window_view(x, length, axis=0)[::stride]  # (m, n, length)
+            out.append(np.swapaxes(view, 1, 2))
+    if not out:
+        n = trajectories[0].shape[1]
+        return np.empty((0, length, n))
+    return np.ascontiguousarray(np.concatenate(out))
+
+
+def check_positive_int(model: str, **values) -> None:
+    """One-line errors for hyperparameters that must be positive integers."""
+    for key, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ChaosbenchError(f"{model}: {key} must be a positive integer, got {v!r}")
+
+
+def check_fraction(model: str, **values) -> None:
+    """One-line errors for hyperparameters that must lie in [0, 1]."""
+    for key, v in values.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1):
+            raise ChaosbenchError(f"{model}: {key} must be a number in [0, 1], got {v!r}")

@@ -1,0 +1,198 @@
+"""The PLRNN family (shPLRNN, AL-RNN, PLRNN) and generalized teacher forcing."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from chaosbench.errors import ChaosbenchError  # noqa: E402
+from chaosbench.models import make_model, model_class  # noqa: E402
+from chaosbench.models.plrnn import (ALRNN, PLRNN, ShallowPLRNN, _AlmostLinearRNN,  # noqa: E402
+                                     _ShallowPLRNN, forced_run, free_run, jacobian_growth)
+from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+
+IDS = ["shplrnn", "shplrnn-M>N", "shplrnn-unclipped", "alrnn", "plrnn"]
+TINY = dict(seq_len=16, batch_size=32, max_epochs=2, batches_per_epoch=5, validation_horizon=20)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def lorenz_task(lyapunov_catalog):
+    spec = TaskSpec(n_train=3000, n_validation=300, n_windows=4, context=100, horizon_lyap=3)
+    return make_task("Lorenz", spec, seed=0, catalog=lyapunov_catalog)
+
+
+def _nets(n=3):
+    torch.manual_seed(0)
+    return [_ShallowPLRNN(n, n, 8), _ShallowPLRNN(n, n + 2, 8), _ShallowPLRNN(n, n, 8, clipped=False),
+            _AlmostLinearRNN(n, n + 3, 2), _AlmostLinearRNN(n, n, n)]
+
+
+@pytest.mark.parametrize("net", _nets(), ids=IDS)
+def test_gtf_interpolates_between_free_running_and_teacher_forcing(net):
+    x = torch.randn(4, 12, 3)
+    with torch.no_grad():
+        # alpha = 0: the free-running rollout from the initial latent state
+        preds, _ = forced_run(net, x, 0.0)
+        assert torch.allclose(preds, free_run(net, net.initial_state(x[:, 0]), 11), atol=1e-6)
+        # alpha = 1: every prediction is one step from the data-inferred state (data on the observed
+        # latents, the forced run's own values on the others)
+        preds, states = forced_run(net, x, 1.0)
+        assert torch.equal(states[..., :3], x[:, 1:])
+        inferred = torch.cat([net.initial_state(x[:, :1]), states[:, :-1]], dim=1)
+        one_step = torch.stack([net.step(inferred[:, t]) for t in range(11)], 1)[..., :3]
+        assert torch.allclose(preds, one_step, atol=1e-6)
+        if net.m == 3:
+            assert torch.allclose(preds, torch.stack([net.step(x[:, t]) for t in range(11)], 1), atol=1e-6)
+        # in between: the forced state is the convex combination on the observed latents only
+        alpha = 0.3
+        preds, states = forced_run(net, x, alpha)
+        z1 = net.step(net.initial_state(x[:, 0]))
+        assert torch.allclose(states[:, 0, :3], (1 - alpha) * z1[:, :3] + alpha * x[:, 1], atol=1e-6)
+        assert torch.allclose(states[:, 0, 3:], z1[:, 3:])
+
+
+def test_sparse_forcing_replaces_the_state_every_tau_steps():
+    net = _nets()[1]
+    x = torch.randn(2, 13, 3)
+    with torch.no_grad():
+        preds, states = forced_run(net, x, 1.0, every=4)
+        for t in range(12):  # states[:, t] is the state after step t + 1
+            forced = (t + 1) % 4 == 0
+            assert torch.equal(states[:, t, :3], x[:, t + 1]) == forced
+        # between forcings the model runs freely from the last forced state
+        assert torch.allclose(preds[:, 4:8], free_run(net, states[:, 3], 4), atol=1e-6)
+
+
+@pytest.mark.parametrize("m,p", [(6, 2), (5, 0), (4, 4)])
+def test_alrnn_has_exactly_p_relu_units(m, p):
+    torch.manual_seed(1)
+    net = _AlmostLinearRNN(3, m, p)
+    assert int(net.relu_units.sum()) == p and bool(net.relu_units[m - p:].all())
+    z = torch.randn(m)
+    kinked = []
+    with torch.no_grad():
+        for i in range(m):  # a second difference across z_i = 0: zero for a linear unit, not for a ReLU unit
+            e = torch.zeros(m)
+            e[i] = 1e-2
+            z0 = z.clone()
+            z0[i] = 0.0
+            curvature = net.step((z0 + e)[None]) + net.step((z0 - e)[None]) - 2 * net.step(z0[None])
+            kinked.append(bool(curvature.abs().max() > 1e-6))
+    assert kinked == [i >= m - p for i in range(m)]
+
+
+@pytest.mark.parametrize("net", _nets(), ids=IDS)
+def test_analytic_jacobian_matches_autograd(net):
+    z = torch.randn(5, net.m)
+    auto = torch.stack([torch.autograd.functional.jacobian(lambda v: net.step(v[None])[0], zi) for zi in z])
+    assert torch.allclose(net.jacobian(z), auto, atol=1e-5)
+    # alpha's estimate: a linear map with spectral norm 2 everywhere gives a growth bound of 2
+    lin = _AlmostLinearRNN(2, 2, 0)
+    with torch.no_grad():
+        lin.A.fill_(0.0)
+        lin.W.copy_(torch.tensor([[2.0, 0.0], [0.0, 0.5]]))
+    assert jacobian_growth(lin, torch.randn(3, 7, 2)) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "alrnn", "plrnn"])
+def test_registered_and_deterministic(name, lorenz_task):
+    task = lorenz_task
+    assert model_class(name) is {"shplrnn": ShallowPLRNN, "alrnn": ALRNN, "plrnn": PLRNN}[name]
+    small = {"hidden_dim": 8} if name == "shplrnn" else {"latent_dim": 6}
+
+    def fitted(seed):
+        return make_model(name, seed=seed, **TINY, **small).fit(task.train, dt=task.dt, validation=task.validation)
+
+    a, b, c = fitted(0), fitted(0), fitted(1)
+    fa = a.forecast_windows(task.contexts, 30)
+    assert fa.shape == (4, 30, 3) and np.all(np.isfinite(fa))
+    assert np.array_equal(fa, b.forecast_windows(task.contexts, 30))
+    assert np.allclose(fa[1], a.forecast(task.contexts[1], 30), atol=1e-6)
+    assert not np.allclose(fa, c.forecast_windows(task.contexts, 30))
+    assert a.n_parameters == sum(p.numel() for p in a.net_.parameters()) > 0
+    assert {"latent_dim", "forcing", "final_alpha"} <= set(a.fit_info_)
+
+
+def test_plrnn_is_an_alrnn_with_every_unit_relu():
+    assert ALRNN.defaults()["pwl_units"] == 2 and PLRNN.defaults()["pwl_units"] is None
+    net = PLRNN(latent_dim=7)._build(3)
+    assert bool(net.relu_units.all()) and net.m == 7
+    assert ShallowPLRNN()._build(4).m == 4 and ShallowPLRNN(latent_dim=2)._build(4).m == 4
+
+
+def test_forecast_drives_through_the_context_then_runs_freely(lorenz_task):
+    task = lorenz_task
+    model = ALRNN(latent_dim=6, **TINY).fit(task.train, dt=task.dt)
+    ctx = torch.as_tensor(task.contexts, dtype=torch.float32)
+    with torch.no_grad():
+        _, states = forced_run(model.net_, ctx, 1.0)
+        z, manual = states[:, -1], []
+        for _ in range(25):
+            z = model.net_.step(z)
+            manual.append(z[:, :3])
+    assert np.allclose(model.forecast_windows(task.contexts, 25), torch.stack(manual, 1).numpy(), atol=1e-6)
+
+
+def test_save_and_load_give_the_same_forecasts(lorenz_task, tmp_path):
+    task = lorenz_task
+    model = ShallowPLRNN(hidden_dim=8, **TINY).fit(task.train, dt=task.dt)
+    model.save(tmp_path / "m.pt")
+    again = ShallowPLRNN.load(tmp_path / "m.pt")
+    assert np.array_equal(again.forecast_windows(task.contexts, 20), model.forecast_windows(task.contexts, 20))
+
+
+@pytest.mark.parametrize("forcing", ["gtf", "sparse"])
+def test_short_training_lowers_the_loss_and_beats_persistence(forcing, lorenz_task):
+    from chaosbench.cell import score
+    from chaosbench.models.torch_base import windows_of
+    from chaosbench.models.training import seed_everything
+
+    task = lorenz_task
+    model = ShallowPLRNN(hidden_dim=64, forcing=forcing, tau=8, alpha_decay=0.9, alpha_every=1, seq_len=16,
+                         batch_size=128, stride=1, max_epochs=8, batches_per_epoch=25, lr=1e-2, seed=0)
+    seed_everything(model.seed)
+    untrained = model._build(3)  # the weights training starts from
+    model.fit(task.train, dt=task.dt)  # no early stopping: the last weights
+    windows = torch.as_tensor(windows_of([task.train], 33, 7), dtype=torch.float32)
+
+    def gtf_loss(net):  # at one fixed alpha, so that before and after compare
+        with torch.no_grad():
+            preds, _ = forced_run(net, windows, 0.2)
+            return float(((preds - windows[:, 1:]) ** 2).mean())
+
+    assert gtf_loss(model.net_) < 0.1 * gtf_loss(untrained)
+    if forcing == "gtf":
+        assert model.alpha_history_ and model.fit_info_["final_alpha"] < 1.0  # annealed from alpha = 1
+    persistence = make_model("persistence").fit(task.train, dt=task.dt)
+    vpt = score(task, model.forecast_windows(task.contexts, task.horizon))["vpt_lyap"]
+    assert vpt > 2 * score(task, persistence.forecast_windows(task.contexts, task.horizon))["vpt_lyap"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"forcing": "full"}, "forcing must be one of gtf, sparse"),
+    ({"alpha": 1.5}, r"alpha must be a number in \[0, 1\]"),
+    ({"alpha_method": "magic"}, "alpha_method must be one of"),
+    ({"alpha_decay": 1.0}, "alpha_decay"),
+    ({"tau": 0}, "tau must be a positive integer"),
+    ({"hidden_dim": 0}, "hidden_dim must be a positive integer"),
+    ({"latent_dim": -3}, "latent_dim must be a positive integer"),
+    ({"seq_len": 0}, "seq_len must be an integer"),
+    ({"schedule": "warm"}, "schedule must be one of"),
+])
+def test_bad_hyperparameters_give_one_line_errors(kwargs, match):
+    x = np.random.default_rng(0).standard_normal((200, 3))
+    with pytest.raises(ChaosbenchError, match=match) as err:
+        ShallowPLRNN(**kwargs).fit(x, dt=0.01)
+    assert "\n" not in str(err.value) and "ShallowPLRNN" in str(err.value)
+
+
+def test_bad_alrnn_units():
+    x = np.random.default_rng(0).standard_normal((200, 3))
+    with pytest.raises(ChaosbenchError, match=r"pwl_units \(9\) must not exceed latent_dim \(5\)"):
+        ALRNN(latent_dim=5, pwl_units=9).fit(x, dt=0.01)
+    with pytest.raises(ChaosbenchError, match="pwl_units must be a non-negative integer"):
+        ALRNN(pwl_units=-1).fit(x, dt=0.01)

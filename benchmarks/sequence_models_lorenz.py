@@ -5,7 +5,7 @@ runs a cell), forecasts the 10 test windows, and reports parameters, fit time, t
 forecast cost per step per window at two horizons (it should not grow with the horizon), median
 valid prediction time (Lyapunov times, NRMSE < 0.3), D_stsp and D_H.
 
-usage: python benchmarks/sequence_models_lorenz.py [lstm gru transformer s4d lru mamba] [--budget SECONDS]
+usage: python benchmarks/sequence_models_lorenz.py [lstm gru transformer lru mamba] [--budget SECONDS]
            [--set lstm.hidden_size=64] [--out results/perf]
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS = ("lstm", "gru", "transformer", "s4d", "lru", "mamba")
+DEFAULT_MODELS = ("lstm", "gru", "transformer", "lru", "mamba")
 SHORT_HORIZON = 500
 
 

@@ -107,11 +107,19 @@ def score(task: Task, forecasts: np.ndarray, *, eps: float = 0.3) -> dict:
     return out
 
 
-def _npy_bytes(a: np.ndarray) -> bytes:
+#: the sample trajectory kept for plots has at most this many points (every k-th step), in float16:
+#: enough to draw an attractor, small enough to commit a whole preset's cells
+SAMPLE_POINTS = 1000
+
+
+def _npy_bytes(a: np.ndarray, max_points: int = SAMPLE_POINTS) -> bytes:
+    """A plot sample: ``a`` strided down to ``max_points`` rows, float16 (overflow clipped to ±6e4)."""
     import io
 
+    a = np.asarray(a, float)
+    a = a[:: max(1, -(-len(a) // max_points))]
     buf = io.BytesIO()
-    np.save(buf, np.asarray(a, np.float32), allow_pickle=False)
+    np.save(buf, np.clip(a, -6e4, 6e4).astype(np.float16), allow_pickle=False)
     return buf.getvalue()
 
 
@@ -162,7 +170,7 @@ def run_cell(cell: Cell, task: Task, *, threads: int = 1) -> dict:
             raise ChaosbenchError(f"forecast has shape {forecasts.shape}, expected {task.targets.shape}")
         phase = "scoring"
         rec["sample_truth"] = _npy_bytes(task.targets[0])
-        rec["sample_forecast"] = _npy_bytes(np.nan_to_num(forecasts[0], nan=np.nan, posinf=1e30, neginf=-1e30))
+        rec["sample_forecast"] = _npy_bytes(forecasts[0])
         bad = _nan_report(forecasts, task)
         if bad:
             rec["reason"] = bad

@@ -157,7 +157,7 @@ def plot_error_vs_horizon(frame, order, path) -> None:
 
 
 def _array(blob):
-    return None if blob is None or (isinstance(blob, float) and np.isnan(blob)) else np.load(io.BytesIO(blob))
+    return None if blob is None or (isinstance(blob, float) and np.isnan(blob)) else np.load(io.BytesIO(blob)).astype(float)
 
 
 def _project(x: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:

@@ -226,6 +226,7 @@ _BASELINES = ("persistence", "climatology", "var")
 _RESERVOIRS = ("esn", "ngrc")  # core dependencies only, like the baselines
 #: a per-system search on the validation part, capped in trials (deterministic unless the budget ends it first)
 _SEARCH = {"esn": {"search_budget": 60.0, "search_trials": 6}, "ngrc": {"search_budget": 30.0, "search_trials": 12}}
+_TORCH = ("lstm", "gru", "transformer", "lru", "mamba", "shplrnn", "alrnn", "plrnn")
 _DARTS = ("darts-linear", "darts-nbeats", "darts-nhits", "darts-tcn", "darts-transformer", "darts-rnn")
 
 PRESETS: dict[str, Preset] = {
@@ -244,7 +245,7 @@ PRESETS: dict[str, Preset] = {
         description="every system of the chaotic catalog, 10,000 training points, 10 windows of >= 15 Lyapunov times",
         systems="chaotic",
         models=_BASELINES + _RESERVOIRS,
-        optional_models=_DARTS + ("lru", "mamba", "lstm", "gru", "transformer"),
+        optional_models=_DARTS + _TORCH,
         task=TaskSpec(),
         overrides=_SEARCH,
     ),
@@ -253,7 +254,7 @@ PRESETS: dict[str, Preset] = {
         description="every chaotic system with 1000 training points (10 periods), as in Gilpin 2023",
         systems="chaotic",
         models=_BASELINES + _RESERVOIRS,
-        optional_models=_DARTS + ("lru", "mamba", "lstm", "gru", "transformer"),
+        optional_models=_DARTS + _TORCH,
         task=TaskSpec(n_train=1000, n_validation=200),
         overrides=_SEARCH,
     ),

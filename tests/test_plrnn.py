@@ -127,7 +127,7 @@ def test_plrnn_is_an_alrnn_with_every_unit_relu():
 def test_forecast_drives_through_the_context_then_runs_freely(lorenz_task):
     task = lorenz_task
     model = ALRNN(latent_dim=6, **TINY).fit(task.train, dt=task.dt)
-    ctx = torch.as_tensor(task.contexts, dtype=torch.float32)
+    ctx = torch.as_tensor(task.contexts, dtype=torch.float32)[:, -(model.seq_len + 1):]  # a training sequence
     with torch.no_grad():
         _, states = forced_run(model.net_, ctx, 1.0)
         z, manual = states[:, -1], []

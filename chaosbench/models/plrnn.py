@@ -280,7 +280,10 @@ class _PLRNNForecaster(TorchForecaster):
 
     # -- forecasting ----------------------------------------------------------------------------
     def _rollout(self, net, contexts, horizon):
-        """Drive through the context with full forcing, then run freely for ``horizon`` steps."""
+        """Drive through the last ``seq_len + 1`` points of the context with full forcing (as long as
+        a training sequence: unobserved latents start at ``B x`` and run ``seq_len`` steps, as they
+        were trained to), then run freely for ``horizon`` steps."""
+        contexts = contexts[:, -(self.seq_len + 1):]
         _, states = forced_run(net, contexts, 1.0) if contexts.shape[1] > 1 else (None, None)
         z = net.initial_state(contexts[:, 0]) if states is None else states[:, -1]
         return free_run(net, z, horizon)

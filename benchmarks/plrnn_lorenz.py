@@ -25,6 +25,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from common import load_average, parse_sets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG_STEPS, TRANSIENT, DRIVE = 100_000, 25_000, 500
@@ -35,23 +36,6 @@ Published references (their protocol: a model trained on a Lorenz-63 series with
 length of a long test set, 30 bins per variable for D_stsp, spectra smoothed by sigma = 20 for D_H):
 see the text of results/perf/plrnn_lorenz.md.
 """
-
-
-def load_average() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def parse_sets(items: list[str]) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for item in items:
-        target, _, value = item.partition("=")
-        model, _, key = target.partition(".")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        out.setdefault(model, {})[key] = parsed
-    return out
 
 
 def long_truth(task, seed: int = 123) -> np.ndarray:

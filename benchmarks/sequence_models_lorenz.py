@@ -19,28 +19,11 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from common import load_average, parse_sets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("lstm", "gru", "transformer", "lru", "mamba")
 SHORT_HORIZON = 500
-
-
-def load_average() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def parse_sets(items: list[str]) -> dict[str, dict]:
-    """``--set model.key=value`` (value parsed as JSON, else kept as text) -> {model: {key: value}}."""
-    out: dict[str, dict] = {}
-    for item in items:
-        target, _, value = item.partition("=")
-        model, _, key = target.partition(".")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        out.setdefault(model, {})[key] = parsed
-    return out
 
 
 def forecast_cost(model, contexts, horizon: int, repeats: int = 3) -> tuple[float, object]:

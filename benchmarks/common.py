@@ -1,0 +1,24 @@
+"""Helpers shared by the benchmark scripts (run as ``python benchmarks/<script>.py``)."""
+from __future__ import annotations
+
+import json
+import os
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, for the record of a timing."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def parse_sets(items: list[str]) -> dict[str, dict]:
+    """``--set model.key=value`` (value parsed as JSON, else kept as text) -> {model: {key: value}}."""
+    out: dict[str, dict] = {}
+    for item in items:
+        target, _, value = item.partition("=")
+        model, _, key = target.partition(".")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        out.setdefault(model, {})[key] = parsed
+    return out

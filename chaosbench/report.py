@@ -48,7 +48,9 @@ def _median(series) -> float:
 
 
 def _fmt(x, digits=2) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"{x:.{digits}f}" if abs(x) < 1e6 else f"{x:.1e}"  # a blown-up forecast's error stays readable
 
 
 def markdown(frame, board) -> str:

@@ -4,11 +4,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from chaosbench.cell import score  # noqa: E402
 from chaosbench.errors import ChaosbenchError  # noqa: E402
 from chaosbench.models import make_model  # noqa: E402
 from chaosbench.models.rnn import GRU, LSTM  # noqa: E402
 from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+from tests.checks import assert_trained_and_beats_persistence  # noqa: E402
 
 #: tiny settings for tests: a few seconds of training
 TINY = {"hidden_size": 48, "seq_len": 16, "rollout_steps": 2, "batch_size": 32, "max_epochs": 6,
@@ -68,15 +68,7 @@ def test_rollout_loss_runs_the_closed_loop_forecast(name):
 
 @pytest.mark.parametrize("name", list(CLASSES))
 def test_short_training_lowers_the_loss_and_beats_persistence(name, fitted, task):
-    model = fitted[name]
-    info = model.fit_info_
-    assert info["final_train_loss"] < 0.5 * info["first_train_loss"]
-    assert info["steps_per_second"] > 0 and model.n_parameters > 0
-    forecasts = model.forecast_windows(task.contexts, task.horizon)
-    assert forecasts.shape == task.targets.shape and np.all(np.isfinite(forecasts))
-    persistence = np.repeat(task.contexts[:, -1:], task.horizon, axis=1)
-    assert score(task, forecasts)["vpt_lyap"] > 3 * score(task, persistence)["vpt_lyap"]
-    assert np.allclose(model.forecast(task.contexts[1], 20), forecasts[1, :20], atol=1e-6)
+    assert_trained_and_beats_persistence(fitted[name], task)
 
 
 def test_deterministic_for_a_seed(task):

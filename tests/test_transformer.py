@@ -4,11 +4,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from chaosbench.cell import score  # noqa: E402
 from chaosbench.errors import ChaosbenchError  # noqa: E402
 from chaosbench.models import make_model  # noqa: E402
 from chaosbench.models.transformer import Transformer, rollout  # noqa: E402
 from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+from tests.checks import assert_trained_and_beats_persistence  # noqa: E402
 
 #: tiny settings for tests: a few seconds of training
 TINY = {"d_model": 32, "n_heads": 2, "n_layers": 2, "d_ff": 64, "seq_len": 16, "batch_size": 32,
@@ -63,14 +63,7 @@ def test_attention_is_causal_and_local():
 
 
 def test_short_training_lowers_the_loss_and_beats_persistence(fitted, task):
-    info = fitted.fit_info_
-    assert info["final_train_loss"] < 0.5 * info["first_train_loss"]
-    assert info["steps_per_second"] > 0 and fitted.n_parameters > 0
-    forecasts = fitted.forecast_windows(task.contexts, task.horizon)
-    assert forecasts.shape == task.targets.shape and np.all(np.isfinite(forecasts))
-    persistence = np.repeat(task.contexts[:, -1:], task.horizon, axis=1)
-    assert score(task, forecasts)["vpt_lyap"] > 3 * score(task, persistence)["vpt_lyap"]
-    assert np.allclose(fitted.forecast(task.contexts[1], 20), forecasts[1, :20], atol=1e-6)
+    assert_trained_and_beats_persistence(fitted, task)
 
 
 def test_deterministic_for_a_seed(task):

@@ -29,7 +29,8 @@ class Model:
     """Base class of every forecaster: parameters, checks and the batched default.
 
     Subclasses declare their hyperparameters as keyword arguments of ``__init__`` (each stored under
-    its own name) and implement :meth:`_fit` and :meth:`_forecast`.
+    its own name) and implement :meth:`_fit` and either :meth:`_forecast` (one window) or
+    :meth:`_forecast_windows` (all windows at once); contexts reach them checked.
     """
 
     #: the optional dependency group needed, e.g. ``"darts"`` (None: core dependencies only)
@@ -82,7 +83,10 @@ class Model:
 
     def forecast_windows(self, contexts, horizon: int) -> np.ndarray:
         """Forecast every window of ``contexts`` ``(K, n_context, n)``: array ``(K, horizon, n)``."""
-        return np.stack([self.forecast(c, horizon) for c in np.asarray(contexts, float)])
+        contexts = np.asarray(contexts, float)
+        for c in contexts:
+            self._check_context(c)
+        return np.asarray(self._forecast_windows(contexts, int(horizon)), float)
 
     @property
     def n_parameters(self) -> int:
@@ -93,7 +97,16 @@ class Model:
         raise NotImplementedError
 
     def _forecast(self, context: np.ndarray, horizon: int) -> np.ndarray:
-        raise NotImplementedError
+        """One window; by default a batch of one through :meth:`_forecast_windows`."""
+        if type(self)._forecast_windows is Model._forecast_windows:
+            raise NotImplementedError(f"{type(self).__name__} implements neither _forecast nor _forecast_windows")
+        return self._forecast_windows(context[None], horizon)[0]
+
+    def _forecast_windows(self, contexts: np.ndarray, horizon: int) -> np.ndarray:
+        """Checked windows ``(K, n_context, n)``; by default one at a time through :meth:`_forecast`
+        (models that advance all windows together override this instead)."""
+        return np.stack([np.asarray(self._forecast(c, horizon), float).reshape(horizon, self.dimension_)
+                         for c in contexts])
 
     def _check_context(self, context) -> np.ndarray:
         if not hasattr(self, "dimension_"):

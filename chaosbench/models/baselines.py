@@ -86,24 +86,8 @@ class VAR(Model):
             self.coefs_ = np.asarray(res.coefs, float)
         self.order_ = self.coefs_.shape[0]
 
-    def _forecast(self, context, horizon):
-        p = self.order_
-        if len(context) < p:
-            raise ChaosbenchError(f"var: the context ({len(context)} steps) is shorter than the lag order {p}")
-        history = list(context[-p:][::-1])  # newest first
-        out = np.empty((horizon, context.shape[1]))
-        for k in range(horizon):
-            x = self.intercept_ + sum(self.coefs_[j] @ history[j] for j in range(p))
-            out[k] = x
-            history.insert(0, x)
-            history.pop()
-        return out
-
-    def forecast_windows(self, contexts, horizon):
+    def _forecast_windows(self, contexts, horizon):
         # all windows advance together: one (K, n) product per lag and step
-        contexts = np.asarray(contexts, float)
-        for c in contexts:
-            self._check_context(c)
         p = self.order_
         if contexts.shape[1] < p:
             raise ChaosbenchError(f"var: the context ({contexts.shape[1]} steps) is shorter than the lag order {p}")

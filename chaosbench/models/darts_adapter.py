@@ -81,13 +81,7 @@ class DartsModel(Model):
             if self.torch_model:  # nothing is kept there (no checkpoints, no logger)
                 shutil.rmtree(self._workdir, ignore_errors=True)
 
-    def _forecast(self, context, horizon):
-        return self.forecast_windows(context[None], horizon)[0]
-
-    def forecast_windows(self, contexts, horizon):
-        contexts = np.asarray(contexts, float)
-        for c in contexts:
-            self._check_context(c)
+    def _forecast_windows(self, contexts, horizon):
         kwargs = {"verbose": False, "show_warnings": False}
         if self.torch_model:
             kwargs["batch_size"] = len(contexts)

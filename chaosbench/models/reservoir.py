@@ -143,13 +143,7 @@ class _RidgeReadoutModel(Model):
         _require_int(self, "search_trials", 0)
 
     # -- forecasting ---------------------------------------------------------------------------
-    def _forecast(self, context, horizon):
-        return self.forecast_windows(context[None], horizon)[0]
-
-    def forecast_windows(self, contexts, horizon):
-        contexts = np.asarray(contexts, float)
-        for c in contexts:
-            self._check_context(c)
+    def _forecast_windows(self, contexts, horizon):
         with np.errstate(all="ignore"):  # a diverging forecast is scored, not raised
             return self._run(self._drive(contexts), int(horizon))
 

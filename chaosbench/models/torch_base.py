@@ -154,15 +154,9 @@ class TorchForecaster(Model):
             return float(torch.nan_to_num(err, nan=1e6, posinf=1e6).clamp(max=1e6).mean())
         return score
 
-    def _forecast(self, context, horizon):
-        return self.forecast_windows(context[None], horizon)[0]
-
-    def forecast_windows(self, contexts, horizon: int) -> np.ndarray:
+    def _forecast_windows(self, contexts, horizon: int) -> np.ndarray:
         import torch
 
-        contexts = np.asarray(contexts, float)
-        for c in contexts:
-            self._check_context(c)
         self.net_.eval()
         with torch.no_grad():
             out = self._rollout(self.net_, torch.as_tensor(contexts, dtype=torch.float32), int(horizon))

@@ -9,6 +9,9 @@ compare the rest with the true trajectory: D_stsp (30 bins per variable, our
 ``metrics.state_space_divergence``) and D_H with our spectral smoothing (2 bins) and with the papers'
 (20 bins, ``PSE_smoothing`` of the GTF-shPLRNN and ALRNN-DSR code), each on the whole long series.
 
+A model may be named with a variant label, ``alrnn:wide``, so that one run compares settings of the
+same model side by side: ``--set alrnn:wide.pwl_units=512`` applies to that variant only.
+
 usage: python benchmarks/plrnn_lorenz.py [shplrnn alrnn plrnn] [--seeds 0 1 2] [--set shplrnn.hidden_dim=64]
            [--out results/perf]
 """
@@ -68,7 +71,7 @@ def run_one(name: str, task, truth, hyperparameters: dict) -> dict:
     from chaosbench.cell import score
     from chaosbench.models import make_model
 
-    model = make_model(name, **hyperparameters)
+    model = make_model(name.split(":")[0], **hyperparameters)
     t0, cpu0 = time.perf_counter(), time.process_time()
     model.fit(task.train, dt=task.dt, validation=task.validation)
     fit_seconds, fit_cpu = time.perf_counter() - t0, time.process_time() - cpu0

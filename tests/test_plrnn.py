@@ -8,6 +8,7 @@ from chaosbench.errors import ChaosbenchError  # noqa: E402
 from chaosbench.models import make_model, model_class  # noqa: E402
 from chaosbench.models.plrnn import (ALRNN, PLRNN, ShallowPLRNN, _AlmostLinearRNN,  # noqa: E402
                                      _ShallowPLRNN, forced_run, free_run, jacobian_growth)
+from chaosbench.models.plrnn_init import one_step_ridge  # noqa: E402
 from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 
 IDS = ["shplrnn", "shplrnn-M>N", "shplrnn-unclipped", "alrnn", "plrnn"]
@@ -152,7 +153,7 @@ def test_short_training_lowers_the_loss_and_beats_persistence(forcing, lorenz_ta
     from chaosbench.models.training import seed_everything
 
     task = lorenz_task
-    model = ShallowPLRNN(hidden_dim=64, forcing=forcing, tau=8, alpha_decay=0.9, alpha_every=1, seq_len=16,
+    model = ShallowPLRNN(hidden_dim=64, init="random", forcing=forcing, tau=8, alpha_decay=0.9, alpha_every=1, seq_len=16,
                          batch_size=128, stride=1, max_epochs=8, batches_per_epoch=25, lr=1e-2, seed=0)
     seed_everything(model.seed)
     untrained = model._build(3)  # the weights training starts from
@@ -179,6 +180,8 @@ def test_short_training_lowers_the_loss_and_beats_persistence(forcing, lorenz_ta
     ({"alpha_decay": 1.0}, "alpha_decay"),
     ({"tau": 0}, "tau must be a positive integer"),
     ({"hidden_dim": 0}, "hidden_dim must be a positive integer"),
+    ({"init": "zeros"}, "init must be one of ridge, random"),
+    ({"init_ridge": -1.0}, "init_ridge must be a non-negative number"),
     ({"latent_dim": -3}, "latent_dim must be a positive integer"),
     ({"seq_len": 0}, "seq_len must be an integer"),
     ({"schedule": "warm"}, "schedule must be one of"),
@@ -196,3 +199,94 @@ def test_bad_alrnn_units():
         ALRNN(latent_dim=5, pwl_units=9).fit(x, dt=0.01)
     with pytest.raises(ChaosbenchError, match="pwl_units must be a non-negative integer"):
         ALRNN(pwl_units=-1).fit(x, dt=0.01)
+
+
+# -- the least-squares initialisation ------------------------------------------------------------
+
+def _linear_data(rng, n=3, k=400, diagonal=False):
+    """Pairs ``(x_t, x_{t+1})`` of an affine map (diagonal or full) on standardised-looking points, and the map."""
+    M = np.diag(rng.uniform(0.8, 1.1, n)) if diagonal else np.eye(n) + 0.1 * rng.standard_normal((n, n))
+    b = 0.1 * rng.standard_normal(n)
+    x = rng.standard_normal((k, n))
+    return x, x @ M.T + b, lambda v: v @ M.T + b
+
+
+@pytest.mark.parametrize("net,diagonal", [(_ShallowPLRNN(3, 3, 16), True), (_ShallowPLRNN(3, 5, 16), True),
+                                          (_AlmostLinearRNN(3, 8, 2), False), (_AlmostLinearRNN(3, 20, 20), False)],
+                         ids=["shplrnn", "shplrnn-M>N", "alrnn", "plrnn"])
+def test_least_squares_init_recovers_an_expressible_map_and_stays_consistent(net, diagonal):
+    """With ridge -> 0 the initialised model follows the affine map the data came from (an shPLRNN
+    expresses diagonal ones through A; an AL-RNN any, through its linear units; a PLRNN any, through
+    the paired ReLU projections) for many free steps: the unobserved latents, which start the
+    gradients' way in, do not disturb it, and hidden ReLU units keep holding ``C x + c``."""
+    rng = np.random.default_rng(0)
+    x, x_next, affine = _linear_data(rng, diagonal=diagonal)
+    net.least_squares_init(x, x_next, [0.0], np.random.default_rng(1))
+    relu_hidden = net.relu_units[3:] if hasattr(net, "relu_units") else torch.zeros(net.m - 3, dtype=torch.bool)
+    truth = x[:5]
+    with torch.no_grad():
+        z = net.initial_state(torch.as_tensor(truth, dtype=torch.float32))
+        for _ in range(20):
+            z, truth = net.step(z), affine(truth)
+            assert np.abs(z[:, :3].double().numpy() - truth).max() < 1e-4
+            again = net.initial_state(z[:, :3])  # what the initial map gives for the new observation
+            assert torch.allclose(z[:, 3:][:, relu_hidden], again[:, 3:][:, relu_hidden], atol=1e-4)
+
+
+def test_one_step_ridge_fits_rows_with_and_without_an_own_coefficient():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((300, 2))
+    feats = np.tanh(x @ rng.standard_normal((2, 5)))
+    target = np.stack([0.7 * x[:, 0] + feats @ np.arange(5) + 0.3, feats @ np.ones(5) - 1.0], axis=1)
+    (a, coef, bias), (_, shrunk, shrunk_bias) = one_step_ridge(x, feats, target, [0.0, 1e3],
+                                                               own=np.array([True, False]))
+    assert a[0] == pytest.approx(0.7) and a[1] == 0.0
+    assert np.allclose(coef, [np.arange(5), np.ones(5)]) and np.allclose(bias, [0.3, -1.0])
+    # a large ridge shrinks the coefficients towards zero but not the (unpenalised) bias: it becomes the mean
+    assert np.abs(shrunk).max() < 0.1 * np.abs(coef).max()
+    assert np.allclose(shrunk_bias, (target - np.c_[x[:, 0], np.zeros(300)]).mean(axis=0), atol=0.05)
+
+
+def test_ridge_initialisation_forecasts_lorenz_before_any_training(lorenz_task):
+    """The initial weights alone (a random-ramp one-step map, its ridge chosen on the validation
+    part) forecast Lorenz far beyond persistence, and training starts from them: the
+    best-validation weights are never worse than the start."""
+    from chaosbench.cell import score
+    from chaosbench.models.reservoir import RIDGE_GRID
+
+    task = lorenz_task
+    model = ShallowPLRNN(hidden_dim=128, seq_len=16, max_epochs=1, batches_per_epoch=3, lr=1e-2,
+                         validation_horizon=50).fit(task.train, dt=task.dt, validation=task.validation)
+    info = model.fit_info_
+    assert info["best_val_score"] <= info["initial_val_score"]
+    scores = info["init_ridge_scores"]
+    assert len(scores) == len(RIDGE_GRID) and info["init_ridge"] in RIDGE_GRID
+    assert scores[f"{info['init_ridge']:g}"] == min(scores.values()) < max(scores.values())
+    persistence = np.repeat(task.contexts[:, -1:], task.horizon, axis=1)
+    vpt = score(task, model.forecast_windows(task.contexts, task.horizon))["vpt_lyap"]
+    assert vpt > 1.0 and vpt > 10 * score(task, persistence)["vpt_lyap"]
+    # no validation part: the fallback ridge, and a given ridge is used as it is
+    assert ShallowPLRNN(hidden_dim=16, max_epochs=1, batches_per_epoch=1).fit(
+        task.train, dt=task.dt).fit_info_["init_ridge"] == 1e-8
+    assert ShallowPLRNN(hidden_dim=16, max_epochs=1, batches_per_epoch=1, init_ridge=1e-3).fit(
+        task.train, dt=task.dt, validation=task.validation).fit_info_["init_ridge"] == 1e-3
+
+
+def test_bounded_shplrnn_keeps_a_within_one_and_its_forecasts_finite(lorenz_task):
+    """A growing map (x' = 1.05 x) asks the regression for A > 1: the bounded start refits that row
+    with A = 1, and GTF training keeps |A| <= 1, so a free run from far off the data grows at most
+    linearly (the clipped ramps are bounded) instead of overflowing."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((500, 3))
+    free, bounded = _ShallowPLRNN(3, 3, 32), _ShallowPLRNN(3, 3, 32, max_abs_a=1.0)
+    for net in (free, bounded):
+        net.least_squares_init(x, 1.05 * x, [1e-8], np.random.default_rng(0))
+    assert free.A.max() > 1.01 and bool((bounded.A.abs() <= 1.0).all())
+    z0 = torch.full((1, 3), 50.0)
+    with torch.no_grad():
+        ramp_bound = float((bounded.W1.abs() @ bounded.h2.abs() + bounded.h1.abs()).max())
+        far = free_run(bounded, z0, 20_000)
+        assert torch.isfinite(far).all() and float(far.abs().max()) <= 50.0 + 20_000 * ramp_bound + 1e-3
+        assert not torch.isfinite(free_run(free, z0, 20_000)).all()  # 1.05^20000 overflows
+    model = ShallowPLRNN(hidden_dim=32, lr=0.05, **TINY).fit(lorenz_task.train, dt=lorenz_task.dt)
+    assert model.bounded and bool((model.net_.A.abs() <= 1.0).all())

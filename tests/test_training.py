@@ -1,4 +1,5 @@
 """The shared training loop and the PyTorch model base: schedules, early stopping, budgets, determinism."""
+import copy
 import math
 
 import numpy as np
@@ -67,10 +68,23 @@ def test_same_seed_same_weights_other_seed_other_weights():
 def test_early_stopping_ends_a_run_that_stops_improving():
     x, y = _regression()
     net = torch.nn.Linear(3, 1)
-    scores = iter([1.0, 0.5, 0.6, 0.7, 0.8, 0.9] + [1.0] * 100)
+    scores = iter([2.0, 1.0, 0.5, 0.6, 0.7, 0.8, 0.9] + [1.0] * 100)  # the first scores the starting weights
     log = train(net, lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
                 len(x), TrainConfig(max_epochs=100, patience=3), batch_size=64, val_fn=lambda: next(scores))
     assert log.epochs == 5 and log.best_epoch == 2 and "3 evaluations" in log.stopped
+    assert log.initial_score == 2.0 and log.summary()["initial_val_score"] == 2.0
+
+
+def test_starting_weights_are_kept_when_no_epoch_beats_them():
+    x, y = _regression()
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    start = copy.deepcopy(net.state_dict())
+    scores = iter([0.1] + [1.0] * 100)
+    log = train(net, lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+                len(x), TrainConfig(max_epochs=100, patience=2, lr=0.1), batch_size=64, val_fn=lambda: next(scores))
+    assert log.best_epoch == 0 and log.epochs == 2 and log.steps > 0
+    assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
 
 
 def test_time_budget_stops_training():

@@ -14,9 +14,9 @@ Three latent models share one observation model and one training scheme:
   Comput. Biol. 13, e1005542) and Koppe et al. 2019 (PLoS Comput. Biol. 15, e1007263).
 
 Observation: the first ``N`` latents are the observed variables (``x_t = z_t[:N]``); the other
-``M - N`` start at ``B x_0`` with a learned ``B`` (Brenner et al. 2022, ICML, "Tractable dendritic
-RNNs"). Training minimises the MSE of predictions along sequences run with **generalized teacher
-forcing** (GTF): after every step the observed latents are pulled towards the data,
+``M - N`` start at ``B x_0 + b`` with a learned ``B`` and ``b`` (Brenner et al. 2022, ICML,
+"Tractable dendritic RNNs"). Training minimises the MSE of predictions along sequences run with
+**generalized teacher forcing** (GTF): after every step the observed latents are pulled towards the data,
 ``z~_t[:N] = (1 - alpha) z_t[:N] + alpha x_t`` (unobserved latents untouched: partial forcing), which
 keeps gradients bounded when ``alpha`` is large enough. ``alpha`` follows the paper's adaptive scheme:
 every ``alpha_every`` optimiser steps it is estimated as ``1 - 1/G`` with ``G`` the largest, over the
@@ -26,6 +26,14 @@ annealed towards it, ``alpha <- gamma alpha + (1 - gamma) alpha_est``. ``forcing
 sparse teacher forcing instead (Mikhaeil, Monfared & Durstewitz 2022, NeurIPS: the observed latents
 are replaced by the data every ``tau`` steps).
 
+Initialisation (``init="ridge"``, the shPLRNN's default; :mod:`.plrnn_init`): before gradient
+training the weights are set to the one-step map that ridge regression fits with random first-layer
+weights; GTF then trains every weight from there, and the training loop keeps the starting weights
+if no epoch forecasts the validation part better. Measured on the goal task (Lorenz-63, 100 points
+per period), this start is worth more than a five-minute budget of gradient steps from a random
+one; with the AL-RNN's two ReLU units the regression has too few features, and a random start is
+its default.
+
 The one-step map :meth:`_LatentModel.step` is used by training and closed-loop forecasting alike: a
 forecast drives the model through the context with full forcing (``alpha = 1``), then runs freely.
 """
@@ -33,14 +41,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ChaosbenchError
+from .plrnn_init import init_almost_linear, init_shallow
+from .reservoir import FALLBACK_RIDGE, RIDGE_GRID
 from .torch_base import TorchForecaster, check_positive_int
 
 FORCINGS = ("gtf", "sparse")
 ALPHA_METHODS = ("adaptive", "constant")
+INITS = ("ridge", "random")
 
 
 # -- the latent models: a pure one-step map each ------------------------------------------------
@@ -60,10 +72,19 @@ class _LatentModel(nn.Module):
         super().__init__()
         self.n, self.m = n, m
         self.B = _uniform((m - n, n), n) if m > n else None
+        self.b = nn.Parameter(torch.zeros(m - n)) if m > n else None
 
     def initial_state(self, x0: torch.Tensor) -> torch.Tensor:
-        """The latent state of an observation ``x0`` ``(..., n)``: ``[x0, B x0]``."""
-        return x0 if self.B is None else torch.cat([x0, x0 @ self.B.T], dim=-1)
+        """The latent state of an observation ``x0`` ``(..., n)``: ``[x0, B x0 + b]``."""
+        return x0 if self.B is None else torch.cat([x0, torch.addmm(self.b, x0.reshape(-1, self.n), self.B.T)
+                                                    .reshape(*x0.shape[:-1], -1)], dim=-1)
+
+    def least_squares_init(self, x: np.ndarray, x_next: np.ndarray, ridges, rng: np.random.Generator) -> list[dict]:
+        """Weights (a ``state_dict`` per value in ``ridges``) with which the observed latents follow
+        the ridge-regression one-step map ``x_t -> x_{t+1}`` (float64 pairs ``(K, n)``) that this
+        architecture expresses with random first-layer weights, every other latent consistent with
+        it (:mod:`.plrnn_init`). The module is left holding the last of them."""
+        raise NotImplementedError
 
     def step_fn(self):
         """The one-step map for states ``(batch, m)``."""
@@ -79,9 +100,10 @@ class _LatentModel(nn.Module):
 
 
 class _ShallowPLRNN(_LatentModel):
-    def __init__(self, n: int, m: int, hidden: int, clipped: bool = True):
+    def __init__(self, n: int, m: int, hidden: int, clipped: bool = True, max_abs_a: float | None = None):
         super().__init__(n, m)
         self.clipped = clipped
+        self.max_abs_a = max_abs_a  # a bound on |A_i| that the least-squares start respects
         # near the identity map (as a finely sampled flow's one-step map is), with ramps as wide as the
         # (standardised) data rather than the papers' 1/sqrt(L): measured, 10x lower loss after 200 steps
         self.A = nn.Parameter(torch.ones(m))
@@ -99,6 +121,9 @@ class _ShallowPLRNN(_LatentModel):
             b2 = torch.cat([self.h2, torch.zeros_like(self.h2)])
             w1 = torch.cat([self.W1, -self.W1], dim=1).T
         return lambda z: torch.addcmul(torch.addmm(h1, torch.relu(torch.addmm(b2, z, w2)), w1), A, z)
+
+    def least_squares_init(self, x, x_next, ridges, rng):
+        return init_shallow(self, x, x_next, ridges, rng)
 
     def jacobian(self, z):
         u = z @ self.W2.T
@@ -123,6 +148,9 @@ class _AlmostLinearRNN(_LatentModel):
     def step_fn(self):
         A, w, h, phi = self.A, self.W.T, self.h, self.phi
         return lambda z: torch.addcmul(torch.addmm(h, phi(z), w), A, z)
+
+    def least_squares_init(self, x, x_next, ridges, rng):
+        return init_almost_linear(self, x, x_next, ridges, rng)
 
     def jacobian(self, z):
         slope = torch.where(self.relu_units, (z > 0).to(z.dtype), torch.ones_like(z))
@@ -202,11 +230,19 @@ class _PLRNNForecaster(TorchForecaster):
         Optimiser steps between estimates of ``alpha``.
     tau : int
         Forcing interval of sparse teacher forcing.
+    init : str
+        ``"ridge"``: start from the one-step map that ridge regression fits with random first-layer
+        weights (see the latent models' ``least_squares_init``), then train; ``"random"``: the
+        random initialisation alone.
+    init_ridge : float or None
+        Regularisation of that regression, per training row; None: the value of
+        :data:`~chaosbench.models.reservoir.RIDGE_GRID` whose weights forecast the validation part
+        best (:data:`~chaosbench.models.reservoir.FALLBACK_RIDGE` without one), as the reservoirs do.
     """
 
     def __init__(self, *, latent_dim: int | None = None, forcing: str = "gtf", alpha: float = 1.0,
                  alpha_method: str = "adaptive", alpha_decay: float = 0.99, alpha_every: int = 5, tau: int = 16,
-                 **common):
+                 init: str = "random", init_ridge: float | None = None, **common):
         common.setdefault("optimizer", "radam")
         common.setdefault("schedule", "exponential")
         common.setdefault("lr", 5e-3)
@@ -228,6 +264,8 @@ class _PLRNNForecaster(TorchForecaster):
         self.alpha_decay = alpha_decay
         self.alpha_every = alpha_every
         self.tau = tau
+        self.init = init
+        self.init_ridge = init_ridge
 
     # -- checks -------------------------------------------------------------------------------
     def _check_hyperparameters(self) -> None:
@@ -242,6 +280,11 @@ class _PLRNNForecaster(TorchForecaster):
         if not (isinstance(self.alpha_decay, (int, float)) and 0 <= self.alpha_decay < 1):
             raise ChaosbenchError(f"{name}: alpha_decay must be a number in [0, 1), got {self.alpha_decay!r}")
         check_positive_int(name, alpha_every=self.alpha_every, tau=self.tau)
+        if self.init not in INITS:
+            raise ChaosbenchError(f"{name}: init must be one of {', '.join(INITS)}, got {self.init!r}")
+        r = self.init_ridge
+        if r is not None and not (isinstance(r, (int, float)) and math.isfinite(r) and r >= 0):
+            raise ChaosbenchError(f"{name}: init_ridge must be a non-negative number, got {self.init_ridge!r}")
         if self.latent_dim is not None:
             check_positive_int(name, latent_dim=self.latent_dim)
 
@@ -249,12 +292,37 @@ class _PLRNNForecaster(TorchForecaster):
         return max(n, self.latent_dim or n)
 
     # -- training -------------------------------------------------------------------------------
+    def _initialise(self, trajectories, validation):
+        self.init_info_: dict = {}
+        if self.init != "ridge":
+            return
+        pairs = [t for t in trajectories if len(t) > 1]
+        x = np.concatenate([t[:-1] for t in pairs]).astype(float)
+        x_next = np.concatenate([t[1:] for t in pairs]).astype(float)
+        score = self._validation_fn(validation) if validation and self.init_ridge is None else None
+        ridges = [float(self.init_ridge if self.init_ridge is not None else FALLBACK_RIDGE)] if score is None \
+            else list(RIDGE_GRID)
+        states = self.net_.least_squares_init(x, x_next, ridges, np.random.default_rng(self.seed))
+        if score is None:
+            self.init_info_ = {"init_ridge": ridges[0]}
+            return
+        scores = []
+        for state in states:
+            self.net_.load_state_dict(state)
+            self.net_.eval()
+            with torch.no_grad():
+                scores.append(float(score()))
+        best = int(np.argmin(scores))
+        self.net_.load_state_dict(states[best])
+        self.init_info_ = {"init_ridge": ridges[best], "init_ridge_scores": {f"{r:g}": round(v, 6)
+                                                                            for r, v in zip(ridges, scores)}}
+
     def _fit(self, trajectories, validation):
         self.alpha_ = float(self.alpha)
         self.alpha_history_: list[float] = []
         self._steps = 0
         super()._fit(trajectories, validation)
-        self.fit_info_.update({"latent_dim": self.net_.m, "forcing": self.forcing,
+        self.fit_info_.update({**self.init_info_, "latent_dim": self.net_.m, "forcing": self.forcing,
                                "final_alpha": round(self.alpha_, 4) if self.forcing == "gtf" else None})
 
     def _loss(self, net, windows, progress):
@@ -295,27 +363,45 @@ class ShallowPLRNN(_PLRNNForecaster):
     Parameters
     ----------
     hidden_dim : int
-        Hidden units ``L`` of the one-hidden-layer nonlinearity.
+        Hidden units ``L`` of the one-hidden-layer nonlinearity (1024: with the least-squares start,
+        median VPT 4.6 Lyapunov times on the goal task after 205 s of training on one thread).
     clipped : bool
         The clipped nonlinearity ``relu(W2 z + h2) - relu(W2 z)`` (bounded orbits); False: the plain
         shPLRNN ``relu(W2 z + h2)`` of the same paper.
+    bounded : bool
+        Keep ``|A_i| <= 1`` (in the least-squares start and after every optimiser step). With the
+        clipped nonlinearity, whose output is bounded, a state then grows at most linearly in time
+        however far a forecast strays, so forecasts stay finite (Hess et al. 2023 prove bounded
+        orbits for ``|A| < 1``); False: ``A`` unconstrained, as in the paper.
     latent_dim : int or None
         Latents ``M`` (default: the observed dimension ``N``, as in the paper).
     **common
         See :class:`_PLRNNForecaster` and :class:`~chaosbench.models.torch_base.TorchForecaster`.
     """
 
-    def __init__(self, *, hidden_dim: int = 256, clipped: bool = True, **common):
+    def __init__(self, *, hidden_dim: int = 1024, clipped: bool = True, bounded: bool = True, **common):
+        # a start from the least-squares fit is fine-tuned, not retrained: a small learning rate
+        # (measured on the goal task: 5e-4 and above never beat the starting weights on validation)
+        common.setdefault("init", "ridge")
+        common.setdefault("lr", 1e-4)
+        common.setdefault("max_epochs", 120)
         super().__init__(**common)
         self.hidden_dim = hidden_dim
         self.clipped = clipped
+        self.bounded = bounded
 
     def _check_hyperparameters(self) -> None:
         super()._check_hyperparameters()
         check_positive_int(self.name, hidden_dim=self.hidden_dim)
 
     def _build(self, n):
-        return _ShallowPLRNN(n, self._latents(n), self.hidden_dim, self.clipped)
+        return _ShallowPLRNN(n, self._latents(n), self.hidden_dim, self.clipped,
+                             max_abs_a=1.0 if self.bounded else None)
+
+    def _after_step(self) -> None:
+        if self.bounded:
+            with torch.no_grad():
+                self.net_.A.clamp_(-1.0, 1.0)
 
 
 class ALRNN(_PLRNNForecaster):
@@ -334,6 +420,7 @@ class ALRNN(_PLRNNForecaster):
 
     def __init__(self, *, pwl_units: int | None = 2, **common):
         common.setdefault("latent_dim", 20)
+        common.setdefault("init", "random")  # two ReLU units are too few features for the regression
         super().__init__(**common)
         self.pwl_units = pwl_units
 

@@ -108,6 +108,7 @@ class TrainLog:
     val_score: list[float] = field(default_factory=list)
     best_epoch: int = -1
     best_score: float = math.inf
+    initial_score: float = math.nan
     epochs: int = 0
     steps: int = 0
     samples: int = 0
@@ -118,6 +119,7 @@ class TrainLog:
         """A JSON-ready digest for ``fit_info_``."""
         return {"epochs": self.epochs, "steps": self.steps, "best_epoch": self.best_epoch,
                 "best_val_score": None if not math.isfinite(self.best_score) else self.best_score,
+                "initial_val_score": None if not math.isfinite(self.initial_score) else self.initial_score,
                 "final_train_loss": self.train_loss[-1] if self.train_loss else None,
                 "first_train_loss": self.train_loss[0] if self.train_loss else None,
                 "train_seconds": round(self.seconds, 3), "stopped": self.stopped,
@@ -181,6 +183,15 @@ def train(module, loss_fn: Callable, n_items: int, config: TrainConfig, *, batch
 
     def progress() -> float:
         return log.steps / planned
+
+    if val_fn is not None:  # the starting weights are a candidate too (they may come from a fit of their own)
+        module.eval()
+        with torch.no_grad():
+            score = float(val_fn())
+        log.initial_score = score
+        if math.isfinite(score):
+            log.best_score, log.best_epoch = score, 0
+            best_state = copy.deepcopy(module.state_dict())
 
     while log.epochs < config.max_epochs:
         module.train()

@@ -40,7 +40,11 @@ def plan(systems, models, seeds, *, task: TaskSpec | None = None, overrides: dic
     stray = set(overrides) - set(models)
     if stray:
         raise ChaosbenchError(f"settings given for model(s) {sorted(stray)} that are not in this run")
-    params = {m: make_model(m, **overrides.get(m, {})).get_params() for m in models}
+    params = {}
+    for m in models:
+        model = make_model(m, **overrides.get(m, {}))
+        model.check()
+        params[m] = model.get_params()
     for s in systems:
         require_lyapunov(catalog[s])
     # the model is seeded by the cell's seed, as the task's data are

@@ -119,6 +119,9 @@ def test_plan_refuses_mistakes_before_running(lyapunov_catalog, user_catalog):
         cells(lyapunov_catalog, models=("var",), overrides={"var": {"lags": 3}})
     with pytest.raises(ChaosbenchError, match="system 'Oscillator'.*chaosbench annotate"):
         harness.plan(["Oscillator"], ["persistence"], [0], catalog=user_catalog(Oscillator=entry()))
+    # a bad value is refused when the run is planned, not in every cell
+    with pytest.raises(ChaosbenchError, match=r"esn: leak_rate must be a number in \(0, 1\]"):
+        cells(lyapunov_catalog, models=("esn",), overrides={"esn": {"leak_rate": 2.0}})
 
 
 def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):

@@ -92,6 +92,10 @@ class Model:
     def n_parameters(self) -> int:
         return 0
 
+    def check(self) -> None:
+        """Raise a one-line ChaosbenchError for a bad hyperparameter value, before any data are seen
+        (the harness calls it when it plans a run, so a typo fails there rather than in every cell)."""
+
     # -- for subclasses -----------------------------------------------------------------------
     def _fit(self, trajectories: list[np.ndarray], validation: list[np.ndarray] | None) -> None:
         raise NotImplementedError

@@ -134,6 +134,10 @@ class _RidgeReadoutModel(Model):
     def _allowed(self, params: dict) -> bool:
         return True
 
+    def check(self) -> None:
+        self._check_common()
+        self._check()
+
     def _check_common(self):
         if self.ridge is not None and not (_is_number(self.ridge) and self.ridge >= 0):
             raise ChaosbenchError(f"{self._name}: ridge must be a number >= 0 or None, got {self.ridge!r}")

@@ -117,12 +117,16 @@ class TorchForecaster(Model):
         if b is not None and (not isinstance(b, int) or b < 1):
             raise ChaosbenchError(f"{self.name}: batches_per_epoch must be a positive integer or None, got {b!r}")
 
+    def check(self) -> None:
+        self._check_common()
+        self.config()
+        self._check_hyperparameters()
+
     def _fit(self, trajectories, validation):
         import torch
 
-        self._check_common()
+        self.check()
         config = self.config()
-        self._check_hyperparameters()
         seed_everything(self.seed)
         self.net_ = self._build(self.dimension_)
         self._initialise(trajectories, validation)

@@ -122,6 +122,9 @@ def test_plan_refuses_mistakes_before_running(lyapunov_catalog, user_catalog):
     # a bad value is refused when the run is planned, not in every cell
     with pytest.raises(ChaosbenchError, match=r"esn: leak_rate must be a number in \(0, 1\]"):
         cells(lyapunov_catalog, models=("esn",), overrides={"esn": {"leak_rate": 2.0}})
+    with pytest.raises(ChaosbenchError, match="ngrc: degree must be 1, 2 or 3"):
+        cells(lyapunov_catalog, models=("ngrc",), overrides={"ngrc": {"degree": 5}})
+    assert len(cells(lyapunov_catalog, models=("ngrc", "esn"))) == 4  # valid settings plan without data
 
 
 def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):

@@ -379,6 +379,8 @@ class NextGenerationRC(_RidgeReadoutModel):
         if not (isinstance(self.degree, (int, np.integer)) and not isinstance(self.degree, bool)
                 and 1 <= self.degree <= 3):
             raise ChaosbenchError(f"ngrc: degree must be 1, 2 or 3, got {self.degree!r}")
+        if not hasattr(self, "dimension_"):  # planned, not fitted: the feature count needs the data
+            return
         n = n_ngrc_features(self.dimension_, self.taps, self.degree)
         if n > self.max_features:
             raise ChaosbenchError(f"ngrc: taps={self.taps}, degree={self.degree} on {self.dimension_} variables "

@@ -292,14 +292,14 @@ class _PLRNNForecaster(TorchForecaster):
         return max(n, self.latent_dim or n)
 
     # -- training -------------------------------------------------------------------------------
-    def _initialise(self, trajectories, validation):
+    def _initialise(self, trajectories, val_fn):
         self.init_info_: dict = {}
         if self.init != "ridge":
             return
         pairs = [t for t in trajectories if len(t) > 1]
         x = np.concatenate([t[:-1] for t in pairs]).astype(float)
         x_next = np.concatenate([t[1:] for t in pairs]).astype(float)
-        score = self._validation_fn(validation) if validation and self.init_ridge is None else None
+        score = val_fn if self.init_ridge is None else None
         ridges = [float(self.init_ridge if self.init_ridge is not None else FALLBACK_RIDGE)] if score is None \
             else list(RIDGE_GRID)
         states = self.net_.least_squares_init(x, x_next, ridges, np.random.default_rng(self.seed))

@@ -88,8 +88,10 @@ class TorchForecaster(Model):
     def _check_hyperparameters(self) -> None:
         """Raise a one-line ChaosbenchError for a bad hyperparameter of the subclass."""
 
-    def _initialise(self, trajectories: list[np.ndarray], validation: list[np.ndarray] | None) -> None:
-        """Data-driven initial weights for ``self.net_`` before training (default: keep the random ones)."""
+    def _initialise(self, trajectories: list[np.ndarray], val_fn) -> None:
+        """Data-driven initial weights for ``self.net_`` before training, with ``val_fn`` (the
+        validation score, lower is better, or None) to choose among candidates (default: keep the
+        random weights)."""
 
     def _after_step(self) -> None:
         """Called after every optimiser step, e.g. to project weights onto a constraint (default: nothing)."""
@@ -129,9 +131,9 @@ class TorchForecaster(Model):
         config = self.config()
         seed_everything(self.seed)
         self.net_ = self._build(self.dimension_)
-        self._initialise(trajectories, validation)
-        windows = torch.as_tensor(windows_of(trajectories, self.seq_len + 1, self.stride), dtype=torch.float32)
         val_fn = self._validation_fn(validation) if validation else None
+        self._initialise(trajectories, val_fn)
+        windows = torch.as_tensor(windows_of(trajectories, self.seq_len + 1, self.stride), dtype=torch.float32)
         log = train(self.net_, lambda idx, p: self._loss(self.net_, windows[torch.as_tensor(idx)], p),
                     len(windows), config, batch_size=self.batch_size, val_fn=val_fn,
                     batches_per_epoch=self.batches_per_epoch, after_step=self._after_step, name=self.name)

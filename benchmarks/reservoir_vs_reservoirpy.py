@@ -113,9 +113,9 @@ def main(argv: list[str]) -> int:
         f, fit, fc = reservoirpy_esn(task, **cfg)
         add(label, f"reservoirpy {reservoirpy.__version__}", f, fit, fc, pair=i)
     for label, name, hp in [("esn, defaults (ridge chosen on validation)", "esn", {}),
-                            ("esn, 20 s search on validation", "esn", {"search_budget": 20.0}),
+                            ("esn, 20-trial search on validation", "esn", {"search_trials": 20}),
                             ("ngrc, defaults (ridge chosen on validation)", "ngrc", {}),
-                            ("ngrc, 10 s search on validation", "ngrc", {"search_budget": 10.0})]:
+                            ("ngrc, 30-trial search on validation", "ngrc", {"search_trials": 30})]:
         if quick and "search" in label:
             continue
         f, fit, fc, info = ours(task, name, **hp)

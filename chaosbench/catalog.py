@@ -23,8 +23,10 @@ _PACKAGED = Path(__file__).resolve().parent / "systems.json"
 
 REQUIRED = ("description", "citation", "variables", "equations", "parameters", "initial_conditions",
             "period")
-OPTIONAL = ("doi", "flags", "delay", "observe", "invariants", "notes", "dt", "excluded")
+OPTIONAL = ("doi", "flags", "delay", "observe", "invariants", "notes", "dt", "excluded", "forcing_phase")
 FLAGS = ("nonautonomous", "hamiltonian", "conservative", "delay")
+#: the index columns of a dataset file, so not available as variable names
+COLUMN_NAMES = ("system", "trajectory", "step", "time")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class System:
     period: float
     flags: dict[str, bool]
     observe: dict[str, str] = field(default_factory=dict)
+    forcing_phase: tuple[str, ...] = ()
     invariants: dict[str, Any] = field(default_factory=dict)
     doi: str | None = None
     dt: float | None = None
@@ -148,6 +151,9 @@ def validate_system(name: str, entry: object) -> System:
     if not isinstance(variables, list) or not variables:
         raise CatalogError(f"{w}, field 'variables': must be a non-empty list of names")
     variables = [_identifier(v, f"{w}, field 'variables'") for v in variables]
+    clash = [v for v in variables if v in COLUMN_NAMES]
+    if clash:
+        raise CatalogError(f"{w}, field 'variables': '{clash[0]}' is a column of every dataset; rename it")
     if len(set(variables)) != len(variables):
         raise CatalogError(f"{w}, field 'variables': names must be unique")
 
@@ -214,6 +220,14 @@ def validate_system(name: str, entry: object) -> System:
         raise CatalogError(f"{w}, field 'observe': an object mapping variables to bounded expressions")
     for v, text in observe.items():
         parse(text, where=f"{w}, field 'observe.{v}'", names=names)
+    forcing = entry.get("forcing_phase", [])
+    if not isinstance(forcing, list) or not all(isinstance(f, str) for f in forcing):
+        raise CatalogError(f"{w}, field 'forcing_phase': a list of expressions of t and the variables giving "
+                           "the forcing's phase angles (radians)")
+    if forcing and not flags["nonautonomous"]:
+        raise CatalogError(f"{w}, field 'forcing_phase': given, but flags.nonautonomous is false")
+    for i, text in enumerate(forcing):
+        parse(text, where=f"{w}, field 'forcing_phase[{i}]'", names=names | {"t"})
     if "excluded" in entry and (not isinstance(entry["excluded"], str) or not entry["excluded"].strip()):
         raise CatalogError(f"{w}, field 'excluded': the reason the system is out of the chaotic catalog")
     invariants = entry.get("invariants", {})
@@ -224,7 +238,8 @@ def validate_system(name: str, entry: object) -> System:
         name=name, description=entry["description"], citation=entry["citation"],
         variables=tuple(variables), equations=tuple(str(equations[v]) for v in variables),
         parameters=values, initial_conditions=tuple(float(x) for x in ic), period=float(entry["period"]),
-        flags=flags, observe=dict(observe), invariants=dict(invariants), doi=entry.get("doi"),
+        flags=flags, observe=dict(observe), forcing_phase=tuple(forcing), invariants=dict(invariants),
+        doi=entry.get("doi"),
         dt=float(entry["dt"]) if "dt" in entry else None, notes=entry.get("notes"),
         excluded=entry.get("excluded"), raw=entry,
     )

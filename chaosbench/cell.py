@@ -30,7 +30,7 @@ import numpy as np
 from . import __version__, metrics
 from .errors import ChaosbenchError
 from .models import make_model
-from .tasks import Task, TaskSpec
+from .tasks import EPS, PROTOCOL, Task, TaskSpec
 
 #: grid of the stored error-vs-horizon curves, in Lyapunov times
 CURVE_STEP_LYAP = 0.25
@@ -51,13 +51,14 @@ class Cell:
     catalog_hash: str
     catalog_version: str
     time_budget: float = 1800.0
-    eps: float = 0.3
+    eps: float = EPS
 
     @property
     def id(self) -> str:
         """Content hash of everything that determines the cell's scores (not the time budget)."""
         key = {"system": self.system, "system_hash": self.system_hash, "model": self.model, "seed": self.seed,
-               "hyperparameters": self.hyperparameters, "task": self.task.as_dict(), "eps": self.eps}
+               "hyperparameters": self.hyperparameters, "task": self.task.as_dict(), "eps": self.eps,
+               "protocol": PROTOCOL}
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def to_dict(self) -> dict:
@@ -72,38 +73,82 @@ class Cell:
 
 # -- inside the cell's process -----------------------------------------------------------------
 
-def _nan_report(forecasts: np.ndarray, task: Task) -> str | None:
-    bad = ~np.isfinite(forecasts)
-    if not bad.any():
-        return None
-    w, k = np.argwhere(bad.any(axis=2))[0]
-    return (f"forecast is NaN or infinite (window {w}, from step {k}, "
-            f"{(k + 1) / task.steps_per_lyapunov:.2f} Lyapunov times)")
+def _median_censored(values: np.ndarray, censored: np.ndarray) -> bool:
+    """Whether the median of ``values`` is only a lower bound (a middle value is censored)."""
+    order = np.argsort(values, kind="stable")
+    k = len(values)
+    middle = order[[(k - 1) // 2, k // 2]]
+    return bool(censored[middle].any())
 
 
-def score(task: Task, forecasts: np.ndarray, *, eps: float = 0.3) -> dict:
-    """All scores of forecasts ``(K, horizon, n)`` of a task's test windows (normalised units)."""
+def _first_step_failure(forecasts: np.ndarray) -> str | None:
+    """A reason if some window's forecast is non-finite from its first step (a broken model, not a
+    divergence), else None."""
+    bad = ~np.all(np.isfinite(forecasts[:, 0]), axis=-1)
+    if bad.any():
+        return f"forecast is NaN or infinite from its first step (window {int(np.argmax(bad))})"
+    return None
+
+
+def score(task: Task, forecasts: np.ndarray, *, eps: float = EPS, long_run: np.ndarray | None = None) -> dict:
+    """All scores of forecasts ``(K, horizon, n)`` of a task's test windows (normalised units).
+
+    Only the task's scored columns count. A window whose forecast becomes non-finite is scored up to
+    there (a non-finite value is an infinite error) and counted in ``diverged``. A window's valid
+    prediction time is censored — a lower bound — when it reaches the horizon or the truth's certified
+    time (:meth:`Task.certified_steps`); it is then recorded at that bound. ``long_run`` is the model's
+    long free run ``(n_long, n)`` for the long-term statistics against ``task.long_truth``.
+    """
+    n = task.n_scored
+    truth, fc = task.targets[..., :n], forecasts[..., :n]
     kw = {"dt": task.dt, "lyapunov_time": task.lyapunov_time}
-    truth = task.targets
-    vpt = [metrics.valid_prediction_time(t, f, eps=eps, **kw) for t, f in zip(truth, forecasts)]
-    nrmse = np.array([metrics.nrmse(t, f) for t, f in zip(truth, forecasts)])
-    # sMAPE divides by magnitudes, so it is computed in the system's own units (as Gilpin 2023 did),
-    # not on zero-mean normalised data where every zero crossing would blow it up
-    raw_truth, raw_forecasts = truth * task.std + task.mean, forecasts * task.std + task.mean
-    smape = np.array([metrics.smape(t, f) for t, f in zip(raw_truth, raw_forecasts)])
-    vpt_smape = [metrics.valid_prediction_time_smape(t, f, **kw) for t, f in zip(raw_truth, raw_forecasts)]
-    out = {"vpt_lyap": float(np.median(vpt)), "vpt_windows": np.array(vpt),
+    with np.errstate(invalid="ignore", over="ignore"):
+        nrmse = np.stack([metrics.nrmse(t, f) for t, f in zip(truth, fc)])
+    valid = np.array([metrics.first_exceedance(e, eps) for e in nrmse])
+    certified = task.certified_steps(eps)
+    censored = valid >= certified
+    steps = np.minimum(valid, certified)
+    vpt = steps * task.dt / task.lyapunov_time
+    raw_truth, raw_fc = truth * task.std[:n] + task.mean[:n], fc * task.std[:n] + task.mean[:n]
+    with np.errstate(invalid="ignore", over="ignore"):
+        smape = np.stack([metrics.smape(t, f) for t, f in zip(raw_truth, raw_fc)])
+        nmae = np.stack([metrics.nmae(t, f) for t, f in zip(truth, fc)])
+    vpt_smape = [metrics.valid_prediction_time_smape(t, f, **kw) for t, f in zip(raw_truth, raw_fc)]
+    out = {"vpt_lyap": float(np.median(vpt)), "vpt_windows": vpt, "censored_windows": censored,
+           "censored_fraction": float(censored.mean()), "vpt_censored": _median_censored(vpt, censored),
+           "vpt_periods": float(np.median(steps) * task.dt / task.period),
+           "certified_lyap": float(np.median(certified) * task.dt / task.lyapunov_time),
+           "diverged": int(np.sum(~np.all(np.isfinite(forecasts), axis=(1, 2)))),
            "vpt_smape_lyap": float(np.median(vpt_smape))}
-    for name, curves in (("nrmse", nrmse), ("smape", smape)):
-        at = metrics.at_horizons(curves.mean(0), **kw)
-        out.update({f"{name}_at_{h:g}": float(v) for h, v in zip(metrics.HORIZONS_LYAP, at)})
-    grid = np.arange(CURVE_STEP_LYAP, task.horizon / task.steps_per_lyapunov + 1e-9, CURVE_STEP_LYAP)
-    out["curve_lyap"] = grid
-    out["nrmse_curve"] = metrics.at_horizons(np.median(nrmse, axis=0), horizons_lyap=grid, **kw)
-    n = task.dimension
-    out["d_stsp"] = metrics.state_space_divergence(truth.reshape(-1, n), forecasts.reshape(-1, n))
-    out["d_h"] = metrics.power_spectrum_distance(truth, forecasts)
-    out["mase"] = float(np.mean([metrics.mase(t, f, task.train) for t, f in zip(truth, forecasts)]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for name, curves in (("nrmse", nrmse), ("smape", smape), ("nmae", nmae)):
+            at = metrics.at_horizons(curves.mean(0), **kw)
+            out.update({f"{name}_at_{h:g}": float(v) for h, v in zip(metrics.HORIZONS_LYAP, at)})
+        grid = np.arange(CURVE_STEP_LYAP, task.horizon / task.steps_per_lyapunov + 1e-9, CURVE_STEP_LYAP)
+        out["curve_lyap"] = grid
+        out["nrmse_curve"] = metrics.at_horizons(np.median(nrmse, axis=0), horizons_lyap=grid, **kw)
+        out["mase"] = float(np.mean([metrics.mase(t, f, task.train[:, :n]) for t, f in zip(truth, fc)]))
+    if long_run is not None:
+        gen = np.asarray(long_run, float)[:, :n]
+        out["d_stsp"] = metrics.state_space_divergence(task.long_truth, gen)
+        out["d_h"] = metrics.power_spectrum_distance(task.long_truth, gen)
+        out["long_run_steps"] = len(gen)
+    out["d_stsp_floor"] = float(task.noise_floor.get("d_stsp", math.nan))
+    out["d_h_floor"] = float(task.noise_floor.get("d_h", math.nan))
+    return out
+
+
+def dependency_versions() -> dict:
+    """Versions of chaosbench and of every numeric package that can change a score (those installed)."""
+    from importlib import metadata
+
+    out = {"chaosbench": __version__, "python": sys.version.split()[0]}
+    for name in ("numpy", "scipy", "numba", "llvmlite", "sympy", "pandas", "pyarrow", "statsmodels", "torch",
+                 "darts", "scikit-learn"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
     return out
 
 
@@ -131,15 +176,17 @@ def _base_record(cell: Cell, task: Task | None = None) -> dict:
            "hyperparameters": json.dumps(cell.hyperparameters, sort_keys=True, default=str),
            "task": json.dumps(cell.task.as_dict(), sort_keys=True), "eps": cell.eps, "time_budget": cell.time_budget,
            "vpt_lyap": 0.0, "vpt_smape_lyap": 0.0, "d_stsp": math.nan, "d_h": math.nan, "mase": math.nan,
+           "diverged": 0, "censored_fraction": math.nan,
            "fit_seconds": math.nan, "forecast_seconds": math.nan, "n_parameters": 0, "fit_info": "{}",
-           "chaosbench_version": __version__, "catalog_hash": cell.catalog_hash,
+           "chaosbench_version": __version__, "versions": json.dumps(dependency_versions(), sort_keys=True),
+           "catalog_hash": cell.catalog_hash,
            "catalog_version": cell.catalog_version, "system_hash": cell.system_hash,
            "python": platform.python_version(), "host": platform.node(), "threads": 0,
            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if task is not None:
-        rec.update({"task_id": task.id, "max_lyapunov": task.max_lyapunov, "dt": task.dt,
-                    "dimension": task.dimension, "horizon_steps": task.horizon,
-                    "horizon_lyap": task.horizon / task.steps_per_lyapunov})
+        rec.update({"task_id": task.id, "max_lyapunov": task.max_lyapunov, "dt": task.dt, "period": task.period,
+                    "dimension": task.n_scored, "horizon_steps": task.horizon, "n_windows": len(task.targets),
+                    "horizon_lyap": task.horizon / task.steps_per_lyapunov, "horizon_capped": task.horizon_capped})
     return rec
 
 
@@ -168,14 +215,20 @@ def run_cell(cell: Cell, task: Task, *, threads: int = 1) -> dict:
         rec["forecast_seconds"] = time.perf_counter() - t0
         if forecasts.shape != task.targets.shape:
             raise ChaosbenchError(f"forecast has shape {forecasts.shape}, expected {task.targets.shape}")
-        phase = "scoring"
-        rec["sample_truth"] = _npy_bytes(task.targets[0])
-        rec["sample_forecast"] = _npy_bytes(forecasts[0])
-        bad = _nan_report(forecasts, task)
+        rec["sample_truth"] = _npy_bytes(task.targets[0, :, :task.n_scored])
+        rec["sample_forecast"] = _npy_bytes(forecasts[0, :, :task.n_scored])
+        bad = _first_step_failure(forecasts)
         if bad:
             rec["reason"] = bad
             return rec
-        rec.update(score(task, forecasts, eps=cell.eps))
+        phase = "long free run"
+        t0 = time.perf_counter()
+        # the long run starts from the first window's context; its first horizon is the scored forecast
+        n_long = len(task.long_truth)
+        long_run = np.asarray(model.forecast_windows(task.contexts[:1], task.horizon + n_long), float)[0, task.horizon:]
+        rec["long_run_seconds"] = time.perf_counter() - t0
+        phase = "scoring"
+        rec.update(score(task, forecasts, eps=cell.eps, long_run=long_run))
         rec["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - every failure of a model is a result, not a crash of the run
         rec["reason"] = f"{phase} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
@@ -236,12 +289,15 @@ def execute(cell: Cell | dict, task_path: str | None = None, *, task_bytes: byte
         (tmp / "cell.json").write_text(json.dumps(cell.to_dict(), default=str))
         out = tmp / "record.pkl"
         env = {**os.environ, **{v: str(threads) for v in THREAD_VARIABLES}, "PYTHONWARNINGS": "ignore",
-               # the cell sees the modules its parent sees (models given as "module:Class")
-               "PYTHONPATH": os.pathsep.join([os.getcwd()] + [p for p in sys.path if p and os.path.isdir(p)])}
+               # the cell imports this very chaosbench first (a chaosbench/ folder in the working directory
+               # must not shadow it), then the modules its parent sees (models given as "module:Class")
+               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.getcwd()]
+                                             + [p for p in sys.path if p and os.path.isdir(p)])}
         with open(tmp / "stderr.txt", "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "chaosbench.cell", str(tmp / "cell.json"), task_path,
+            proc = subprocess.Popen([sys.executable, "-m", "chaosbench.cell", str(tmp / "cell.json"),
+                                     os.path.abspath(task_path),
                                      str(out), str(threads)], env=env, stdout=subprocess.DEVNULL, stderr=err,
-                                    start_new_session=True)
+                                    start_new_session=True, cwd=tmp)
             with _RUNNING_LOCK:
                 _RUNNING.add(proc)
             try:

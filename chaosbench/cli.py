@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import textwrap
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
@@ -15,6 +19,13 @@ EXIT_USAGE, EXIT_FAILED = 2, 1
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not argparse's usage block
         raise ChaosbenchError(f"{message} (see '{self.prog} --help')")
+
+
+def _length(text: str) -> int:
+    value = number(int)(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 2 (points per trajectory), got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="integrate systems into a parquet dataset")
     p.add_argument("systems", nargs="*", default=["all"], help="system names, or 'all' (default)")
     p.add_argument("--out", required=True, help="dataset directory")
-    p.add_argument("--length", type=number(int), default=1000, help="points per trajectory")
+    p.add_argument("--length", type=_length, default=1000, help="points per trajectory (at least 2)")
     res = p.add_mutually_exclusive_group()
     res.add_argument("--pts-per-period", type=number(float))
     res.add_argument("--pts-per-lyapunov", type=number(float))
@@ -80,7 +91,7 @@ def cmd_list(args) -> int:
         marks = "".join(c for f, c in (("delay", "D"), ("nonautonomous", "N"), ("hamiltonian", "H"),
                                        ("conservative", "C")) if s.flags[f])
         rows.append((name, str(s.dimension), marks or "-", f"{s.period:.4g}", f"{lam:.4g}" if lam else "-",
-                     s.citation.split("(")[0].strip()[:38]))
+                     textwrap.shorten(s.citation.split("(")[0], 38, placeholder="...")))
     header = ("system", "dim", "flags", "period", "lambda_max", "source")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
@@ -109,8 +120,7 @@ def cmd_info(args) -> int:
         print("observed as: " + ", ".join(f"{k} -> {v}" for k, v in s.observe.items()))
     if s.invariants:
         print("invariants:")
-        for k, v in s.invariants.items():
-            print(f"  {k}: {v}")
+        _print_nested(s.invariants, "  ")
     else:
         print("invariants: not computed yet")
     print(f"citation: {s.citation}" + (f" doi:{s.doi}" if s.doi else ""))
@@ -119,10 +129,31 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _print_nested(values: dict, indent: str) -> None:
+    """One line per entry, nested dicts indented below their key, long values wrapped."""
+    for k, v in values.items():
+        if isinstance(v, dict):
+            print(f"{indent}{k}:")
+            _print_nested(v, indent + "  ")
+        else:
+            print(textwrap.fill(f"{k}: {v}", width=100, initial_indent=indent, subsequent_indent=indent + "    "))
+
+
+def note_first_compile() -> None:
+    """Say so when numba has nothing cached yet: otherwise the first run waits a minute in silence."""
+    from .compiler import cache_dir
+
+    root = Path(os.environ.get("NUMBA_CACHE_DIR") or cache_dir() / "__pycache__")
+    if not (root.is_dir() and next(root.rglob("*.nbi"), None)):
+        print("chaosbench: compiling numba code on first use (a minute or so; cached for later runs)...",
+              file=sys.stderr, flush=True)
+
+
 def cmd_generate(args) -> int:
     from .integrate import DEFAULT_ATOL, DEFAULT_RTOL
     from .store import generate
 
+    note_first_compile()
     path = generate(args.systems, out=args.out, catalog=args.catalog, overwrite=args.overwrite, progress=True,
                     length=args.length, pts_per_period=args.pts_per_period, pts_per_lyapunov=args.pts_per_lyapunov,
                     dt=args.dt, n_trajectories=args.trajectories, seed=args.seed, initial=args.initial,
@@ -135,6 +166,7 @@ def cmd_generate(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from .store import GenerationFailed
 
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a killed run cleans up as after Ctrl-C
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
@@ -150,6 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

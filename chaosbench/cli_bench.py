@@ -1,9 +1,7 @@
 """The ``bench`` and ``report`` commands (registered by :func:`register`, called from ``cli.build_parser``)."""
 from __future__ import annotations
 
-import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -20,8 +18,8 @@ def register(sub) -> None:
                    help="named benchmark (default quick); --systems/--models/--seeds override its lists")
     p.add_argument("--systems", nargs="+", metavar="NAME", help="systems, or 'all' for the chaotic catalog")
     p.add_argument("--models", nargs="+", metavar="NAME", help="models from the registry")
-    p.add_argument("--seeds", nargs="+", type=int, metavar="N")
-    p.add_argument("--out", help="results directory (default results/PRESET)")
+    p.add_argument("--seeds", nargs="+", type=number(int, allow_zero=True), metavar="N")
+    p.add_argument("--out", help="results directory (default runs/PRESET; results/ holds the committed ones)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="override a setting: MODEL.NAME=VALUE (hyperparameter) or task.NAME=VALUE (repeatable)")
     p.add_argument("--config", metavar="FILE", help="JSON or TOML with systems, models, seeds, task, "
@@ -34,7 +32,8 @@ def register(sub) -> None:
     p.add_argument("--time-budget", type=number(float), metavar="SECONDS", help="per cell; overrun = failure")
     p.add_argument("--eps", type=number(float), help="NRMSE threshold of the valid prediction time (0.3)")
     p.add_argument("--retry-failed", action="store_true", help="run failed cells again instead of skipping them")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (there are none when stderr is not a terminal)")
     p.set_defaults(run=cmd_bench)
 
     _add_dask_to_generate(sub)
@@ -66,7 +65,7 @@ def _add_dask_to_generate(sub) -> None:
             dask_workers=args.dask_workers, length=args.length, pts_per_period=args.pts_per_period,
             pts_per_lyapunov=args.pts_per_lyapunov, dt=args.dt, n_trajectories=args.trajectories, seed=args.seed,
             initial=args.initial, method=args.method, rtol=args.rtol or DEFAULT_RTOL, atol=args.atol or DEFAULT_ATOL,
-            noise=args.noise, standardize=args.standardize)
+            noise=args.noise, standardize=args.standardize, progress=sys.stderr.isatty())
         print(f"wrote {path}")
         return 0
     gen.set_defaults(run=run)
@@ -97,6 +96,10 @@ def read_config(path: str) -> dict:
         raise ChaosbenchError(f"config '{path}': cannot parse it ({exc})") from None
     if not isinstance(data, dict) or set(data) - allowed:
         raise ChaosbenchError(f"config '{path}': an object with keys among {', '.join(sorted(allowed))}")
+    seeds = data.get("seeds", [0])
+    if not (isinstance(seeds, list) and seeds
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ChaosbenchError(f"config '{path}': seeds must be a list of non-negative integers, got {seeds!r}")
     return data
 
 
@@ -150,22 +153,21 @@ def cmd_bench(args) -> int:
     cells = harness.plan(systems, models, seeds, task=task, overrides=overrides, catalog=catalog,
                          time_budget=args.time_budget or config.get("time_budget") or preset.time_budget,
                          eps=args.eps or config.get("eps") or 0.3)
-    out = args.out or f"results/{preset.name}"
+    out = args.out or f"runs/{preset.name}"
     print(f"chaosbench bench: {len(systems)} systems x {len(models)} models x {len(seeds)} seeds = "
           f"{len(cells)} cells -> {out}", file=sys.stderr)
-    signal.signal(signal.SIGTERM, _interrupt)
+    from .cli import note_first_compile
+
+    note_first_compile()
+    # progress bars redraw a line in place: in a log they are a flood, so only on a terminal
     summary = harness.run(cells, out, workers=args.workers, threads=args.threads, scheduler=args.scheduler,
                           dask_workers=args.dask_workers, retry_failed=args.retry_failed,
-                          progress=not args.no_progress, catalog=catalog)
+                          progress=not args.no_progress and sys.stderr.isatty(), catalog=catalog)
     print(f"{summary.ok} scored, {summary.failed} failed, {summary.skipped} already done, "
           f"in {summary.seconds:.0f} s; next: chaosbench report {out}")
     for line in summary.failures[:20]:
         print(f"  failed: {line}")
     return 0
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def cmd_report(args) -> int:

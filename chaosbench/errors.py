@@ -11,3 +11,11 @@ class CatalogError(ChaosbenchError):
 
 class IntegrationError(ChaosbenchError):
     """A trajectory diverged, left its bounds or the integrator gave up; the message names the system."""
+
+
+class DamagedFileError(ChaosbenchError):
+    """A file chaosbench wrote is truncated or corrupted; the message names it and how to replace it."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = path

@@ -1,9 +1,21 @@
-"""Trajectories at a chosen resolution, started from points sampled on each attractor.
+"""Trajectories at a chosen resolution, started from independent points on each attractor.
 
 A reference run from the catalog's point (past a transient) gives the attractor's statistics and
-a pool of states; trajectories start from states drawn from that pool with a seeded generator, so
-every trajectory is on the attractor from its first step. Every trajectory is checked finite and
-within bounds before anything is returned.
+a pool of states. Each trajectory starts from its own state:
+
+1. a pool state drawn with a seeded generator,
+2. perturbed by a seeded random displacement of ``perturbation`` (1e-3) times the attractor's std
+   in every variable,
+3. run through a **decorrelation transient** of ``decorrelation_lyap`` (20) Lyapunov times (and at
+   least ``transient_periods`` periods) before its first recorded step.
+
+A perturbation of 1e-3 grows to the attractor's size in about ln(1e3) ≈ 7 Lyapunov times, so
+after 20 two trajectories share nothing of the pool orbit they came from, even when they were drawn
+from the same pool state or from states on one orbit: without step 3 a trajectory started at an
+early pool state passes through the later ones, and a "test" trajectory started there would copy
+it (:mod:`chaosbench.leakage` measures this). Nonautonomous systems are restarted at the time of
+their pool state and all brought to one common time, so their forcing phase stays consistent.
+Every trajectory is checked finite and within bounds before anything is returned.
 """
 from __future__ import annotations
 
@@ -50,6 +62,10 @@ class Resolution:
         return system.period / (self.pts_per_period or 100.0)
 
 
+def _nonneg(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+
+
 @dataclass(frozen=True)
 class Options:
     """How trajectories are produced; everything that changes the numbers is in here."""
@@ -65,6 +81,8 @@ class Options:
     noise: float = 0.0
     standardize: bool = False
     transient_periods: float = 20.0
+    decorrelation_lyap: float = 20.0
+    perturbation: float = 1e-3
 
     def __post_init__(self):
         checks = {
@@ -73,12 +91,15 @@ class Options:
             "seed": isinstance(self.seed, int) and 0 <= self.seed < 2**63,
             "noise": isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0,
             "rtol": 0 < self.rtol < 1, "atol": 0 < self.atol < 1,
-            "transient_periods": self.transient_periods >= 0,
+            "transient_periods": _nonneg(self.transient_periods),
+            "decorrelation_lyap": _nonneg(self.decorrelation_lyap),
+            "perturbation": _nonneg(self.perturbation) and self.perturbation < 1,
         }
         hints = {"n_steps": "an integer of at least 2", "n_trajectories": "a positive integer",
                  "seed": "a non-negative integer", "noise": "a non-negative number",
                  "rtol": "a number in (0, 1)", "atol": "a number in (0, 1)",
-                 "transient_periods": "a non-negative number"}
+                 "transient_periods": "a non-negative number", "decorrelation_lyap": "a non-negative number",
+                 "perturbation": "a number in [0, 1)"}
         for k, ok in checks.items():
             if not ok:
                 raise ChaosbenchError(f"{k} must be {hints[k]}, got {getattr(self, k)!r}")
@@ -98,6 +119,7 @@ class Reference:
     """What the reference run tells about a system's attractor (in observed coordinates)."""
 
     pool: np.ndarray
+    times: np.ndarray
     mean: np.ndarray
     std: np.ndarray
     low: np.ndarray
@@ -122,16 +144,59 @@ def reference(cs: CompiledSystem, opts: Options, observe) -> Reference:
     seen = observe(pool) if observe else pool
     if not np.all(np.isfinite(seen)):
         raise _fail(system, "the run from its catalog point produced non-finite observables")
-    return Reference(pool=pool, mean=seen.mean(0), std=seen.std(0), low=seen.min(0), high=seen.max(0))
+    times = (n_transient + np.arange(n_pool)) * dt_ref
+    return Reference(pool=pool, times=times, mean=seen.mean(0), std=seen.std(0), low=seen.min(0), high=seen.max(0))
 
 
-def initial_states(cs: CompiledSystem, opts: Options, ref: Reference) -> np.ndarray:
-    """Starting states: the catalog point, or states drawn on the attractor with ``opts.seed``."""
+def decorrelation_time(system: System, opts: Options) -> float:
+    """How long each trajectory runs before its first recorded step (0 from the catalog point)."""
     if opts.initial == "catalog":
-        return np.tile(np.asarray(cs.system.initial_conditions, float), (opts.n_trajectories, 1))
+        return 0.0
+    t = opts.transient_periods * system.period
+    lam = system.max_lyapunov
+    if lam is not None and lam > 0:
+        t = max(t, opts.decorrelation_lyap / lam)
+    return float(t)
+
+
+def initial_states(cs: CompiledSystem, opts: Options, ref: Reference) -> tuple[np.ndarray, np.ndarray]:
+    """Starting states and their times: the catalog point, or pool states drawn with ``opts.seed`` and
+    perturbed (see the module's docstring); the decorrelation transient comes after."""
+    m = opts.n_trajectories
+    if opts.initial == "catalog":
+        return np.tile(np.asarray(cs.system.initial_conditions, float), (m, 1)), np.zeros(m)
     rng = np.random.default_rng([opts.seed, 0x5EED])
-    idx = rng.choice(len(ref.pool), size=opts.n_trajectories, replace=len(ref.pool) < opts.n_trajectories)
-    return ref.pool[idx].copy()
+    idx = rng.choice(len(ref.pool), size=m, replace=len(ref.pool) < m)
+    scale = ref.pool.std(0)
+    kick = opts.perturbation * np.where(scale > 0, scale, 1.0) * rng.standard_normal((m, ref.pool.shape[1]))
+    return ref.pool[idx] + kick, ref.times[idx].copy()
+
+
+def decorrelate(cs: CompiledSystem, y0: np.ndarray, t0: np.ndarray, duration: float,
+                opts: Options) -> tuple[np.ndarray, float]:
+    """Run every state for at least ``duration``; return the states and the common time they reach.
+
+    Autonomous flows run from time 0 in one batch; nonautonomous ones each from its own time to the
+    same end time. A delay system's run starts from a constant history, so its recorded run later
+    discards a few delays again (:func:`plan`).
+    """
+    system = cs.system
+    if duration <= 0:
+        return y0, 0.0
+    if not system.is_nonautonomous:
+        sol = integrate(cs, y0, dt=duration, n_steps=2, rtol=opts.rtol, atol=opts.atol)
+        fails = sol.failures()
+        if fails:
+            raise _fail(system, f"trajectory {fails[0][0]}: {fails[0][1]} during its decorrelation transient")
+        return sol.states[:, -1].copy(), 0.0
+    end = float(t0.max()) + duration
+    out = np.empty_like(y0)
+    for i, (y, t) in enumerate(zip(y0, t0)):
+        sol = integrate(cs, y, dt=end - t, n_steps=2, t0=float(t), rtol=opts.rtol, atol=opts.atol)
+        if not sol.ok:
+            raise _fail(system, f"trajectory {i}: {sol.failures()[0][1]} during its decorrelation transient")
+        out[i] = sol.states[0, -1]
+    return out, end
 
 
 def _check(system: System, states: np.ndarray, ref: Reference, first: int) -> None:
@@ -147,43 +212,79 @@ def _check(system: System, states: np.ndarray, ref: Reference, first: int) -> No
                             f"(more than {BOUND_FACTOR:g} ranges away): unbounded at these settings")
 
 
+@dataclass
+class Plan:
+    """Everything fixed before the recorded run: the compiled system, its reference run, the
+    decorrelated starting states and how they will be integrated."""
+
+    cs: CompiledSystem
+    observe: object
+    ref: Reference
+    states: np.ndarray     # (m, n) raw starting states, after the decorrelation transient
+    t_start: float         # the time of those states
+    n_discard: int         # steps integrated and dropped first (delay systems leave a constant history)
+    dt: float
+    method: str
+    substeps: int
+    sigma: np.ndarray | None
+    info: dict
+
+
+def plan(system: System, opts: Options, *, parameters: dict | None = None) -> Plan:
+    """Compile, run the reference, draw and decorrelate the starting states (see the module docstring)."""
+    cs = compile_system(system, parameters)
+    observe = observe_function(system)
+    ref = reference(cs, opts, observe)
+    dt = opts.resolution.step(system)
+    y0, t_pool = initial_states(cs, opts, ref)
+    t_decor = decorrelation_time(system, opts)
+    y0, t_start = decorrelate(cs, y0, t_pool, t_decor, opts)
+    sigma = opts.noise * ref.std / math.sqrt(system.period) if opts.noise > 0 else None
+    method = "heun" if sigma is not None else opts.method
+    substeps = max(1, math.ceil(dt / (system.period / 1000.0))) if method != "dop853" else 1
+    # a delay system restarts from a constant history, which is not a point of its attractor
+    n_discard = math.ceil(5.0 * float(cs.lag_tau.max()) / dt) if system.is_delay and opts.initial == "attractor" \
+        else 0
+    info = {"dt": dt, "method": method, "substeps": substeps, "mean": ref.mean.tolist(), "std": ref.std.tolist(),
+            "t_start": t_start + n_discard * dt, "decorrelation_time": t_decor,
+            "noise_sigma": None if sigma is None else sigma.tolist(), "discarded_steps": n_discard,
+            "parameters": {k: float(v) for k, v in zip(system.parameters, cs.params)}}
+    return Plan(cs, observe, ref, y0, t_start, n_discard, dt, method, substeps, sigma, info)
+
+
+def record(p: Plan, first: int, count: int, n_steps: int, opts: Options, *, rtol: float | None = None,
+           atol: float | None = None, raw: bool = False):
+    """Integrate starting states ``first .. first + count`` for ``n_steps`` recorded steps (tolerances
+    default to ``opts``'): array ``(count, n_steps, n)`` of observed states, checked finite and bounded
+    (with ``raw``, a pair: observed and raw states)."""
+    system = p.cs.system
+    sol = integrate(p.cs, p.states[first:first + count], dt=p.dt, n_steps=n_steps + p.n_discard, t0=p.t_start,
+                    method=p.method, rtol=opts.rtol if rtol is None else rtol,
+                    atol=opts.atol if atol is None else atol, substeps=p.substeps, noise=p.sigma, seed=opts.seed,
+                    stream=first)
+    for i, why in sol.failures():
+        raise _fail(system, f"trajectory {first + i}: {why}; try a tighter rtol/atol or a smaller dt")
+    unobserved = sol.states[:, p.n_discard:]
+    states = p.observe(unobserved) if p.observe else unobserved
+    _check(system, states, p.ref, first)
+    return (states, unobserved) if raw else states
+
+
 def batches(system: System, opts: Options, *, parameters: dict | None = None,
             max_bytes: int = 256 * 2**20) -> Iterator[tuple[int, np.ndarray, np.ndarray, dict]]:
     """Yield (first trajectory index, times, observed states (b x n_steps x n), info) batch by batch.
 
     Memory stays below about ``max_bytes`` per batch whatever the number of trajectories.
     """
-    cs = compile_system(system, parameters)
-    observe = observe_function(system)
-    ref = reference(cs, opts, observe)
-    dt = opts.resolution.step(system)
-    y0 = initial_states(cs, opts, ref)
-    sigma = opts.noise * ref.std / math.sqrt(system.period) if opts.noise > 0 else None
-    method = "heun" if sigma is not None else opts.method
-    substeps = max(1, math.ceil(dt / (system.period / 1000.0))) if method != "dop853" else 1
-    n_discard = 0
-    if system.is_delay and opts.initial == "attractor":
-        # a state drawn from the pool is a constant history, not a point of the delay attractor
-        n_discard = math.ceil(5.0 * float(cs.lag_tau.max()) / dt)
-    per_traj = (opts.n_steps + n_discard) * system.dimension * 8
+    p = plan(system, opts, parameters=parameters)
+    per_traj = (opts.n_steps + p.n_discard) * system.dimension * 8
     size = max(1, min(opts.n_trajectories, max_bytes // max(per_traj, 1)))
-    times = np.arange(opts.n_steps) * dt
-    info = {"dt": dt, "method": method, "substeps": substeps, "mean": ref.mean.tolist(), "std": ref.std.tolist(),
-            "noise_sigma": None if sigma is None else sigma.tolist(), "discarded_steps": n_discard,
-            "parameters": {k: float(v) for k, v in zip(system.parameters, cs.params)}}
+    times = np.arange(opts.n_steps) * p.dt
     for first in range(0, opts.n_trajectories, size):
-        block = y0[first:first + size]
-        sol = integrate(cs, block, dt=dt, n_steps=opts.n_steps + n_discard, method=method, rtol=opts.rtol,
-                        atol=opts.atol, substeps=substeps, noise=sigma, seed=opts.seed, stream=first)
-        for i, why in sol.failures():
-            raise _fail(system, f"trajectory {first + i}: {why}; try a tighter rtol/atol or a smaller dt")
-        states = sol.states[:, n_discard:]
-        if observe:
-            states = observe(states)
-        _check(system, states, ref, first)
+        states = record(p, first, min(size, opts.n_trajectories - first), opts.n_steps, opts)
         if opts.standardize:
-            states = (states - ref.mean) / np.where(ref.std > 0, ref.std, 1.0)
-        yield first, times, states, info
+            states = (states - p.ref.mean) / np.where(p.ref.std > 0, p.ref.std, 1.0)
+        yield first, times, states, p.info
 
 
 def trajectory(system: System, **kwargs) -> np.ndarray:

@@ -1,210 +1,384 @@
-"""Leaderboard and plots of a results directory: ``chaosbench report RESULTS``.
+"""Leaderboard and figures of a results directory: ``chaosbench report RESULTS``.
 
-Writes ``leaderboard.md`` (models ranked by mean rank of valid prediction time across
-system-seed pairs, with median VPT and its interquartile range, long-term statistics D_stsp and
-D_H, MASE, fit time, size; a per-system table; failures with their reasons; provenance) and three
-PNG figures: VPT against the maximum Lyapunov exponent, error against horizon, and true against
-forecast attractors for a few systems. A failed cell counts as VPT 0 (ranked last), never dropped.
+Writes ``leaderboard.md`` and ``leaderboard.csv`` (one row per model, or per model and
+hyperparameter setting when a directory holds several settings of one model; a per-system table;
+long-run statistics beside each system's noise floor; failures with their reasons; provenance) and
+the figures of :mod:`chaosbench.plots`. A failed cell counts as VPT 0 (ranked last), never dropped.
+
+Aggregation, the same everywhere: a cell's VPT is the median over its test windows; a system's
+VPT for a model is the median over seeds; a model's VPT is the median over systems, with a
+bootstrap interval that resamples systems (the unit a reader generalises over). Ranks are taken
+among the models on each system and seed, averaged over seeds, then over systems.
 """
 from __future__ import annotations
 
-import io
+import json
 from pathlib import Path
 
 import numpy as np
 
-from . import results
+from . import plots, results
 from .errors import ChaosbenchError
-from .metrics import HORIZONS_LYAP
+from .metrics import HORIZONS_LYAP, bootstrap_median_ci
 
-MARKERS = "osD^vP*Xh<>p"
+#: the columns without which a table is not a results table; every other column is optional
+REQUIRED = ("system", "model", "seed", "status")
+#: optional columns, filled with NaN when a directory predates them (shown as "–")
+OPTIONAL = ("reason", "hyperparameters", "task", "versions", "chaosbench_version", "catalog_hash",
+            "catalog_version", "eps", "max_lyapunov", "horizon_lyap", "horizon_steps", "n_windows",
+            "vpt_lyap", "vpt_windows", "censored_windows", "censored_fraction", "vpt_censored",
+            "certified_lyap", "horizon_capped", "diverged", "d_stsp", "d_h", "d_stsp_floor", "d_h_floor",
+            "mase", "fit_seconds", "forecast_seconds", "n_parameters", "sample_truth", "sample_forecast",
+            *(f"{m}_at_{h:g}" for m in ("nrmse", "smape") for h in HORIZONS_LYAP))
+#: bootstrap resamples and interval level of every interval in the report
+N_BOOT, LEVEL = 2000, 0.95
+
+
+def _seq(x) -> np.ndarray | None:
+    """A list-valued cell (parquet gives lists) as an array; None where the column is missing or empty."""
+    return np.asarray(x, float) if isinstance(x, (list, tuple, np.ndarray)) and len(x) else None
+
+
+def _flag(x) -> bool:
+    return bool(x) if x is not None and not (isinstance(x, float) and np.isnan(x)) else False
+
+
+def _median(values) -> float:
+    """Median ignoring NaN (a score that is missing) but keeping inf (the score of a diverged run)."""
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    return float(np.median(v)) if len(v) else float("nan")
+
+
+def _json(value) -> dict:
+    """A JSON-text column's value as a dict ({} where missing; unreadable text kept under its own key)."""
+    if isinstance(value, dict):
+        return dict(value)
+    try:
+        found = json.loads(value) if isinstance(value, str) and value.strip() else {}
+    except json.JSONDecodeError:
+        found = None
+    return found if isinstance(found, dict) else {"text": str(value)}
+
+
+def _settings(hyperparameters) -> dict:
+    """A cell's hyperparameters without ``seed``: every model is seeded by its cell's seed, not a setting."""
+    found = _json(hyperparameters)
+    found.pop("seed", None)
+    return found
+
+
+def _short(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 24 else text[:23] + "…"
+
+
+def variant_names(frame):
+    """Each cell's row name: its model, or, when the frame holds several settings of that model, the
+    model with the hyperparameters that differ among its settings, e.g. ``var (maxlags=3)``."""
+    keys = frame["hyperparameters"].map(lambda h: json.dumps(_settings(h), sort_keys=True, default=str))
+    names = frame["model"].astype(str).copy()
+    for model in frame["model"].unique():
+        mine = frame["model"] == model
+        settings = {k: json.loads(k) for k in keys[mine].unique()}
+        if len(settings) < 2:
+            continue
+        differing = sorted({p for s in settings.values() for p in s
+                            if len({json.dumps(t.get(p), default=str) for t in settings.values()}) > 1})
+        for key, s in settings.items():
+            label = ", ".join(f"{p}={_short(s[p]) if p in s else '–'}" for p in differing)
+            names[mine & (keys == key)] = f"{model} ({label})"
+    return names
+
+
+def prepare(frame):
+    """A copy of a results frame with every optional column present and three derived columns:
+    ``variant`` (the row name), ``vpt`` (VPT in Lyapunov times, 0 for a failed cell) and ``rank``
+    (of ``vpt`` among the variants on the cell's system and seed, 1 best, ties averaged)."""
+    missing = [c for c in REQUIRED if c not in frame]
+    if missing:
+        raise ChaosbenchError(f"the results lack the columns {missing}: not a chaosbench results table")
+    f = frame.copy()
+    for column in OPTIONAL:
+        if column not in f:
+            f[column] = np.nan
+    f["reason"] = f["reason"].fillna("").astype(str)
+    f["ok"] = f["status"] == "ok"
+    f["variant"] = variant_names(f)
+    f["vpt"] = np.where(f["ok"], np.asarray(f["vpt_lyap"], float), 0.0)
+    f["rank"] = f.groupby(["system", "seed"])["vpt"].rank(ascending=False, method="average")
+    return f
+
+
+def _censored_median(values, censored) -> tuple[float, bool]:
+    """Median of values some of which are lower bounds, and whether it is itself only a lower bound:
+    it is when a censored value lies at or below the upper middle, since raising it could raise the median."""
+    v, c = np.asarray(values, float), np.asarray(censored, bool)
+    if not len(v):
+        return float("nan"), False
+    order = np.argsort(v, kind="stable")
+    upper_middle = v[order[len(v) // 2]]
+    return float(np.median(v)), bool(np.any(c & (v <= upper_middle)))
+
+
+def system_scores(f):
+    """One row per system and variant (``f`` from :func:`prepare`): median VPT over seeds and whether
+    it is a lower bound, the interquartile range of its windows' VPTs, long-run scores (median over
+    scored cells, inf kept) and the system's horizon, certified truth time and noise floors."""
+    import pandas as pd
+
+    rows = []
+    for (system, variant), g in f.groupby(["system", "variant"], sort=False):
+        ok = g[g["ok"]]
+        vpt, lower_bound = _censored_median(g["vpt"], g["ok"] & g["vpt_censored"].map(_flag))
+        windows = [w for w in map(_seq, ok["vpt_windows"]) if w is not None]
+        spread = np.concatenate(windows) if windows else np.asarray(g["vpt"], float)
+        q1, q3 = np.nanpercentile(spread, [25, 75]) if np.isfinite(spread).any() else (np.nan, np.nan)
+        rows.append({"system": system, "variant": variant, "vpt": vpt, "lower_bound": lower_bound,
+                     "q1": q1, "q3": q3, "d_stsp": _median(ok["d_stsp"]), "d_h": _median(ok["d_h"]),
+                     "max_lyapunov": _median(g["max_lyapunov"]), "horizon_lyap": _median(g["horizon_lyap"]),
+                     "certified_lyap": _median(ok["certified_lyap"]),
+                     "horizon_capped": bool(g["horizon_capped"].map(_flag).any()),
+                     "d_stsp_floor": _median(ok["d_stsp_floor"]), "d_h_floor": _median(ok["d_h_floor"])})
+    return pd.DataFrame(rows)
+
+
+def _bootstrap_mean_ci(values, *, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0):
+    """Percentile bootstrap interval of the mean (resampling ``values``, here one per system)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return float("nan"), float("nan")
+    means = np.random.default_rng(seed).choice(v, size=(n_boot, len(v))).mean(axis=1)
+    return tuple(float(q) for q in np.percentile(means, [50 * (1 - level), 50 * (1 + level)]))
+
+
+def _window_counts(ok) -> tuple[float, float, float]:
+    """Test windows of the scored cells ``ok``, how many of them are censored and how many diverged
+    (NaN where the columns are missing)."""
+    windows = censored = diverged = 0.0
+    for _, r in ok.iterrows():
+        flags, vpts = _seq(r["censored_windows"]), _seq(r["vpt_windows"])
+        n = len(flags) if flags is not None else len(vpts) if vpts is not None else float(r["n_windows"])
+        windows += n
+        censored += flags.sum() if flags is not None else float(r["censored_fraction"]) * n
+        diverged += float(r["diverged"])
+    return windows, censored, diverged
 
 
 def leaderboard(frame):
-    """One row per model: cells, failures, median VPT and IQR, mean rank, medians of the other scores."""
+    """One row per model (or model setting), best first: mean rank with its bootstrap interval over
+    systems, median VPT over systems with its bootstrap interval and interquartile range, censored
+    and diverged windows (%), failed cells, long-run scores beside the noise floor, MASE, cost."""
     import pandas as pd
 
-    f = frame.copy()
-    f["vpt"] = np.where(f["status"] == "ok", f["vpt_lyap"], 0.0)
-    f["rank"] = f.groupby(["system", "seed"])["vpt"].rank(ascending=False, method="average")
-    ok = f[f["status"] == "ok"]
+    f = prepare(frame)
+    scores = system_scores(f)
+    system_rank = f.groupby(["variant", "system"])["rank"].mean()
     rows = []
-    for model, g in f.groupby("model"):
-        q1, med, q3 = np.percentile(g["vpt"], [25, 50, 75])
-        good = ok[ok["model"] == model]
-        rows.append({"model": model, "cells": len(g), "failed": int((g["status"] != "ok").sum()),
-                     "vpt_median": med, "vpt_q1": q1, "vpt_q3": q3, "mean_rank": g["rank"].mean(),
-                     "vpt_smape_median": float(np.median(np.where(g["status"] == "ok", g["vpt_smape_lyap"], 0.0))),
-                     "d_stsp": _median(good["d_stsp"]), "d_h": _median(good["d_h"]), "mase": _median(good["mase"]),
-                     "fit_seconds": _median(g["fit_seconds"]), "forecast_seconds": _median(g["forecast_seconds"]),
-                     "n_parameters": int(_median(g["n_parameters"]) or 0)})
-    return pd.DataFrame(rows).sort_values(["mean_rank", "vpt_median"], ascending=[True, False]).reset_index(drop=True)
+    for variant, g in f.groupby("variant", sort=False):
+        ok = g[g["ok"]]
+        per_system = scores.loc[scores["variant"] == variant, "vpt"].to_numpy(float)
+        known = per_system[~np.isnan(per_system)]  # NaN only where an old directory lacks vpt_lyap
+        median, low, high = (bootstrap_median_ci(known, n_boot=N_BOOT, level=LEVEL, seed=0) if len(known)
+                             else (float("nan"),) * 3)
+        q1, q3 = np.quantile(known, [0.25, 0.75]) if len(known) else (float("nan"),) * 2
+        rank_low, rank_high = _bootstrap_mean_ci(system_rank[variant])
+        windows, censored, diverged = _window_counts(ok)
+        rows.append({"model": variant, "base_model": g["model"].iloc[0], "cells": len(g),
+                     "failed": int((~g["ok"]).sum()), "systems": len(per_system),
+                     "mean_rank": float(system_rank[variant].mean()), "rank_low": rank_low, "rank_high": rank_high,
+                     "vpt_median": median, "vpt_low": low, "vpt_high": high,
+                     "vpt_q1": q1, "vpt_q3": q3, "windows": windows,
+                     "censored_pct": 100 * censored / windows if windows else float("nan"),
+                     "diverged_pct": 100 * diverged / windows if windows else float("nan"),
+                     "d_stsp": _median(ok["d_stsp"]), "d_stsp_floor": _median(ok["d_stsp_floor"]),
+                     "d_h": _median(ok["d_h"]), "d_h_floor": _median(ok["d_h_floor"]),
+                     "mase": _median(ok["mase"]), "fit_seconds": _median(g["fit_seconds"]),
+                     "forecast_seconds": _median(g["forecast_seconds"]), "n_parameters": _median(g["n_parameters"])})
+    board = pd.DataFrame(rows).sort_values(["mean_rank", "vpt_median"], ascending=[True, False])
+    return board.reset_index(drop=True)
 
 
-def _median(series) -> float:
-    values = np.asarray(series, float)
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if len(values) else float("nan")
+def win_rates(f):
+    """Matrix (variant × variant) of the fraction of the systems both ran on which the row's median VPT
+    over seeds beats the column's, a tie counting one half."""
+    import pandas as pd
+
+    table = system_scores(f).pivot(index="system", columns="variant", values="vpt")
+    names = list(table.columns)
+    out = np.full((len(names), len(names)), np.nan)
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            both = table[[a, b]].dropna()
+            if i != j and len(both):
+                out[i, j] = float(np.mean((both[a] > both[b]) + 0.5 * (both[a] == both[b])))
+    return pd.DataFrame(out, index=names, columns=names)
 
 
-def _fmt(x, digits=2) -> str:
-    if x is None or not np.isfinite(x):
+def _fmt(x, digits: int = 2) -> str:
+    """A number as the tables show it: "–" when missing, "∞" for a diverged run's score."""
+    if x is None or np.isnan(x):
         return "–"
-    return f"{x:.{digits}f}" if abs(x) < 1e6 else f"{x:.1e}"  # a blown-up forecast's error stays readable
+    if np.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.{digits}f}" if abs(x) < 1e5 else f"{x:.1e}"
+
+
+def _sig(x) -> str:
+    """Two significant digits: errors span many decades."""
+    return _fmt(x) if not np.isfinite(x) else f"{x:.2g}"
+
+
+def _pct(x) -> str:
+    return "–" if np.isnan(x) else f"{x:.0f}%" if x >= 1 or x == 0 else f"{x:.1f}%"
+
+
+def _leaderboard_table(board, eps) -> list[str]:
+    lines = ["| rank | model | mean rank [95% CI] | median VPT [95% CI] | IQR | censored | diverged | failed | "
+             "D_stsp (floor) | D_H (floor) | MASE | fit s | params |",
+             "|---:|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|"]
+    for i, r in board.iterrows():
+        lines.append(
+            f"| {i + 1} | {r['model']} | {_fmt(r['mean_rank'])} [{_fmt(r['rank_low'])}–{_fmt(r['rank_high'])}] | "
+            f"{_fmt(r['vpt_median'])} [{_fmt(r['vpt_low'])}–{_fmt(r['vpt_high'])}] | "
+            f"{_fmt(r['vpt_q1'])}–{_fmt(r['vpt_q3'])} | {_pct(r['censored_pct'])} | {_pct(r['diverged_pct'])} | "
+            f"{r['failed']}/{r['cells']} | {_fmt(r['d_stsp'])} ({_fmt(r['d_stsp_floor'])}) | "
+            f"{_fmt(r['d_h'], 3)} ({_fmt(r['d_h_floor'], 3)}) | {_fmt(r['mase'])} | {_fmt(r['fit_seconds'], 1)} | "
+            f"{_fmt(r['n_parameters'], 0)} |")
+    lines += ["", f"*Mean rank*: the rank of each model's VPT among the models on one system and seed (1 is best, "
+              "ties share), averaged over seeds and then systems. *Median VPT*: valid prediction time in Lyapunov "
+              f"times — how long the forecast's NRMSE stays within ε = {eps} — taken as the median over a cell's "
+              "test windows, then over seeds, then over systems; a failed cell counts as 0. Both intervals are "
+              f"{LEVEL:.0%} bootstrap intervals ({N_BOOT} resamples of the systems); *IQR* is the interquartile "
+              "range over systems. *Censored*: the share of test windows whose VPT is only a lower bound, because "
+              "the forecast was still valid when the horizon or the truth's certified time ended. *Diverged*: the "
+              "share of windows whose forecast became non-finite (scored up to that point, not failed). *Failed*: "
+              "cells that raised, timed out or were non-finite from their first step. *D_stsp* (state-space "
+              "divergence) and *D_H* (power-spectrum Hellinger distance) compare a long free run of the model "
+              "with an independent long true run (median over cells, lower is better, ∞ when the free run "
+              "diverged); in brackets the median noise floor, the same score between two independent true runs. "
+              "*MASE*: mean absolute error scaled by the in-sample one-step naive error. *fit s*: median fitting "
+              "time per cell in seconds; *params*: median number of fitted parameters."]
+    return lines
+
+
+def _per_system_table(scores, order) -> list[str]:
+    vpt = scores.pivot(index="system", columns="variant", values="vpt").reindex(columns=order)
+    lower = scores.pivot(index="system", columns="variant", values="lower_bound").reindex(columns=order)
+    system = scores.groupby("system").agg({"max_lyapunov": "median", "horizon_lyap": "median",
+                                           "certified_lyap": "median", "horizon_capped": "any"})
+    lines = ["## Median VPT per system (Lyapunov times)", "",
+             "Median over seeds (failed = 0); \"≥\" marks a median that is only a lower bound, the best per "
+             "system is bold. *Horizon* and *certified*: how far the forecasts were scored and how far the true "
+             "trajectory is certified (median over windows); † marks a system whose horizon was capped in "
+             "periods and steps because its Lyapunov time spans many periods.", "",
+             "| system | λ_max | horizon | certified | " + " | ".join(order) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(order)]
+    for name, row in vpt.iterrows():
+        values = row.to_numpy(float)
+        best = np.nanmax(values) if np.isfinite(values).any() else np.nan
+        cells = []
+        for variant, v in zip(order, values):
+            text = ("≥ " if _flag(lower.at[name, variant]) else "") + _fmt(v)
+            cells.append(f"**{text}**" if np.isfinite(v) and v == best and best > 0 else text)
+        s = system.loc[name]
+        lines.append(f"| {name}{' †' if s['horizon_capped'] else ''} | {_fmt(s['max_lyapunov'], 4)} | "
+                     f"{_fmt(s['horizon_lyap'], 1)} | {_fmt(s['certified_lyap'], 1)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _long_run_table(scores, order) -> list[str]:
+    d_stsp = scores.pivot(index="system", columns="variant", values="d_stsp").reindex(columns=order)
+    d_h = scores.pivot(index="system", columns="variant", values="d_h").reindex(columns=order)
+    floor = scores.groupby("system")[["d_stsp_floor", "d_h_floor"]].median()
+    lines = ["## Long-run statistics per system (D_stsp / D_H)", "",
+             "Each entry is D_stsp / D_H of the model's long free run against an independent true run (median "
+             "over scored seeds, lower is better, ∞ / 1 when the run diverged, – when no cell was scored). The "
+             "noise floor is the same pair between two independent true runs: a model cannot meaningfully beat it.",
+             "", "| system | noise floor | " + " | ".join(order) + " |", "|---|---:|" + "---:|" * len(order)]
+    for name in d_stsp.index:
+        pairs = [f"{_fmt(a)} / {_fmt(b, 3)}" if not (np.isnan(a) and np.isnan(b)) else "–"
+                 for a, b in zip(d_stsp.loc[name].to_numpy(float), d_h.loc[name].to_numpy(float))]
+        lines.append(f"| {name} | {_fmt(floor.at[name, 'd_stsp_floor'])} / {_fmt(floor.at[name, 'd_h_floor'], 3)} | "
+                     + " | ".join(pairs) + " |")
+    return lines
+
+
+def error_curves(f, order):
+    """NRMSE and sMAPE at each horizon of ``HORIZONS_LYAP`` (columns ``nrmse_at_1`` …), one row per variant
+    in ``order``: the median over systems of the median over seeds of scored cells (NaN where none)."""
+    columns = [f"{m}_at_{h:g}" for m in ("nrmse", "smape") for h in HORIZONS_LYAP]
+    ok = f[f["ok"]]
+    per_system = ok.groupby(["variant", "system"])[columns].agg(_median)
+    return per_system.groupby("variant").agg(_median).reindex(order)
+
+
+def _error_table(curves) -> list[str]:
+    lines = ["## Error against horizon (NRMSE, median over systems of the median over seeds; scored cells)", "",
+             "| model | " + " | ".join(f"{h:g} LT" for h in HORIZONS_LYAP) + " |",
+             "|---|" + "---:|" * len(HORIZONS_LYAP)]
+    for variant, row in curves.iterrows():
+        lines.append(f"| {variant} | " + " | ".join(_sig(row[f'nrmse_at_{h:g}']) for h in HORIZONS_LYAP) + " |")
+    return lines
+
+
+def _failures(f) -> list[str]:
+    failed = f[~f["ok"]]
+    if not len(failed):
+        return ["## Failures", "", "None: every cell was scored."]
+    lines = ["## Failures", "", f"{len(failed)} of {len(f)} cells failed (each counts as VPT 0):", ""]
+    reasons = failed["reason"].map(lambda r: (r.strip().splitlines() or ["(no reason recorded)"])[0][:300])
+    for (variant, reason), g in failed.groupby([failed["variant"], reasons], sort=False):
+        where = ", ".join(f"{s} (seed {seed})" for s, seed in zip(g["system"], g["seed"]))
+        lines.append(f"- **{variant}**, {len(g)} cell{'s' * (len(g) > 1)}: {reason} — {where}")
+    return lines
+
+
+def _distinct(series) -> list[str]:
+    return sorted({str(v) for v in series if isinstance(v, str) and v})
+
+
+def _provenance(f) -> list[str]:
+    versions: dict[str, set] = {}
+    for text in _distinct(f["versions"]):
+        for package, version in _json(text).items():
+            versions.setdefault(package, set()).add(str(version))
+    catalogs = sorted({(str(v), str(h)[:12]) for v, h in zip(f["catalog_version"], f["catalog_hash"])
+                       if isinstance(h, str)})
+    settings = sorted({(v, json.dumps(_settings(h), sort_keys=True, default=str))
+                       for v, h in zip(f["variant"], f["hyperparameters"])})
+    fit, forecast = np.nansum(np.asarray(f["fit_seconds"], float)), np.nansum(np.asarray(f["forecast_seconds"], float))
+    return ["## Provenance", "",
+            "- chaosbench " + (", ".join(_distinct(f["chaosbench_version"])) or "–") + "; catalog "
+            + (", ".join(f"{v} ({h})" for v, h in catalogs) or "–"),
+            "- versions: " + ("; ".join(f"{p} {' / '.join(sorted(v))}" for p, v in sorted(versions.items())) or "–"),
+            *[f"- task: `{spec}`" for spec in _distinct(f["task"])],
+            *[f"- {variant}: `{text}` (seeded by the cell's seed)" for variant, text in settings],
+            f"- compute: {fit:.0f} s fitting and {forecast:.0f} s forecasting over {len(f)} cells "
+            f"({(fit + forecast) / 3600:.2f} h)", ""]
+
+
+def _eps(f) -> list[float]:
+    return sorted({float(e) for e in np.asarray(f["eps"], float) if np.isfinite(e)})
 
 
 def markdown(frame, board) -> str:
-    specs = sorted(set(frame["task"]))
-    lines = ["# chaosbench leaderboard", "",
-             f"{frame['system'].nunique()} systems × {frame['model'].nunique()} models × "
-             f"{frame['seed'].nunique()} seeds = {len(frame)} cells "
-             f"({int((frame['status'] != 'ok').sum())} failed). VPT: valid prediction time in Lyapunov times "
-             f"(NRMSE ≤ ε = {', '.join(f'{e:g}' for e in sorted(set(frame['eps'])))}), median over each cell's "
-             "test windows; a failed cell counts as 0. Mean rank: rank of VPT among the models on each "
-             "system and seed, averaged (1 is best). D_stsp (state-space KL divergence) and D_H (power-spectrum "
-             "Hellinger distance) compare the free-running forecasts' statistics with the truth (lower is "
-             "better; medians over the cells that succeeded). MASE: mean absolute scaled error over the horizon.",
-             "",
-             "| rank | model | mean rank | median VPT [IQR] | VPT (sMAPE>30) | D_stsp | D_H | MASE | fit s | params | failed |",
-             "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for i, r in board.iterrows():
-        lines.append(f"| {i + 1} | {r['model']} | {r['mean_rank']:.2f} | {r['vpt_median']:.2f} "
-                     f"[{r['vpt_q1']:.2f}–{r['vpt_q3']:.2f}] | {_fmt(r['vpt_smape_median'])} | {_fmt(r['d_stsp'])} | "
-                     f"{_fmt(r['d_h'], 3)} | {_fmt(r['mase'])} | {_fmt(r['fit_seconds'], 1)} | {r['n_parameters']} | "
-                     f"{r['failed']}/{r['cells']} |")
-    f = frame.copy()
-    f["vpt"] = np.where(f["status"] == "ok", f["vpt_lyap"], 0.0)
-    table = f.pivot_table(index="system", columns="model", values="vpt", aggfunc="median")
+    """The whole ``leaderboard.md`` of a results frame and its :func:`leaderboard`."""
+    f = prepare(frame)
+    scores = system_scores(f)
     order = list(board["model"])
-    table = table[[m for m in order if m in table.columns]]
-    lam = f.groupby("system")["max_lyapunov"].first()
-    lines += ["", "## Median VPT per system (Lyapunov times)", "",
-              "| system | λ_max | " + " | ".join(table.columns) + " |",
-              "|---|---:|" + "---:|" * len(table.columns)]
-    for system, row in table.iterrows():
-        best = np.nanmax(row.values) if np.any(np.isfinite(row.values)) else np.nan
-        cells = [(f"**{v:.2f}**" if np.isfinite(v) and v == best and best > 0 else _fmt(v)) for v in row.values]
-        lines.append(f"| {system} | {_fmt(lam.get(system), 4)} | " + " | ".join(cells) + " |")
-    lines += ["", "## Error against horizon (mean NRMSE over test windows, median over cells)", "",
-              "| model | " + " | ".join(f"{h:g} λt" for h in HORIZONS_LYAP) + " |",
-              "|---|" + "---:|" * len(HORIZONS_LYAP)]
-    for m in order:
-        g = frame[(frame["model"] == m) & (frame["status"] == "ok")]
-        lines.append(f"| {m} | " + " | ".join(_fmt(_median(g[f'nrmse_at_{h:g}']), 3) for h in HORIZONS_LYAP) + " |")
-    failed = frame[frame["status"] != "ok"]
-    if len(failed):
-        lines += ["", "## Failures", ""]
-        lines += [f"- {r['system']} / {r['model']} / seed {r['seed']}: {r['reason']}" for _, r in failed.iterrows()]
-    lines += ["", "## Provenance", "",
-              f"- chaosbench {', '.join(sorted(set(frame['chaosbench_version'])))}; catalog "
-              + ", ".join(f"{v} ({h[:12]})" for v, h in sorted(set(zip(frame['catalog_version'], frame['catalog_hash'])))),
-              *[f"- task: `{s}`" for s in specs],
-              *[f"- {m}: `{h}`" for m, h in sorted(set(zip(frame['model'], frame['hyperparameters'])))],
-              f"- total fit time {np.nansum(frame['fit_seconds']):.0f} s, forecast time "
-              f"{np.nansum(frame['forecast_seconds']):.0f} s over all cells", ""]
-    return "\n".join(lines)
-
-
-def _colors(models):
-    import matplotlib.pyplot as plt
-
-    cmap = plt.get_cmap("tab10")
-    return {m: cmap(i % 10) for i, m in enumerate(models)}
-
-
-def plot_vpt_vs_lyapunov(frame, order, path) -> None:
-    import matplotlib.pyplot as plt
-
-    colors = _colors(order)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for i, m in enumerate(order):
-        g = frame[frame["model"] == m]
-        vpt = np.where(g["status"] == "ok", g["vpt_lyap"], 0.0)
-        ax.scatter(g["max_lyapunov"], vpt, label=m, color=colors[m], marker=MARKERS[i % len(MARKERS)], alpha=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("maximum Lyapunov exponent λ_max")
-    ax.set_ylabel("valid prediction time (Lyapunov times)")
-    ax.set_title("Valid prediction time against chaoticity (NRMSE ≤ ε; failures at 0)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_error_vs_horizon(frame, order, path) -> None:
-    import matplotlib.pyplot as plt
-
-    colors = _colors(order)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
-    for i, m in enumerate(order):
-        g = frame[(frame["model"] == m) & (frame["status"] == "ok")]
-        for ax, name in zip(axes, ("nrmse", "smape")):
-            med = [_median(g[f"{name}_at_{h:g}"]) for h in HORIZONS_LYAP]
-            ax.plot(HORIZONS_LYAP, med, marker=MARKERS[i % len(MARKERS)], color=colors[m], label=m)
-    axes[0].axhline(frame["eps"].iloc[0], color="k", ls=":", lw=1, label="ε")
-    axes[0].set_ylabel("NRMSE")
-    axes[1].set_ylabel("sMAPE (%)")
-    axes[1].axhline(30, color="k", ls=":", lw=1)
-    for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xlabel("horizon (Lyapunov times)")
-        ax.set_xticks(HORIZONS_LYAP, [f"{h:g}" for h in HORIZONS_LYAP])
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Forecast error against horizon (mean over test windows, median over systems)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _array(blob):
-    return None if blob is None or (isinstance(blob, float) and np.isnan(blob)) else np.load(io.BytesIO(blob)).astype(float)
-
-
-def _project(x: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
-    if x.shape[1] >= 2:
-        return x[:, 0], x[:, 1]
-    return x[lag:, 0], x[:-lag, 0]  # one variable: a delay embedding
-
-
-def plot_attractors(frame, order, path, *, n_systems: int = 3, n_models: int = 4) -> None:
-    import matplotlib.pyplot as plt
-
-    if "sample_truth" not in frame:
-        return
-    systems = [s for s in dict.fromkeys(frame["system"])][:n_systems]
-    models = order[:n_models]
-    fig, axes = plt.subplots(len(systems), len(models) + 1, figsize=(2.6 * (len(models) + 1), 2.5 * len(systems)),
-                             squeeze=False)
-    for r, system in enumerate(systems):
-        g = frame[(frame["system"] == system) & (frame["seed"] == frame["seed"].min())]
-        truth = next((_array(b) for b in g["sample_truth"] if _array(b) is not None), None)
-        if truth is None:
-            continue
-        lag = max(1, int(round(0.1 * len(truth) / max(1.0, g["horizon_lyap"].iloc[0]))))
-        lo, hi = truth.min(0) - 0.5, truth.max(0) + 0.5
-        for c, (label, data) in enumerate([("truth", truth)] + [
-                (m, _array(g[g["model"] == m]["sample_forecast"].iloc[0]) if (g["model"] == m).any() else None)
-                for m in models]):
-            ax = axes[r, c]
-            if data is not None and np.all(np.isfinite(data)):
-                u, v = _project(np.clip(data, lo, hi), lag)
-                ax.plot(u, v, lw=0.4, color="k" if c == 0 else "C0")
-                ax.plot(u[-1:], v[-1:], "o", ms=3, color="k" if c == 0 else "C3")  # where it ends (a fixed point?)
-                tu, tv = _project(truth, lag)
-                ax.set_xlim(tu.min() - 0.3, tu.max() + 0.3)
-                ax.set_ylim(tv.min() - 0.3, tv.max() + 0.3)
-            elif data is not None:
-                ax.text(0.5, 0.5, "non-finite", ha="center", transform=ax.transAxes)
-            ax.set_title(f"{system}: {label}" if c == 0 else label, fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.suptitle("True against forecast trajectories (first test window, whole horizon; "
-                 "first two variables or a delay embedding)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    eps = ", ".join(f"{e:g}" for e in _eps(f)) or "–"
+    n_failed = int((~f["ok"]).sum())
+    lines = ["# chaosbench leaderboard", "",
+             f"{f['system'].nunique()} systems × {len(order)} models × {f['seed'].nunique()} seeds = {len(f)} cells "
+             f"({n_failed} failed).", ""]
+    if n_failed == len(f):  # nothing to rank: the reasons are the report
+        return "\n".join(lines + ["**Every cell failed**, so there is no ranking.", ""] + _failures(f) + [""]
+                         + _provenance(f))
+    lines += _leaderboard_table(board, eps) + [""] + _per_system_table(scores, order) + [""]
+    lines += _long_run_table(scores, order) + [""] + _error_table(error_curves(f, order)) + [""]
+    return "\n".join(lines + _failures(f) + [""] + _provenance(f))
 
 
 def write_report(root, *, out=None) -> list[Path]:
@@ -217,13 +391,21 @@ def write_report(root, *, out=None) -> list[Path]:
         raise ChaosbenchError(f"'{root}' holds no finished cells; run 'chaosbench bench --out {root}' first")
     out = Path(out or root)
     out.mkdir(parents=True, exist_ok=True)
+    f = prepare(frame)
     board = leaderboard(frame)
     order = list(board["model"])
-    paths = [out / "leaderboard.md", out / "vpt_vs_lyapunov.png", out / "error_vs_horizon.png",
-             out / "attractors.png"]
+    scores = system_scores(f)
+    eps = (_eps(f) or [float("nan")])[0]
+    paths = [out / "leaderboard.md", out / "leaderboard.csv"]
     paths[0].write_text(markdown(frame, board))
-    plot_vpt_vs_lyapunov(frame, order, paths[1])
-    plot_error_vs_horizon(frame, order, paths[2])
-    plot_attractors(frame, order, paths[3])
-    board.to_csv(out / "leaderboard.csv", index=False)
-    return paths + [out / "leaderboard.csv"]
+    board.to_csv(paths[1], index=False)
+    figures = {"ranks.png": lambda p: plots.plot_ranks(board, p),
+               "win_rate.png": lambda p: plots.plot_win_rates(win_rates(f).loc[order, order], p),
+               "vpt_vs_lyapunov.png": lambda p: plots.plot_vpt_vs_lyapunov(scores, order, p),
+               "error_vs_horizon.png": lambda p: plots.plot_error_vs_horizon(error_curves(f, order), eps, order, p),
+               "forecasts.png": lambda p: plots.plot_forecasts(f, scores, order, p),
+               "attractors.png": lambda p: plots.plot_attractors(f, scores, order, p)}
+    for name, draw in figures.items():
+        draw(out / name)
+        paths.append(out / name)
+    return paths

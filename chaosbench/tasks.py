@@ -1,25 +1,40 @@
 """The benchmark protocol: what a model is given, what it must forecast, and the named presets.
 
-A :class:`Task` is one system at one resolution for one seed:
+A :class:`Task` is one system at one resolution for one seed, built from ``n_windows + 3``
+trajectories whose starting points are independent (perturbed and decorrelated for 20 Lyapunov
+times, :mod:`chaosbench.generate`; checked by :mod:`chaosbench.leakage`):
 
 - a **training trajectory** of ``n_train`` points and, continuing it, a **validation part** of
-  ``n_validation`` points (for early stopping or hyperparameter search; never scored);
-- ``n_windows`` **test windows**, each started from its own point on the attractor (independent of
-  the training trajectory and of each other), made of a **context** of ``context`` points that
-  the model may read (warm-up) and a **horizon** of at least ``horizon_lyap`` Lyapunov times that
-  it must forecast.
+  ``n_validation`` points (early stopping or hyperparameter search; never scored);
+- ``n_windows`` **test windows**, each its own trajectory: a **context** of ``context`` points the
+  model may read, then a **horizon** of ``horizon_lyap`` Lyapunov times (25) that it must forecast,
+  capped at ``max_horizon_periods`` dominant periods (250) for systems whose Lyapunov time spans
+  many periods (``horizon_capped``; their valid prediction time is also reported in periods);
+- a **certified truth**: the windows are integrated at ``truth_rtol`` (1e-14) and again at
+  ``check_rtol`` (1e-13) from the same states; ``truth_error`` is the NRMSE between the two. Where it
+  exceeds ε/10 the truth itself is no longer certain, and a forecast still valid there can only be
+  scored as a lower bound (censored). Hurley & Shaheen (2025) call this the valid ground-truth time;
+- two **long independent truths** of ``long_run_lyap`` Lyapunov times (500, clipped to 20,000–100,000
+  steps): the first is what a model's long free run is compared with (long-term statistics D_stsp and
+  D_H), the second scored against the first gives the system's **noise floor** for those statistics.
 
-All arrays are normalised with the *training* part's per-variable mean and std, so a score in
-normalised units is a score relative to the attractor's spread. Everything follows from
-``(system, spec, seed)``: the same triple gives the same numbers on any machine.
+**Forced systems** (catalog field ``forcing_phase``) are given their forcing phase as observed inputs:
+``cos`` and ``sin`` of every phase angle are appended as columns after the system's variables. They are
+not scored (``n_scored`` counts the scored leading columns); a model forecasts them like any column,
+which for a rotation at a fixed rate is easy. A phase variable of an autonomised system (one whose
+equation is a constant rate, e.g. ``dz/dt = w``) is replaced by these columns.
+
+All arrays are normalised with the *training* part's per-column mean and std. Everything follows
+from ``(system, spec, seed)``: the same triple gives the same numbers on any machine.
 
 Compared with Gilpin 2023 ("Model scale versus domain knowledge in statistical forecasting of
-chaotic systems", Phys. Rev. Research 5, 043252) — 10 periods of training data, one test window
-of 2 periods — windows here are many and horizons long enough (>= 15 Lyapunov times) that valid
-prediction times are not capped by the horizon, and long-term statistics can be scored.
+chaotic systems", Phys. Rev. Research 5, 043252) — 10 periods of training data, one test window of 2
+periods — windows here are many, independent of the training data, long enough that the best
+models are rarely censored, and certified.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
@@ -28,9 +43,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import metrics
 from .catalog import Catalog, System, load_catalog
-from .errors import ChaosbenchError
-from .generate import trajectory
+from .errors import ChaosbenchError, IntegrationError
+from .expressions import evaluate_numpy, parse
+from .generate import make_options, plan, record
+from .integrate import DEFAULT_RTOL
+
+#: bumped whenever how a task is built changes without its spec changing (it is part of every task
+#: and cell id, so stale caches and results are never mixed with new ones)
+PROTOCOL = 2
+#: the default valid-prediction threshold ε (NRMSE of standardised data; Pathak et al. 2018)
+EPS = 0.3
+#: the truth is certified while it differs from the check integration by less than ε times this
+CERTIFY_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -44,11 +70,20 @@ class TaskSpec:
     n_train, n_validation : int
         Points in the training trajectory and in the validation part that continues it.
     n_windows : int
-        Test windows K, each from an independent point on the attractor.
+        Test windows K, each an independent trajectory.
     context : int
         Points of each window given to the model before it forecasts.
     horizon_lyap : float
-        Minimum forecast horizon in Lyapunov times (the horizon in steps is rounded up).
+        Forecast horizon in Lyapunov times (rounded up to whole steps) ...
+    max_horizon_periods : float
+        ... but at most this many dominant periods.
+    truth_rtol, check_rtol : float
+        Tolerances (relative = absolute) of the truth and of the integration that certifies it.
+    long_run_lyap : float
+        Length of the long truths for long-term statistics, in Lyapunov times, clipped to
+        ``[min_long_run_steps, max_long_run_steps]`` steps.
+    forcing_phase : bool
+        Give forced systems their forcing phase as (unscored) cos/sin columns.
     noise : float
         Dynamical noise passed to the generator (0: deterministic flows).
     """
@@ -58,19 +93,38 @@ class TaskSpec:
     n_validation: int = 1_000
     n_windows: int = 10
     context: int = 500
-    horizon_lyap: float = 15.0
+    horizon_lyap: float = 25.0
+    max_horizon_periods: float = 250.0
+    truth_rtol: float = 1e-14
+    check_rtol: float = 1e-13
+    long_run_lyap: float = 500.0
+    min_long_run_steps: int = 20_000
+    max_long_run_steps: int = 100_000
+    forcing_phase: bool = True
     noise: float = 0.0
 
     def __post_init__(self):
-        ints = {"n_train": 2, "n_validation": 0, "n_windows": 1, "context": 1}
+        ints = {"n_train": 2, "n_validation": 0, "n_windows": 1, "context": 1, "min_long_run_steps": 100,
+                "max_long_run_steps": 100}
         for name, low in ints.items():
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 raise ChaosbenchError(f"task {name} must be an integer >= {low}, got {v!r}")
-        for name in ("pts_per_period", "horizon_lyap"):
+        for name in ("pts_per_period", "horizon_lyap", "max_horizon_periods", "long_run_lyap"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
                 raise ChaosbenchError(f"task {name} must be a positive number, got {v!r}")
+        for name in ("truth_rtol", "check_rtol"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 1e-15 <= v < 1e-3):
+                raise ChaosbenchError(f"task {name} must be a number in [1e-15, 1e-3), got {v!r}")
+        if self.check_rtol <= self.truth_rtol:
+            raise ChaosbenchError(f"task check_rtol ({self.check_rtol:g}) must be looser than truth_rtol "
+                                  f"({self.truth_rtol:g}): the check certifies the truth")
+        if self.max_long_run_steps < self.min_long_run_steps:
+            raise ChaosbenchError("task max_long_run_steps must be >= min_long_run_steps")
+        if not isinstance(self.forcing_phase, bool):
+            raise ChaosbenchError(f"task forcing_phase must be true or false, got {self.forcing_phase!r}")
         if not (isinstance(self.noise, (int, float)) and self.noise >= 0):
             raise ChaosbenchError(f"task noise must be a non-negative number, got {self.noise!r}")
 
@@ -85,14 +139,17 @@ class TaskSpec:
         return dataclasses.replace(self, **changes)
 
 
+_ARRAYS = ("train", "validation", "contexts", "targets", "mean", "std", "truth_error", "long_truth")
+
+
 @dataclass
 class Task:
-    """A system's training data and test windows, normalised with training statistics."""
+    """A system's training data, test windows and long truth, normalised with training statistics."""
 
     system: str
     seed: int
     spec: TaskSpec
-    variables: tuple[str, ...]
+    variables: tuple[str, ...]   # every column; the first n_scored are the system's, the rest forcing phases
     dt: float
     max_lyapunov: float
     train: np.ndarray          # (n_train, n)
@@ -101,6 +158,13 @@ class Task:
     targets: np.ndarray        # (K, horizon, n)
     mean: np.ndarray           # training mean, original units
     std: np.ndarray            # training std, original units
+    truth_error: np.ndarray    # (K, horizon): NRMSE between the truth and its check integration
+    long_truth: np.ndarray     # (n_long, n_scored): an independent long truth
+    n_scored: int = 0
+    period: float = 1.0
+    horizon_capped: bool = False
+    noise_floor: dict = field(default_factory=dict)
+    tolerances: dict = field(default_factory=dict)  # what the truth and its check were integrated at
     system_hash: str = ""
     catalog_hash: str = ""
 
@@ -124,6 +188,10 @@ class Task:
     def steps_per_lyapunov(self) -> float:
         return self.lyapunov_time / self.dt
 
+    def certified_steps(self, eps: float = EPS) -> np.ndarray:
+        """Per window, the forecast steps over which the truth is certified at threshold ``eps``."""
+        return np.array([metrics.first_exceedance(e, CERTIFY_FRACTION * eps) for e in self.truth_error])
+
     def save(self, path) -> None:
         """Write the task to an ``.npz`` file (atomic: a temporary file renamed into place)."""
         import os
@@ -131,21 +199,22 @@ class Task:
 
         meta = {"system": self.system, "seed": self.seed, "spec": self.spec.as_dict(),
                 "variables": list(self.variables), "dt": self.dt, "max_lyapunov": self.max_lyapunov,
-                "system_hash": self.system_hash, "catalog_hash": self.catalog_hash}
+                "n_scored": self.n_scored, "period": self.period, "horizon_capped": self.horizon_capped,
+                "noise_floor": self.noise_floor, "tolerances": self.tolerances, "system_hash": self.system_hash,
+                "catalog_hash": self.catalog_hash,
+                "protocol": PROTOCOL}
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".npz.tmp")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), train=self.train, validation=self.validation,
-                     contexts=self.contexts, targets=self.targets, mean=self.mean, std=self.std)
+            np.savez(fh, meta=np.array(json.dumps(meta)), **{k: getattr(self, k) for k in _ARRAYS})
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path) -> "Task":
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            arrays = {k: z[k] for k in ("train", "validation", "contexts", "targets", "mean", "std")}
-        return cls(system=meta["system"], seed=meta["seed"], spec=TaskSpec(**meta["spec"]),
-                   variables=tuple(meta["variables"]), dt=meta["dt"], max_lyapunov=meta["max_lyapunov"],
-                   system_hash=meta["system_hash"], catalog_hash=meta["catalog_hash"], **arrays)
+            arrays = {k: z[k] for k in _ARRAYS}
+        meta.pop("protocol", None)
+        return cls(**{**meta, "spec": TaskSpec(**meta["spec"]), "variables": tuple(meta["variables"])}, **arrays)
 
 
 def require_lyapunov(system: System) -> float:
@@ -159,44 +228,125 @@ def require_lyapunov(system: System) -> float:
 
 
 def task_id(system: str, system_hash: str, spec: TaskSpec, seed: int) -> str:
-    """A short hash naming a task by what determines its numbers (system entry, spec, seed)."""
-    text = json.dumps({"system": system, "system_hash": system_hash, "spec": spec.as_dict(), "seed": seed},
-                      sort_keys=True)
+    """A short hash naming a task by what determines its numbers (system entry, spec, seed, protocol)."""
+    text = json.dumps({"system": system, "system_hash": system_hash, "spec": spec.as_dict(), "seed": seed,
+                       "protocol": PROTOCOL}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def horizon_steps(system: System, spec: TaskSpec) -> tuple[int, bool]:
+    """The forecast horizon in steps, and whether the cap in periods shortened it."""
+    lam = require_lyapunov(system)
+    dt = system.period / spec.pts_per_period
+    wanted = math.ceil(spec.horizon_lyap / (lam * dt) - 1e-9)
+    cap = math.ceil(spec.max_horizon_periods * spec.pts_per_period - 1e-9)
+    return min(wanted, cap), wanted > cap
+
+
+def long_run_steps(system: System, spec: TaskSpec) -> int:
+    """Length of the long truths (and of a model's long free run), in steps."""
+    lam = require_lyapunov(system)
+    dt = system.period / spec.pts_per_period
+    wanted = math.ceil(spec.long_run_lyap / (lam * dt))
+    return int(min(max(wanted, spec.min_long_run_steps), spec.max_long_run_steps))
+
+
+def _clock_variables(system: System) -> set[int]:
+    """Indices of variables whose equation is a constant rate (the phase of an autonomised forcing)."""
+    out = set()
+    for i, (v, text) in enumerate(zip(system.variables, system.equations)):
+        tree = parse(text, where=f"system '{system.name}', field 'equations.{v}'",
+                     names=set(system.variables) | set(system.parameters))
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        if names <= set(system.parameters) | {"pi"}:
+            out.add(i)
+    return out
+
+
+def _columns(system: System, spec: TaskSpec, observed: np.ndarray, raw: np.ndarray, times: np.ndarray):
+    """The task's columns from observed and raw states ``(m, steps, n)``: the scored variables, then the
+    forcing phases' cos and sin. Returns (array, names, n_scored)."""
+    if not (spec.forcing_phase and system.forcing_phase):
+        return observed, list(system.variables), len(system.variables)
+    clocks = _clock_variables(system)
+    keep = [i for i in range(len(system.variables)) if i not in clocks]
+    env = dict(system.parameters) | {v: raw[..., i] for i, v in enumerate(system.variables)}
+    env["t"] = np.broadcast_to(times, raw.shape[:-1])
+    cols, names = [observed[..., keep]], [system.variables[i] for i in keep]
+    for k, text in enumerate(system.forcing_phase):
+        tree = parse(text, where=f"system '{system.name}', field 'forcing_phase[{k}]'",
+                     names=set(system.variables) | set(system.parameters) | {"t"})
+        angle = np.broadcast_to(evaluate_numpy(tree, env), raw.shape[:-1])
+        cols += [np.cos(angle)[..., None], np.sin(angle)[..., None]]
+        names += [f"cos({text})", f"sin({text})"]
+    return np.concatenate(cols, axis=-1), names, len(keep)
+
+
+def _integrate(system: System, spec: TaskSpec, seed: int, rtol: float, check_rtol: float, horizon: int,
+               n_long: int):
+    """The task's raw columns at one tolerance: training+validation, windows, their check, long truths."""
+    k = spec.n_windows
+    n_fit, n_window = spec.n_train + spec.n_validation, spec.context + horizon
+    opts = make_options(length=max(n_fit, n_window), pts_per_period=spec.pts_per_period, n_trajectories=k + 3,
+                        seed=seed, noise=spec.noise, rtol=rtol, atol=rtol)
+    p = plan(system, opts)
+
+    def columns(first, count, n_steps, tol):
+        seen, raw = record(p, first, count, n_steps, opts, rtol=tol, atol=tol, raw=True)
+        return _columns(system, spec, seen, raw, p.info["t_start"] + p.dt * np.arange(n_steps))
+
+    fit, names, n_scored = columns(0, 1, n_fit, rtol)
+    windows = columns(1, k, n_window, rtol)[0]
+    check = columns(1, k, n_window, check_rtol)[0]
+    longs = columns(k + 1, 2, n_long, max(rtol, DEFAULT_RTOL))[0][..., :n_scored]
+    return fit, windows, check, longs, names, n_scored, p.dt, {"truth_rtol": rtol, "check_rtol": check_rtol}
 
 
 def make_task(system: str | System, spec: TaskSpec | None = None, *, seed: int = 0,
               catalog: Catalog | str | None = None) -> Task:
-    """Build the task for one system and seed.
-
-    One call to the generator draws ``n_windows + 1`` distinct starting points on the attractor
-    (seeded by ``seed``): the first trajectory gives training and validation data, the others one
-    test window each. Training mean and std normalise everything.
-    """
+    """Build the task for one system and seed (see the module docstring for the protocol)."""
     spec = spec or TaskSpec()
     if not isinstance(catalog, Catalog):
         catalog = load_catalog(catalog)
     system = catalog[system] if isinstance(system, str) else system
     lam = require_lyapunov(system)
-    dt = system.period / spec.pts_per_period
-    horizon = math.ceil(spec.horizon_lyap / (lam * dt))
-    n_fit = spec.n_train + spec.n_validation
-    n_window = spec.context + horizon
-    length = max(n_fit, n_window)
-    x = trajectory(system, length=length, pts_per_period=spec.pts_per_period, n_trajectories=spec.n_windows + 1,
-                   seed=seed, noise=spec.noise)
-    train = x[0, :spec.n_train]
+    horizon, capped = horizon_steps(system, spec)
+    n_long = long_run_steps(system, spec)
+    k = spec.n_windows
+    n_fit, n_window = spec.n_train + spec.n_validation, spec.context + horizon
+    # the tightest tolerance the integrator manages: a non-smooth right-hand side (sign, abs, piecewise)
+    # can underflow DOP853's step at 1e-14; then 10x looser, up to the generator's default, recorded
+    # in the task (and the certified time says what that costs)
+    tolerances = [spec.truth_rtol]
+    while tolerances[-1] * 10 <= DEFAULT_RTOL * 1.001:
+        tolerances.append(tolerances[-1] * 10)
+    for i, rtol in enumerate(tolerances):
+        try:
+            built = _integrate(system, spec, seed, rtol, spec.check_rtol * rtol / spec.truth_rtol, horizon, n_long)
+            break
+        except IntegrationError:
+            if i + 1 == len(tolerances):
+                raise
+    fit, windows, check, longs, names, n_scored, dt, used = built
+    train = fit[0, :spec.n_train]
     mean, std = train.mean(0), train.std(0)
     std = np.where(std > 0, std, 1.0)
 
-    def norm(a):
-        return (a - mean) / std
+    def norm(a, cols=slice(None)):
+        return (a - mean[cols]) / std[cols]
 
-    windows = norm(x[1:, :n_window])
-    return Task(system=system.name, seed=seed, spec=spec, variables=system.variables, dt=dt, max_lyapunov=lam,
-                train=norm(train), validation=norm(x[0, spec.n_train:n_fit]),
-                contexts=windows[:, :spec.context], targets=windows[:, spec.context:],
-                mean=mean, std=std, system_hash=system.content_hash, catalog_hash=catalog.hash)
+    windows, check = norm(windows), norm(check)
+    truth_error = np.stack([metrics.nrmse(w[spec.context:, :n_scored], c[spec.context:, :n_scored])
+                            for w, c in zip(windows, check)])
+    long_a, long_b = norm(longs[0], slice(0, n_scored)), norm(longs[1], slice(0, n_scored))
+    floor = {"d_stsp": metrics.state_space_divergence(long_a, long_b),
+             "d_h": metrics.power_spectrum_distance(long_a, long_b)}
+    return Task(system=system.name, seed=seed, spec=spec, variables=tuple(names), dt=dt, max_lyapunov=lam,
+                train=norm(train), validation=norm(fit[0, spec.n_train:n_fit]),
+                contexts=windows[:, :spec.context], targets=windows[:, spec.context:], mean=mean, std=std,
+                truth_error=truth_error, long_truth=long_a, n_scored=n_scored, period=system.period,
+                horizon_capped=capped, noise_floor=floor, tolerances=used, system_hash=system.content_hash,
+                catalog_hash=catalog.hash)
 
 
 @dataclass(frozen=True)
@@ -224,8 +374,8 @@ class Preset:
 
 _BASELINES = ("persistence", "climatology", "var")
 _RESERVOIRS = ("esn", "ngrc")  # core dependencies only, like the baselines
-#: a per-system search on the validation part, capped in trials (deterministic unless the budget ends it first)
-_SEARCH = {"esn": {"search_budget": 60.0, "search_trials": 6}, "ngrc": {"search_budget": 30.0, "search_trials": 12}}
+#: a per-system search on the validation part, bounded by its number of trials (never by seconds)
+_SEARCH = {"esn": {"search_trials": 6}, "ngrc": {"search_trials": 12}}
 _TORCH = ("lstm", "gru", "transformer", "lru", "mamba", "shplrnn", "alrnn", "plrnn")
 _DARTS = ("darts-linear", "darts-nbeats", "darts-nhits", "darts-tcn", "darts-transformer", "darts-rnn")
 
@@ -242,10 +392,12 @@ PRESETS: dict[str, Preset] = {
     ),
     "standard": Preset(
         name="standard",
-        description="every system of the chaotic catalog, 10,000 training points, 10 windows of >= 15 Lyapunov times",
+        description="every system of the chaotic catalog, 10,000 training points, 10 independent windows of 25 "
+                    "Lyapunov times, 3 task seeds",
         systems="chaotic",
         models=_BASELINES + _RESERVOIRS,
         optional_models=_DARTS + _TORCH,
+        seeds=(0, 1, 2),
         task=TaskSpec(),
         overrides=_SEARCH,
     ),

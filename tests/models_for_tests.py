@@ -7,7 +7,7 @@ from chaosbench.models.base import Model
 
 
 class NaNModel(Model):
-    """Diverges: its forecast turns to NaN after ten steps."""
+    """Diverges: its forecast (persistence) turns to NaN after ten steps."""
 
     def _fit(self, trajectories, validation):
         pass
@@ -37,3 +37,13 @@ class SleepyModel(Model):
 
     def _forecast(self, context, horizon):
         return np.repeat(context[-1:], horizon, axis=0)
+
+
+class BrokenModel(Model):
+    """Broken: its forecast is NaN from the first step."""
+
+    def _fit(self, trajectories, validation):
+        pass
+
+    def _forecast(self, context, horizon):
+        return np.full((horizon, context.shape[1]), np.nan)

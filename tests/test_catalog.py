@@ -82,3 +82,9 @@ def test_user_catalog_adds_and_overrides(user_catalog, catalog):
 def test_unknown_system_suggests_a_name(catalog):
     with pytest.raises(CatalogError, match="did you mean 'Lorenz'"):
         catalog["Lorenx"]
+
+
+def test_row11_a_variable_cannot_take_the_name_of_a_dataset_column(user_catalog):
+    path = user_catalog(Clock=entry(variables=["time", "v"], equations={"time": "v", "v": "-time"}))
+    with pytest.raises(CatalogError, match="system 'Clock', field 'variables': 'time' is a column of every dataset"):
+        load_catalog(path)

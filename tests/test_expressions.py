@@ -70,3 +70,63 @@ def test_parameter_constants():
     for bad in ["x + 1", "1/0", "__import__('os')", "1e999"]:
         with pytest.raises(CatalogError):
             constant_value(bad, where="w")
+
+
+LARGE = {
+    "3000-term sum": "+".join(["x"] * 3000),
+    "deep parentheses": "(" * 500 + "x" + ")" * 500,
+    "deep unary minus": "-" * 5000 + "x",
+    "deep calls": "sin(" * 150 + "x" + ")" * 150,
+    "integer tower": "0*9**9**9",
+    "tower on a variable": "x**9**9",
+    "nested powers": "((2*x)**100)**100",
+    "huge literal": "1" * 5000,
+    "too many parts": "+".join(["(" + "+".join(["x"] * 40) + ")"] * 100),
+}
+
+
+@pytest.mark.parametrize("text", LARGE.values(), ids=LARGE.keys())
+def test_row8_hostile_large_expressions_are_refused_in_bounded_time(text, user_catalog):
+    import time
+
+    assert len(text) <= 20_000
+    path = user_catalog(Evil=entry(equations={"x": text, "v": "-x"}))
+    start = time.perf_counter()
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    assert time.perf_counter() - start < 5
+    message = str(err.value)
+    assert "system 'Evil', field 'equations.x'" in message and "\n" not in message and len(message) < 300
+
+
+def test_row8_hostile_parameter_constants_are_refused_in_bounded_time():
+    import time
+
+    start = time.perf_counter()
+    for text in ("9**9**9**9", "-" * 5000 + "1", "+".join(["1"] * 3000)):
+        with pytest.raises(CatalogError, match="parameters.a"):
+            constant_value(text, where="system 'Evil', field 'parameters.a'")
+    assert time.perf_counter() - start < 5
+
+
+def test_row8_the_largest_accepted_expressions_translate_quickly():
+    import time
+
+    x = sp.Symbol("x")
+    start = time.perf_counter()
+    grouped = "+".join("(" + "+".join(f"sin({10 * j + i}*x)" for i in range(10)) + ")" for j in range(20))
+    for text in ["+".join(["x"] * 90), "x**1000 + (x**2)**3", grouped]:
+        sp.diff(to_sympy(parse(text, where="w", names=["x"]), {"x": x}), x)
+    assert time.perf_counter() - start < 5
+
+
+def test_row8_a_hostile_catalog_is_one_line_from_the_cli(user_catalog):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = user_catalog(Evil=entry(equations={"x": "0*9**9**9", "v": "-x"}))
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "cli.py"), "--catalog", path,
+                        "list"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "system 'Evil', field 'equations.x'" in r.stderr

@@ -16,7 +16,8 @@ from chaosbench.errors import ChaosbenchError
 from chaosbench.tasks import TaskSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = TaskSpec(n_train=1000, n_validation=100, n_windows=3, context=50, horizon_lyap=3.0)
+SMALL = TaskSpec(n_train=1000, n_validation=100, n_windows=3, context=50, horizon_lyap=3.0, long_run_lyap=50.0,
+                 min_long_run_steps=2000)
 SCORES = ["vpt_lyap", "vpt_smape_lyap", "d_stsp", "d_h", "mase", "nrmse_at_1", "smape_at_2"]
 
 
@@ -57,22 +58,29 @@ def test_rerun_skips_finished_cells(local_run, lyapunov_catalog, task_cache):
 
 
 def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, task_cache):
-    todo = cells(lyapunov_catalog, models=("tests.models_for_tests:NaNModel", "tests.models_for_tests:CrashModel",
-                                           "tests.models_for_tests:SleepyModel"), seeds=(0,),
+    broken = ("tests.models_for_tests:BrokenModel", "tests.models_for_tests:CrashModel",
+              "tests.models_for_tests:SleepyModel")
+    todo = cells(lyapunov_catalog, models=broken + ("tests.models_for_tests:NaNModel", "persistence"), seeds=(0,),
                  overrides={"tests.models_for_tests:SleepyModel": {"seconds": 30}}, time_budget=4)
     summary = harness.run(todo, tmp_path, workers=2, progress=False, catalog=lyapunov_catalog)
-    assert (summary.ok, summary.failed) == (0, 3)
+    assert (summary.ok, summary.failed) == (2, 3)
     frame = results.read(tmp_path).set_index("model")
     reasons = frame["reason"]
-    assert "NaN" in reasons["tests.models_for_tests:NaNModel"] and "window 0, from step 10" in \
-        reasons["tests.models_for_tests:NaNModel"]
+    assert "NaN or infinite from its first step (window 0)" in reasons["tests.models_for_tests:BrokenModel"]
     assert reasons["tests.models_for_tests:CrashModel"] == "fit raised RuntimeError: the optimiser exploded"
     assert "RuntimeError" in frame.loc["tests.models_for_tests:CrashModel", "traceback"]
     assert "exceeded the time budget of 4 s" in reasons["tests.models_for_tests:SleepyModel"]
-    assert (frame["status"] == "failed").all() and (frame["vpt_lyap"] == 0).all()
+    assert (frame.loc[list(broken), "status"] == "failed").all() and (frame.loc[list(broken), "vpt_lyap"] == 0).all()
+    # a forecast that diverges after a finite prefix is scored up to there, not failed (the referee's
+    # finding: late blow-ups zeroed whole cells); persistence until step 10, so the two agree
+    nan = frame.loc["tests.models_for_tests:NaNModel"]
+    assert nan["status"] == "ok" and nan["diverged"] == 3 and np.isinf(nan["d_stsp"]) and nan["d_h"] == 1.0
+    vpt_persistence = np.array(frame.loc["persistence", "vpt_windows"])
+    ten_steps = 10 * nan["dt"] * nan["max_lyapunov"]
+    assert np.allclose(nan["vpt_windows"], np.minimum(vpt_persistence, ten_steps))
     # failed cells are finished: a rerun skips them, unless asked to retry
-    assert harness.run(todo, tmp_path, progress=False, catalog=lyapunov_catalog).skipped == 3
-    assert results.finished(tmp_path, include_failed=False) == set()
+    assert harness.run(todo, tmp_path, progress=False, catalog=lyapunov_catalog).skipped == 5
+    assert len(results.finished(tmp_path, include_failed=False)) == 2  # the two scored ones
 
 
 def test_killed_run_resumes_with_nothing_lost_or_duplicated(lyapunov_catalog, tmp_path, task_cache):
@@ -80,7 +88,7 @@ def test_killed_run_resumes_with_nothing_lost_or_duplicated(lyapunov_catalog, tm
     cmd = [sys.executable, str(ROOT / "cli.py"), "--catalog", lyapunov_catalog, "bench", "--systems", "Lorenz",
            "--models", "tests.models_for_tests:SleepyModel", "persistence", "--seeds", "0", "1", "2",
            "--set", "tests.models_for_tests:SleepyModel.seconds=1.5", "--workers", "1", "--out", str(out),
-           "--no-progress"] + [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={v}")]
+           "--no-progress"] + [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={json.dumps(v)}")]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and len(list(results.cells_dir(out).glob("*.parquet"))) < 2:
@@ -128,7 +136,7 @@ def test_plan_refuses_mistakes_before_running(lyapunov_catalog, user_catalog):
 
 
 def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):
-    settings = [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={v}")]
+    settings = [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={json.dumps(v)}")]
     r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--catalog", lyapunov_catalog, "bench", "--systems",
                         "Lorenz", "--models", "persistence", "var", "--set", "var.maxlags=5", "--out",
                         str(tmp_path), "--no-progress", *settings], cwd=ROOT, capture_output=True, text=True)

@@ -72,3 +72,54 @@ def test_presets():
         TaskSpec(n_windows=0)
     with pytest.raises(ChaosbenchError, match="unknown task setting"):
         TaskSpec().replace(n_trains=5)
+
+
+def test_certified_time_catches_a_loose_truth(lyapunov_catalog):
+    """A truth integrated at 1e-6 (checked at 1e-5) is certified for a few Lyapunov times only, and a
+    forecast that copies it can then score no more than that, as a censored (lower-bound) value."""
+    from chaosbench.cell import score
+
+    tight = make_task("Lorenz", SMALL.replace(horizon_lyap=25.0), seed=3, catalog=lyapunov_catalog)
+    loose = make_task("Lorenz", SMALL.replace(horizon_lyap=25.0, truth_rtol=1e-6, check_rtol=1e-5), seed=3,
+                      catalog=lyapunov_catalog)
+    lyap = loose.steps_per_lyapunov
+    assert np.all(tight.certified_steps() / lyap > 15)  # the default truth is certified for most of the horizon
+    assert np.all(loose.certified_steps() / lyap < 12)  # ln(0.03 / 1e-5) ≈ 8 Lyapunov times, give or take
+    perfect = score(loose, loose.targets.copy(), long_run=loose.long_truth)
+    assert np.allclose(perfect["vpt_windows"], loose.certified_steps() * loose.dt / loose.lyapunov_time)
+    assert perfect["censored_fraction"] == 1.0 and perfect["vpt_censored"]
+
+
+def test_forced_systems_get_their_phase_as_unscored_columns():
+    spec = SMALL.replace(n_windows=2)
+    vdp = make_task("ForcedVanDerPol", spec, seed=0)
+    assert vdp.variables == ("x", "y", "cos(z)", "sin(z)") and vdp.n_scored == 2  # the clock z is replaced
+    raw = vdp.train * vdp.std + vdp.mean
+    assert np.allclose(raw[:, 2] ** 2 + raw[:, 3] ** 2, 1.0)
+    duffing = make_task("Duffing", spec, seed=0)
+    assert duffing.variables[2:] == ("cos(omega*t)", "sin(omega*t)") and duffing.n_scored == 2
+    raw = duffing.contexts[0] * duffing.std + duffing.mean
+    phase = np.arctan2(raw[:, 3], raw[:, 2])
+    step = np.angle(np.exp(1j * np.diff(phase)))  # the phase turns at the forcing's rate
+    assert np.allclose(step, 1.4 * duffing.dt, atol=1e-9)
+    without = make_task("Duffing", spec.replace(forcing_phase=False), seed=0)
+    assert without.variables == ("x", "y") and without.n_scored == 2
+
+
+def test_horizon_is_capped_in_periods_where_a_lyapunov_time_spans_many():
+    from chaosbench.catalog import load_catalog
+    from chaosbench.tasks import horizon_steps
+
+    catalog = load_catalog()
+    steps, capped = horizon_steps(catalog["BickleyJet"], TaskSpec())
+    assert capped and steps == 250 * 100
+    steps, capped = horizon_steps(catalog["Lorenz"], TaskSpec())
+    assert not capped and steps * catalog["Lorenz"].max_lyapunov * catalog["Lorenz"].period / 100 >= 25.0
+
+
+def test_long_truth_and_noise_floor(task):
+    # 500 Lyapunov times of Lorenz at 100 points per period, within the 20,000 to 100,000 steps clip
+    assert task.long_truth.shape == (math.ceil(500 / (0.9056 * task.dt)), 3)
+    # the long truth is independent of the training data yet samples the same attractor
+    assert abs(task.long_truth.mean(0)).max() < 1.0 and np.all((0.5 < task.long_truth.std(0)) & (task.long_truth.std(0) < 2))
+    assert 0 < task.noise_floor["d_stsp"] < 1.0 and 0 < task.noise_floor["d_h"] < 0.2

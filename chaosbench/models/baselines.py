@@ -55,14 +55,21 @@ class VAR(Model):
     as an autoregression (``AutoReg``), which statsmodels' VAR refuses.
     """
 
+    _name = "var"
+    CRITERIA = ("aic", "bic", "hqic", "fpe")
+
     def __init__(self, *, maxlags: int = 20, ic: str | None = "aic", seed: int = 0):
         super().__init__(seed=seed)
         self.maxlags = maxlags
         self.ic = ic
 
+    def check(self) -> None:
+        require_int(self, "maxlags", 1)
+        if self.ic is not None and self.ic not in self.CRITERIA:
+            raise ChaosbenchError(f"var: ic must be one of {', '.join(self.CRITERIA)} or null, got {self.ic!r}")
+
     def _fit(self, trajectories, validation):
-        if not (isinstance(self.maxlags, int) and self.maxlags >= 1):
-            raise ChaosbenchError(f"var: maxlags must be a positive integer, got {self.maxlags!r}")
+        self.check()
         data = np.concatenate(trajectories)
         n = data.shape[1]
         if n == 1:
@@ -103,3 +110,13 @@ class VAR(Model):
     @property
     def n_parameters(self) -> int:
         return int(self.coefs_.size + self.intercept_.size) if hasattr(self, "coefs_") else 0
+
+
+def require_int(model, name: str, low: int, *, none_ok: bool = False) -> None:
+    """Refuse hyperparameter ``name`` of ``model`` (named by its ``_name``) unless an integer >= ``low``."""
+    v = getattr(model, name)
+    if v is None and none_ok:
+        return
+    if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low):
+        raise ChaosbenchError(f"{model._name}: {name} must be an integer >= {low}{' or null' if none_ok else ''}, "
+                              f"got {v!r}")

@@ -18,7 +18,9 @@ try:  # imported here so that the registry turns a missing extra into a one-line
 except ModuleNotFoundError as exc:  # pragma: no cover - exercised without the extra
     raise ModuleNotFoundError("darts is not installed", name="darts") from exc
 
+from ..errors import ChaosbenchError
 from .base import Model
+from .baselines import require_int
 
 
 def _series(arrays):
@@ -42,9 +44,16 @@ class DartsModel(Model):
     torch_model = True
     #: set when the darts class fixes its output chunk itself (and refuses the argument)
     fixed_output_chunk: int | None = None
+    #: hyperparameters that must be integers >= 1
+    _positive_ints: tuple[str, ...] = ()
 
     def _model_kwargs(self) -> dict:
         return {}
+
+    def check(self) -> None:
+        """Refuse, at plan time, the values darts would refuse (or misuse) in every cell."""
+        for name in self._positive_ints:
+            require_int(self, name, 1)
 
     def _build(self):
         import darts.models
@@ -100,6 +109,8 @@ class DartsModel(Model):
 class TorchDartsModel(DartsModel):
     """A darts neural model: the training settings every one of them shares."""
 
+    _positive_ints = ("input_chunk_length", "output_chunk_length", "n_epochs", "batch_size")
+
     def __init__(self, *, input_chunk_length: int = 50, output_chunk_length: int = 10, n_epochs: int = 10,
                  batch_size: int = 64, max_samples_per_epoch: int | None = 5000, seed: int = 0):
         super().__init__(seed=seed)
@@ -109,13 +120,19 @@ class TorchDartsModel(DartsModel):
         self.batch_size = batch_size
         self.max_samples_per_epoch = max_samples_per_epoch
 
+    def check(self) -> None:
+        super().check()
+        require_int(self, "max_samples_per_epoch", 1, none_ok=True)
+
 
 class LinearRegression(DartsModel):
     """Linear regression on ``lags`` past values, predicting ``output_chunk_length`` steps at once
     (darts ``LinearRegressionModel``, scikit-learn least squares)."""
 
+    _name = "darts-linear"
     darts_class = "LinearRegressionModel"
     torch_model = False
+    _positive_ints = ("lags", "output_chunk_length")
 
     def __init__(self, *, lags: int = 20, output_chunk_length: int = 1, seed: int = 0):
         super().__init__(seed=seed)
@@ -130,7 +147,9 @@ class NBEATS(TorchDartsModel):
     """N-BEATS (Oreshkin et al. 2020, ICLR): stacks of fully connected blocks with backcast and forecast
     residuals; generic architecture."""
 
+    _name = "darts-nbeats"
     darts_class = "NBEATSModel"
+    _positive_ints = TorchDartsModel._positive_ints + ("num_stacks", "num_blocks", "num_layers", "layer_widths")
 
     def __init__(self, *, num_stacks: int = 4, num_blocks: int = 1, num_layers: int = 2, layer_widths: int = 64,
                  **common):
@@ -146,6 +165,7 @@ class NBEATS(TorchDartsModel):
 class NHiTS(NBEATS):
     """N-HiTS (Challu et al. 2023, AAAI): N-BEATS with multi-rate pooling and hierarchical interpolation."""
 
+    _name = "darts-nhits"
     darts_class = "NHiTSModel"
 
     def __init__(self, *, num_stacks: int = 3, num_blocks: int = 1, num_layers: int = 2, layer_widths: int = 64,
@@ -162,11 +182,20 @@ class TCN(TorchDartsModel):
     """Temporal convolutional network (Bai, Kolter & Koltun 2018, arXiv:1803.01271): dilated causal
     convolutions with residual blocks."""
 
+    _name = "darts-tcn"
     darts_class = "TCNModel"
+    _positive_ints = TorchDartsModel._positive_ints + ("kernel_size", "num_filters", "dilation_base")
 
     def __init__(self, *, kernel_size: int = 3, num_filters: int = 16, dilation_base: int = 2, **common):
         super().__init__(**common)
         self.kernel_size, self.num_filters, self.dilation_base = kernel_size, num_filters, dilation_base
+
+    def check(self) -> None:
+        super().check()
+        for name in ("kernel_size", "output_chunk_length"):
+            if getattr(self, name) >= self.input_chunk_length:
+                raise ChaosbenchError(f"darts-tcn: {name} ({getattr(self, name)}) must be smaller than "
+                                      f"input_chunk_length ({self.input_chunk_length})")
 
     def _model_kwargs(self):
         return {"kernel_size": self.kernel_size, "num_filters": self.num_filters,
@@ -176,7 +205,10 @@ class TCN(TorchDartsModel):
 class Transformer(TorchDartsModel):
     """Encoder-decoder transformer (Vaswani et al. 2017, NeurIPS) over the input chunk."""
 
+    _name = "darts-transformer"
     darts_class = "TransformerModel"
+    _positive_ints = TorchDartsModel._positive_ints + ("d_model", "nhead", "num_encoder_layers",
+                                                       "num_decoder_layers", "dim_feedforward")
 
     def __init__(self, *, d_model: int = 32, nhead: int = 4, num_encoder_layers: int = 2,
                  num_decoder_layers: int = 2, dim_feedforward: int = 64, **common):
@@ -184,6 +216,11 @@ class Transformer(TorchDartsModel):
         self.d_model, self.nhead = d_model, nhead
         self.num_encoder_layers, self.num_decoder_layers = num_encoder_layers, num_decoder_layers
         self.dim_feedforward = dim_feedforward
+
+    def check(self) -> None:
+        super().check()
+        if self.d_model % self.nhead:
+            raise ChaosbenchError(f"darts-transformer: nhead ({self.nhead}) must divide d_model ({self.d_model})")
 
     def _model_kwargs(self):
         return {"d_model": self.d_model, "nhead": self.nhead, "num_encoder_layers": self.num_encoder_layers,
@@ -194,8 +231,11 @@ class RNN(TorchDartsModel):
     """Recurrent network (LSTM, Hochreiter & Schmidhuber 1997, or GRU) trained on sequences of
     ``training_length`` steps, one step ahead (darts ``RNNModel``)."""
 
+    _name = "darts-rnn"
     darts_class = "RNNModel"
     fixed_output_chunk = 1
+    _positive_ints = TorchDartsModel._positive_ints + ("hidden_dim", "n_rnn_layers", "training_length")
+    CELLS = ("RNN", "LSTM", "GRU")
 
     def __init__(self, *, cell: str = "LSTM", hidden_dim: int = 32, n_rnn_layers: int = 1,
                  training_length: int = 60, **common):
@@ -204,6 +244,14 @@ class RNN(TorchDartsModel):
         super().__init__(**common)
         self.cell, self.hidden_dim, self.n_rnn_layers, self.training_length = \
             cell, hidden_dim, n_rnn_layers, training_length
+
+    def check(self) -> None:
+        super().check()
+        if self.cell not in self.CELLS:
+            raise ChaosbenchError(f"darts-rnn: cell must be one of {', '.join(self.CELLS)}, got {self.cell!r}")
+        if self.training_length < self.input_chunk_length:
+            raise ChaosbenchError(f"darts-rnn: training_length ({self.training_length}) must be at least "
+                                  f"input_chunk_length ({self.input_chunk_length})")
 
     def _model_kwargs(self):
         return {"model": self.cell, "hidden_dim": self.hidden_dim, "n_rnn_layers": self.n_rnn_layers,

@@ -5,7 +5,9 @@ that predicts the next *increment* ``x(t+1) - x(t)``; both forecast in closed lo
 prediction is the next input). They share the fitting code here: the Gram matrix of the features,
 the ridge path of :mod:`chaosbench.models.search` (``ridge=None`` chooses the regularisation on
 the validation part, from :data:`RIDGE_GRID`), and the random search of the other knobs when
-``search_budget > 0`` seconds. What was tried and chosen is in ``fit_info_``.
+``search_trials > 1`` (bounded by its number of trials, so the result does not depend on the
+machine's load; ``search_safety_seconds`` only stops a runaway search, and says so in ``fit_info_``).
+What was tried and chosen is in ``fit_info_``.
 
 Regularisation is per training row: the readout solves ``(Phi^T Phi / m + ridge I) W = Phi^T Y / m``
 for ``m`` feature rows ``Phi``, so a ridge value means the same for 1000 or 100,000 points.
@@ -43,18 +45,18 @@ class _RidgeReadoutModel(Model):
     _search_space: ClassVar[dict] = {}
     _name = "model"  # the registry name, for messages
 
-    def __init__(self, *, ridge: float | None = None, search_budget: float = 0.0, search_trials: int = 0,
+    def __init__(self, *, ridge: float | None = None, search_trials: int = 0, search_safety_seconds: float = 3600.0,
                  seed: int = 0):
         super().__init__(seed=seed)
         self.ridge = ridge
-        self.search_budget = search_budget
+        self.search_safety_seconds = search_safety_seconds
         self.search_trials = search_trials
 
     # -- fitting -------------------------------------------------------------------------------
     def _fit(self, trajectories, validation):
         self._check_common()
         self._check()
-        if self.search_budget > 0 and self.search_trials > 1 and validation:
+        if self.search_trials > 1 and validation:
             self._search(trajectories, validation)
         else:
             self._fit_readout(trajectories, validation)
@@ -113,7 +115,7 @@ class _RidgeReadoutModel(Model):
     def _search(self, trajectories, validation):
         space = {k: list(dict.fromkeys([getattr(self, k), *v])) for k, v in self._search_space.items()}
         contexts, targets = self._validation_windows(trajectories, validation)
-        base = {**self.get_params(), "search_budget": 0.0, "search_trials": 0}
+        base = {**self.get_params(), "search_trials": 0}
 
         def build(params):
             return type(self)(**{**base, **params}).fit(trajectories, dt=self.dt_, validation=validation)
@@ -124,8 +126,9 @@ class _RidgeReadoutModel(Model):
             with np.errstate(all="ignore"):
                 return forecast_error(targets, model.forecast_windows(contexts, targets.shape[1]))
 
-        best, info = random_search(build, space, evaluate, budget_seconds=float(self.search_budget),
-                                   max_trials=int(self.search_trials), seed=self.seed, allowed=self._allowed)
+        best, info = random_search(build, space, evaluate, max_trials=int(self.search_trials),
+                                   safety_seconds=float(self.search_safety_seconds), seed=self.seed,
+                                   allowed=self._allowed)
         for k, v in vars(best).items():
             if k.endswith("_"):
                 setattr(self, k, v)
@@ -141,9 +144,9 @@ class _RidgeReadoutModel(Model):
     def _check_common(self):
         if self.ridge is not None and not (_is_number(self.ridge) and self.ridge >= 0):
             raise ChaosbenchError(f"{self._name}: ridge must be a number >= 0 or None, got {self.ridge!r}")
-        if not (_is_number(self.search_budget) and self.search_budget >= 0):
-            raise ChaosbenchError(f"{self._name}: search_budget must be a number of seconds >= 0, "
-                                  f"got {self.search_budget!r}")
+        if not (_is_number(self.search_safety_seconds) and self.search_safety_seconds > 0):
+            raise ChaosbenchError(f"{self._name}: search_safety_seconds must be a number of seconds > 0, "
+                                  f"got {self.search_safety_seconds!r}")
         _require_int(self, "search_trials", 0)
 
     # -- forecasting ---------------------------------------------------------------------------
@@ -188,11 +191,11 @@ class EchoStateNetwork(_RidgeReadoutModel):
         and leak rate the initial state is forgotten by a factor ~0.9 per step).
     ridge : float or None
         Readout regularisation per training row; None chooses it on the validation part.
-    search_budget : float
-        Seconds of random search over spectral radius, leak rate and input scaling (0: none).
     search_trials : int
-        The most trials of that search (the given values are the first); with a budget that lets
-        them all run, the result depends on the seed only.
+        Trials of a seeded random search over spectral radius, leak rate and input scaling on the validation part (the given
+        values are the first trial; 0 or 1: no search). The result depends on the data and seed only.
+    search_safety_seconds : float
+        Stops a runaway search; recorded in ``fit_info_["search"]["safety_limit_hit"]`` if it bites.
     seed : int
         Seeds ``W``, ``W_in``, ``b`` and the search.
     """
@@ -204,8 +207,9 @@ class EchoStateNetwork(_RidgeReadoutModel):
     def __init__(self, *, units: int = 1000, mean_degree: float = 3.0, spectral_radius: float = 0.8,
                  leak_rate: float = 0.5, input_scaling: float = 0.5, bias_scaling: float = 0.5,
                  squared: str = "half", warmup: int = 100, ridge: float | None = None,
-                 search_budget: float = 0.0, search_trials: int = 20, seed: int = 0):
-        super().__init__(ridge=ridge, search_budget=search_budget, search_trials=search_trials, seed=seed)
+                 search_trials: int = 0, search_safety_seconds: float = 3600.0, seed: int = 0):
+        super().__init__(ridge=ridge, search_trials=search_trials, search_safety_seconds=search_safety_seconds,
+                         seed=seed)
         self.units = units
         self.mean_degree = mean_degree
         self.spectral_radius = spectral_radius
@@ -352,11 +356,11 @@ class NextGenerationRC(_RidgeReadoutModel):
         Refuse (or, in the search, skip) configurations with more features than this.
     ridge : float or None
         Readout regularisation per training row; None chooses it on the validation part.
-    search_budget : float
-        Seconds of random search over taps, skip and degree (0: none).
     search_trials : int
-        The most trials of that search (the given values are the first); with a budget that lets
-        them all run, the result depends on the seed only.
+        Trials of a seeded random search over taps, skip and degree on the validation part (the given
+        values are the first trial; 0 or 1: no search). The result depends on the data and seed only.
+    search_safety_seconds : float
+        Stops a runaway search; recorded in ``fit_info_["search"]["safety_limit_hit"]`` if it bites.
     seed : int
         Seeds the search (the model itself has nothing random).
     """
@@ -365,8 +369,10 @@ class NextGenerationRC(_RidgeReadoutModel):
     _search_space: ClassVar[dict] = {"taps": [1, 2, 3, 4, 6], "skip": [1, 2, 3, 5, 8, 13, 21], "degree": [2, 3]}
 
     def __init__(self, *, taps: int = 2, skip: int = 5, degree: int = 3, max_features: int = 4000,
-                 ridge: float | None = None, search_budget: float = 0.0, search_trials: int = 30, seed: int = 0):
-        super().__init__(ridge=ridge, search_budget=search_budget, search_trials=search_trials, seed=seed)
+                 ridge: float | None = None, search_trials: int = 0, search_safety_seconds: float = 3600.0,
+                 seed: int = 0):
+        super().__init__(ridge=ridge, search_trials=search_trials, search_safety_seconds=search_safety_seconds,
+                         seed=seed)
         self.taps = taps
         self.skip = skip
         self.degree = degree

@@ -1,0 +1,87 @@
+"""Leakage: is a test target a copy of data the model was trained on?
+
+A referee's check, made mechanical. Two trajectories of a chaotic system drawn independently meet
+only by chance: a training point near a target's point, followed forward, tracks the target for a
+few Lyapunov times at most (a *chance analogue*, Lorenz 1969). A target that is a stretch of the
+training trajectory (because both came from one orbit) is tracked for its whole length.
+
+:func:`longest_tracking` measures, over every pair of starting points, the longest stretch over
+which one trajectory stays within ``threshold`` (NRMSE, the valid-prediction-time criterion) of
+another, so a copy is caught wherever in the target it begins. :func:`task_leakage` applies it to a
+task's targets against its training and validation data, :func:`dataset_leakage` to every pair of a
+dataset's trajectories; both report it in Lyapunov times.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+#: the default threshold: the valid-prediction-time criterion (NRMSE of standardised data)
+THRESHOLD = 0.3
+#: the longest stretch a chance analogue is allowed before we call it leakage, in Lyapunov times
+#: (independent samples of the catalog's attractors track for 0.3-3 Lyapunov times; a copy tracks
+#: the whole horizon, 25 by default)
+MAX_TRACKING_LYAP = 5.0
+
+
+@nb.njit(cache=True, nogil=True)
+def _longest_diagonal_run(reference, target, threshold):  # pragma: no cover - compiled
+    """Longest run ``k`` with ``rms(reference[i + s] - target[j + s]) <= threshold`` for ``s < k``."""
+    n_ref, n_tgt, n = reference.shape[0], target.shape[0], reference.shape[1]
+    limit = threshold * threshold * n
+    run = np.zeros(n_tgt + 1, dtype=np.int64)  # run[j + 1]: current run ending at (i, j)
+    best = 0
+    for i in range(n_ref):
+        prev = 0  # run[j] of the previous row, read before it is overwritten
+        for j in range(n_tgt):
+            d2 = 0.0
+            for c in range(n):
+                e = reference[i, c] - target[j, c]
+                d2 += e * e
+                if d2 > limit:
+                    break
+            cur = prev + 1 if d2 <= limit else 0
+            prev = run[j + 1]
+            run[j + 1] = cur
+            if cur > best:
+                best = cur
+    return best
+
+
+def longest_tracking(reference, target, *, threshold: float = THRESHOLD) -> int:
+    """The longest number of consecutive steps over which any stretch of ``reference`` stays within
+    ``threshold`` of a stretch of ``target`` (root mean square over variables of the difference).
+
+    Arrays ``(n_steps, n)`` in the same standardised units. Cost ``O(len(reference) len(target) n)``.
+    """
+    reference = np.ascontiguousarray(reference, dtype=float)
+    target = np.ascontiguousarray(target, dtype=float)
+    if reference.ndim != 2 or target.ndim != 2 or reference.shape[1] != target.shape[1]:
+        raise ValueError(f"reference {reference.shape} and target {target.shape} must be (n_steps, n) alike")
+    return int(_longest_diagonal_run(reference, target, float(threshold)))
+
+
+def task_leakage(task, *, threshold: float = THRESHOLD) -> dict:
+    """For every test target of ``task``, the longest stretch over which the training or validation
+    data track it, in steps and Lyapunov times (scored variables only)."""
+    n = task.n_scored
+    seen = np.concatenate([task.train[:, :n], task.validation[:, :n]])
+    steps = np.array([longest_tracking(seen, t[:, :n], threshold=threshold) for t in task.targets])
+    lyap = steps / task.steps_per_lyapunov
+    return {"system": task.system, "seed": task.seed, "tracking_steps": steps.tolist(),
+            "tracking_lyap": lyap.tolist(), "max_tracking_lyap": float(lyap.max()),
+            "horizon_lyap": task.horizon / task.steps_per_lyapunov, "threshold": threshold}
+
+
+def dataset_leakage(states, *, steps_per_lyapunov: float, threshold: float = THRESHOLD) -> dict:
+    """For every pair of trajectories ``states (m, n_steps, n)`` (standardised), the longest stretch over
+    which one tracks the other, in Lyapunov times; ``max_tracking_lyap`` is the worst pair."""
+    states = np.asarray(states, float)
+    m = len(states)
+    worst = np.zeros((m, m))
+    for a in range(m):
+        for b in range(a + 1, m):
+            worst[a, b] = worst[b, a] = longest_tracking(states[a], states[b], threshold=threshold)
+    lyap = worst / steps_per_lyapunov
+    return {"pairs_lyap": lyap.tolist(), "max_tracking_lyap": float(lyap.max()) if m > 1 else 0.0,
+            "threshold": threshold}

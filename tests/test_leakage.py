@@ -1,0 +1,51 @@
+"""Independence of test data: the leakage check catches copies, and the protocol makes none."""
+import numpy as np
+import pytest
+
+from chaosbench.catalog import load_catalog
+from chaosbench.generate import trajectory
+from chaosbench.leakage import dataset_leakage, longest_tracking, task_leakage
+from chaosbench.tasks import TaskSpec, make_task
+
+#: chance analogues track for a few Lyapunov times; a copy tracks the whole stretch
+LEAKAGE_FRACTION = 0.5
+
+
+def test_longest_tracking_finds_a_copy_anywhere_and_nothing_in_noise():
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((500, 3))
+    target = rng.standard_normal((200, 3))
+    target[40:160] = reference[300:420] + 0.01  # a copy of 120 steps, starting mid-target
+    assert longest_tracking(reference, target) == 120
+    assert longest_tracking(reference, rng.standard_normal((200, 3))) <= 2
+    with pytest.raises(ValueError):
+        longest_tracking(reference, target[:, :2])
+
+
+def test_shifted_pieces_of_one_orbit_are_caught_and_independent_starts_are_not():
+    """Starting points taken from one orbit without perturbation (the old protocol) make trajectories
+    that copy each other; perturbed and decorrelated starts (the default) do not."""
+    lorenz = load_catalog()["Lorenz"]
+    steps_per_lyapunov = 1 / (lorenz.max_lyapunov * lorenz.period / 100)
+    kw = dict(length=3000, pts_per_period=100, n_trajectories=8, seed=1, standardize=True)
+    old = trajectory(lorenz, perturbation=0.0, decorrelation_lyap=0.0, transient_periods=0.0, **kw)
+    new = trajectory(lorenz, **kw)
+    length_lyap = 3000 / steps_per_lyapunov
+    copied = dataset_leakage(old, steps_per_lyapunov=steps_per_lyapunov)["max_tracking_lyap"]
+    independent = dataset_leakage(new, steps_per_lyapunov=steps_per_lyapunov)["max_tracking_lyap"]
+    assert copied > 0.9 * length_lyap > 15  # some pair shares (almost) all of its length
+    assert independent < 8.0
+
+
+# a fast subset of the catalog (flows, a delay system, a forced system, a hyperchaotic one) for CI;
+# benchmarks/leakage_catalog.py runs every chaotic system and commits the table
+SUBSET = ["Lorenz", "Rossler", "MackeyGlass", "Duffing", "HyperRossler", "Aizawa"]
+SPEC = TaskSpec(n_train=3000, n_validation=300, n_windows=4, context=100, max_long_run_steps=20_000)
+
+
+@pytest.mark.parametrize("system", SUBSET)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_test_target_is_reproduced_by_training_data(system, seed):
+    task = make_task(system, SPEC, seed=seed)
+    report = task_leakage(task)
+    assert report["max_tracking_lyap"] < LEAKAGE_FRACTION * report["horizon_lyap"], report

@@ -1,0 +1,183 @@
+"""The report on synthetic results whose leaderboard numbers are worked out by hand."""
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+
+from chaosbench import results
+from chaosbench.metrics import HORIZONS_LYAP
+from chaosbench.report import _censored_median, leaderboard, write_report
+
+FIGURES = ("ranks.png", "win_rate.png", "vpt_vs_lyapunov.png", "error_vs_horizon.png", "forecasts.png",
+           "attractors.png")
+LAMBDA = {"A": 0.5, "B": 1.0, "C": 2.0}
+HORIZON_STEPS, HORIZON_LYAP, N_WINDOWS = 2000, 20.0, 4
+
+
+def _npy(a) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(a, np.float16))
+    return buf.getvalue()
+
+
+def _trajectory(system, shift=0.0) -> np.ndarray:
+    t = np.linspace(0, 12, 200) + shift
+    return np.stack([np.sin(t), np.sin(2 * t) * np.cos(t), np.cos(3 * t)], axis=1) * LAMBDA[system]
+
+
+def record(system, model, seed, vpt, *, censored=(), diverged=0, d_stsp=0.5, d_h=0.05, hyper=None) -> dict:
+    """A cell of the new record; ``vpt=None`` makes it a failed cell (VPT 0, NaN scores, a reason)."""
+    hyper = {"seed": seed, **(hyper or {})}
+    ident = json.dumps([system, model, seed, hyper], sort_keys=True)
+    rec = {"cell_id": hashlib.sha1(ident.encode()).hexdigest()[:16], "system": system, "model": model,
+           "seed": seed, "status": "ok", "reason": "", "hyperparameters": hyper,
+           "task": {"horizon_lyap": HORIZON_LYAP, "n_windows": N_WINDOWS}, "eps": 0.3,
+           "max_lyapunov": LAMBDA[system], "period": 1.0, "dt": 0.01, "dimension": 3,
+           "horizon_steps": HORIZON_STEPS, "horizon_lyap": HORIZON_LYAP, "n_windows": N_WINDOWS,
+           "certified_lyap": 18.0, "horizon_capped": system == "C",
+           "d_stsp_floor": 0.1, "d_h_floor": 0.02, "long_run_steps": 100_000,
+           "fit_seconds": 2.0, "forecast_seconds": 0.5, "n_parameters": 100,
+           "versions": {"chaosbench": "0.2.0", "numpy": "2.4.0"}, "chaosbench_version": "0.2.0",
+           "catalog_hash": "ab" * 32, "catalog_version": "0.2.0", "system_hash": "cd" * 32,
+           "sample_truth": _npy(_trajectory(system))}
+    if vpt is None:
+        nan = float("nan")
+        return {**rec, "status": "failed", "reason": "fit raised LinAlgError: singular matrix", "vpt_lyap": nan,
+                "d_stsp": nan, "d_h": nan, "mase": nan, "diverged": 0, "censored_fraction": nan}
+    windows = [0.5 * vpt, vpt, vpt, 1.5 * vpt]
+    flags = [i in censored for i in range(N_WINDOWS)]
+    rec.update({"vpt_lyap": vpt, "vpt_periods": vpt * 2, "vpt_windows": windows, "censored_windows": flags,
+                "censored_fraction": sum(flags) / N_WINDOWS, "vpt_censored": flags[1],
+                "diverged": diverged, "vpt_smape_lyap": vpt, "d_stsp": d_stsp, "d_h": d_h, "mase": 1.0 / (1 + vpt),
+                "curve_lyap": list(HORIZONS_LYAP), "nrmse_curve": [0.01 * h / (1 + vpt) for h in HORIZONS_LYAP],
+                "sample_forecast": _npy(_trajectory(system, shift=0.05 * (10 - vpt)))})
+    for h in HORIZONS_LYAP:
+        rec[f"nrmse_at_{h:g}"] = 0.01 * np.exp(h / (1 + vpt))
+        rec[f"smape_at_{h:g}"] = min(200.0, 5 * h / (1 + vpt))
+        rec[f"nmae_at_{h:g}"] = 0.01 * h
+    return rec
+
+
+# VPT per (model, system) for seeds 0 and 1; None is a failed cell
+VPT = {"esn": {"A": (10, 12), "B": (8, 6), "C": (4, 4)},
+       "ngrc": {"A": (14, 16), "B": (None, 5), "C": (3, 5)},
+       "var": {"A": (1, 1), "B": (0.5, 0.5), "C": (0.2, 0.4)}}
+
+
+def standard_records() -> list[dict]:
+    out = []
+    for model, systems in VPT.items():
+        for system, pair in systems.items():
+            for seed, vpt in enumerate(pair):
+                kw = {}
+                if model == "esn" and system == "A" and seed == 0:
+                    kw["censored"] = (3,)  # one window reached the horizon
+                if model == "ngrc" and system == "A":
+                    kw["censored"] = (1, 2, 3)  # the median itself is a lower bound
+                if model == "var":
+                    diverged = system in ("A", "C")  # the free run blew up: D_stsp = inf, D_H = 1
+                    kw.update(d_stsp=np.inf if diverged else 3.0, d_h=1.0 if diverged else 0.3,
+                              diverged={"C": 2 - seed}.get(system, 0))
+                out.append(record(system, model, seed, vpt, **kw))
+    return out
+
+
+def write(root, records):
+    results.prepare(root)
+    for rec in records:
+        results.write_record(root, rec)
+    return root
+
+
+@pytest.fixture(scope="module")
+def standard(tmp_path_factory):
+    return write(tmp_path_factory.mktemp("standard"), standard_records())
+
+
+def test_leaderboard_numbers_by_hand(standard):
+    board = leaderboard(results.read(standard)).set_index("model")
+    assert list(board.index) == ["esn", "ngrc", "var"]
+    # ranks per system (seeds averaged): esn A 2, B 1, C 1.5; ngrc A 1, B 2.5 (failed = last), C 1.5;
+    # var A 3, B 2.5 (beats the failed cell), C 3
+    assert board.at["esn", "mean_rank"] == pytest.approx(1.5)
+    assert board.at["ngrc", "mean_rank"] == pytest.approx(5 / 3)
+    assert board.at["var", "mean_rank"] == pytest.approx(17 / 6)
+    # median over seeds per system, then over systems: esn (11, 7, 4), ngrc (15, 2.5, 4), var (1, 0.5, 0.3)
+    assert board.at["esn", "vpt_median"] == 7.0
+    assert board.at["ngrc", "vpt_median"] == 4.0
+    assert board.at["var", "vpt_median"] == 0.5
+    for model, r in board.iterrows():
+        assert r["vpt_low"] <= r["vpt_median"] <= r["vpt_high"]
+        assert r["rank_low"] <= r["mean_rank"] <= r["rank_high"]
+    assert (board.at["esn", "vpt_low"], board.at["esn", "vpt_high"]) == (4.0, 11.0)
+    # censored: 1 of esn's 24 windows; 6 of ngrc's 20 windows in scored cells; diverged: 3 of var's 24
+    assert board.at["esn", "censored_pct"] == pytest.approx(100 / 24)
+    assert board.at["ngrc", "censored_pct"] == pytest.approx(30.0)
+    assert board.at["var", "diverged_pct"] == pytest.approx(12.5) and board.at["esn", "diverged_pct"] == 0
+    assert (board.at["ngrc", "failed"], board.at["ngrc", "cells"]) == (1, 6)
+    assert board.at["var", "d_stsp"] == np.inf and board.at["esn", "d_stsp"] == 0.5  # 4 of 6 cells diverged
+    assert board.at["var", "d_stsp_floor"] == 0.1
+
+
+def test_report_tables_and_every_figure(standard, tmp_path):
+    paths = write_report(standard, out=tmp_path)
+    assert {p.name for p in paths} == {"leaderboard.md", "leaderboard.csv", *FIGURES}
+    for name in FIGURES:
+        data = (tmp_path / name).read_bytes()
+        assert data[:4] == b"\x89PNG" and len(data) > 5000, name
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| 1 | esn | 1.50 [" in md and "| 3 | var |" in md
+    assert "| ∞ (0.10) |" in md  # var's D_stsp beside the noise floor
+    assert "**≥ 15.00**" in md  # ngrc's censored, best median on A
+    assert "| C † |" in md  # a horizon-capped system
+    assert "lower bound" in md and "failed cell counts as 0" in md
+    assert "- **ngrc**, 1 cell: fit raised LinAlgError: singular matrix — B (seed 1)" not in md
+    assert "- **ngrc**, 1 cell: fit raised LinAlgError: singular matrix — B (seed 0)" in md
+    assert "numpy 2.4.0" in md and "abababababab" in md
+    assert (tmp_path / "leaderboard.csv").read_text().startswith("model,")
+
+
+def test_settings_of_one_model_are_separate_rows(tmp_path):
+    recs = [record(s, "var", seed, v, hyper={"maxlags": lags, "trend": "c"})
+            for s in ("A", "B") for seed in (0, 1) for lags, v in ((3, 1.0), (5, 2.0))]
+    recs += [record(s, "esn", seed, 4.0) for s in ("A", "B") for seed in (0, 1)]
+    board = leaderboard(results.read(write(tmp_path, recs))).set_index("model")
+    assert list(board.index) == ["esn", "var (maxlags=5)", "var (maxlags=3)"]  # the seed is not a setting
+    assert board.at["var (maxlags=3)", "vpt_median"] == 1.0 and board.at["var (maxlags=3)", "cells"] == 4
+
+
+def test_every_cell_failed_gives_a_list_of_failures(tmp_path):
+    # failure records as a timed-out run writes them: no score column at all
+    recs = [{"cell_id": f"c{i}", "system": s, "model": m, "seed": 0, "status": "failed",
+             "reason": "fit exceeded the time budget of 0.5 s", "hyperparameters": json.dumps({"seed": 0}),
+             "task": "{}", "eps": 0.3, "max_lyapunov": LAMBDA[s]}
+            for i, (s, m) in enumerate((s, m) for s in ("A", "B") for m in ("esn", "var"))]
+    paths = write_report(write(tmp_path, recs))
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "Every cell failed" in md and "4 of 4 cells failed" in md
+    assert "- **esn**, 2 cells: fit exceeded the time budget of 0.5 s — A (seed 0), B (seed 0)" in md
+    for p in paths:
+        assert p.stat().st_size > 0, p
+
+
+def test_missing_optional_columns_show_a_dash(tmp_path):
+    dropped = ("censored_windows", "censored_fraction", "vpt_censored", "diverged", "certified_lyap",
+               "horizon_capped", "d_stsp_floor", "d_h_floor", "versions", "n_windows", "sample_truth",
+               "sample_forecast", "vpt_windows", *(f"smape_at_{h:g}" for h in HORIZONS_LYAP))
+    recs = [{k: v for k, v in r.items() if k not in dropped} for r in standard_records()]
+    write_report(write(tmp_path, recs))
+    md = (tmp_path / "leaderboard.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| 1 | esn |"))
+    assert "| – | – |" in row  # censored and diverged unknown
+    assert "- versions: –" in md
+    for name in FIGURES:
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_a_median_of_lower_bounds_is_a_lower_bound_only_when_they_can_move_it():
+    assert _censored_median([1, 2, 3], [False, False, True]) == (2.0, False)  # raising 3 leaves the median
+    assert _censored_median([1, 2, 3], [False, True, False]) == (2.0, True)
+    assert _censored_median([1, 3], [False, True]) == (2.0, True)  # the mean of the two middles can rise
+    assert _censored_median([0, 0, 5], [True, False, False]) == (0.0, True)

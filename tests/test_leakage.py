@@ -4,11 +4,8 @@ import pytest
 
 from chaosbench.catalog import load_catalog
 from chaosbench.generate import trajectory
-from chaosbench.leakage import dataset_leakage, longest_tracking, task_leakage
+from chaosbench.leakage import analogue_tracking, dataset_leakage, leaks, longest_tracking, task_leakage
 from chaosbench.tasks import TaskSpec, make_task
-
-#: chance analogues track for a few Lyapunov times; a copy tracks the whole stretch
-LEAKAGE_FRACTION = 0.5
 
 
 def test_longest_tracking_finds_a_copy_anywhere_and_nothing_in_noise():
@@ -20,6 +17,9 @@ def test_longest_tracking_finds_a_copy_anywhere_and_nothing_in_noise():
     assert longest_tracking(reference, rng.standard_normal((200, 3))) <= 2
     with pytest.raises(ValueError):
         longest_tracking(reference, target[:, :2])
+    # from the target's first point (the method of analogues) only a copy that starts there is found
+    assert analogue_tracking(reference, reference[300:420] + 0.01) == 120
+    assert analogue_tracking(reference, target) <= 2
 
 
 def test_shifted_pieces_of_one_orbit_are_caught_and_independent_starts_are_not():
@@ -48,4 +48,13 @@ SPEC = TaskSpec(n_train=3000, n_validation=300, n_windows=4, context=100, max_lo
 def test_no_test_target_is_reproduced_by_training_data(system, seed):
     task = make_task(system, SPEC, seed=seed)
     report = task_leakage(task)
-    assert report["max_tracking_lyap"] < LEAKAGE_FRACTION * report["horizon_lyap"], report
+    assert not leaks(report), report
+    assert report["max_analogue_lyap"] < 6.0  # chance analogues: a few Lyapunov times
+
+
+def test_the_check_flags_a_task_whose_targets_copy_its_training_data():
+    task = make_task("Lorenz", SPEC, seed=0)
+    # what the old protocol did by accident: the data a model sees pass through a test target
+    task.validation = np.concatenate([task.validation, task.contexts[1], task.targets[1]])
+    report = task_leakage(task)
+    assert leaks(report) and report["tracking_lyap"][1] == pytest.approx(report["horizon_lyap"])

@@ -264,7 +264,7 @@ def test_ridge_initialisation_forecasts_lorenz_before_any_training(lorenz_task):
     assert scores[f"{info['init_ridge']:g}"] == min(scores.values()) < max(scores.values())
     persistence = np.repeat(task.contexts[:, -1:], task.horizon, axis=1)
     vpt = score(task, model.forecast_windows(task.contexts, task.horizon))["vpt_lyap"]
-    assert vpt > 1.0 and vpt > 10 * score(task, persistence)["vpt_lyap"]
+    assert vpt > 0.5 and vpt > 10 * score(task, persistence)["vpt_lyap"]
     # no validation part: the fallback ridge, and a given ridge is used as it is
     assert ShallowPLRNN(hidden_dim=16, max_epochs=1, batches_per_epoch=1).fit(
         task.train, dt=task.dt).fit_info_["init_ridge"] == 1e-8

@@ -190,12 +190,14 @@ def main(argv=None) -> int:
                      f"{fmt(r['dysts_lambda_max'])} | {fmt(r['dysts_spectrum_first'])} | {fmt(r['kaplan_yorke'])} | "
                      f"{fmt(r['dysts_kaplan_yorke'])} | {fmt(r['correlation_dimension'], 3)} | "
                      f"{fmt(r['dysts_correlation_dimension'], 3)} | {fmt(r['dominant_period'])} | "
-                     f"{fmt(r['dysts_period'])} | {r['differs_over_20pct'] or ('not in dysts' if not r['in_dysts'] else '')} |")
+                     f"{fmt(r['dysts_period'])} | "
+                     f"{r['differs_over_20pct'] or ('not in dysts' if not r['in_dysts'] else '')} |")
     lines += ["", "## Differences above 20%, explained", "",
               "Correlation dimensions differ for a common reason: dysts does not say how it chose the scaling "
               "region; ours is chosen automatically and reported in `method.correlation_dimension.scaling_region`, "
               "and a D_2 differing from D_KY by a few tenths is within the usual spread of Grassberger-Procaccia "
-              "estimates from a few thousand points. Where only D_2 differs, that is the explanation. Windows whose slope "
+              "estimates from a few thousand points. Where only D_2 differs, that is the explanation. "
+              "Windows whose slope "
               "is below 1 are not candidates: an attractor of a flow contains orbits, so its dimension is at least "
               "1, and a lower slope is a gap in the sampled set (on a thin band, pairs on the same pass fall in the "
               "Theiler window and pairs on other passes start at the band's width); this rule changed D_2 of "

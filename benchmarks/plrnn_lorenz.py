@@ -83,7 +83,8 @@ def run_one(name: str, task, truth, hyperparameters: dict) -> dict:
     return {"model": name, "hyperparameters": hyperparameters, "n_parameters": model.n_parameters,
             "latent_dim": info.get("latent_dim"), "fit_seconds": fit_seconds, "fit_cpu_seconds": fit_cpu,
             "forecast_seconds": forecast_seconds, "steps": info.get("steps"), "epochs": info.get("epochs"),
-            "best_epoch": info.get("best_epoch"), "stopped": info.get("stopped"), "final_alpha": info.get("final_alpha"),
+            "best_epoch": info.get("best_epoch"), "stopped": info.get("stopped"),
+            "final_alpha": info.get("final_alpha"),
             "vpt_lyap": s["vpt_lyap"], "vpt_windows": [round(float(v), 2) for v in s["vpt_windows"]],
             "d_stsp": s["d_stsp"], "d_h": s["d_h"], **long_run_scores(model, truth)}
 
@@ -94,7 +95,8 @@ def table(rows: list[dict]) -> list[str]:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         alpha = "–" if r["final_alpha"] is None else f"{r['final_alpha']:.3f}"
-        lines.append(f"| {r['model']} | {r['hyperparameters'].get('seed', 0)} | {r['n_parameters']:,} | {r['latent_dim']} | "
+        lines.append(f"| {r['model']} | {r['hyperparameters'].get('seed', 0)} | {r['n_parameters']:,} | "
+                     f"{r['latent_dim']} | "
                      f"{r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {r['steps']:,} | {alpha} | "
                      f"{r['vpt_lyap']:.2f} | {r['d_stsp']:.2f} | {r['d_h']:.3f} | {r['long_d_stsp']:.3f} | "
                      f"{r['long_d_h']:.3f} | {r['long_d_h20']:.3f} |")

@@ -29,24 +29,25 @@ import os
 for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_v] = "1"
 
-import json
-import platform
-import sys
-import time
-import warnings
-from pathlib import Path
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-from chaosbench.cell import score
-from chaosbench.models import make_model
-from chaosbench.tasks import TaskSpec, make_task
+from chaosbench.cell import score  # noqa: E402
+from chaosbench.models import make_model  # noqa: E402
+from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "perf" / "reservoir_vs_reservoirpy"
 WARMUP = 200
 #: the matched configurations: reservoirpy's ridge convention (summed Gram matrix)
 MATCHED = [{"units": 1000, "spectral_radius": 0.9, "leak_rate": 0.3, "input_scaling": s, "ridge": r}
-           for s, r in ((1.0, 1e-7), (0.5, 1e-9), (0.1, 1e-9))]  # FIELD_NOTES' setting; the best we found for reservoirpy
+           # FIELD_NOTES' setting; the best we found for reservoirpy
+           for s, r in ((1.0, 1e-7), (0.5, 1e-9), (0.1, 1e-9))]
 GOAL_VPT, GOAL_FIT = 8.0, 30.0
 
 
@@ -63,7 +64,8 @@ def ours(task, name, **hp):
 def reservoirpy_esn(task, *, units, spectral_radius, leak_rate, input_scaling, ridge, seed=0):
     from reservoirpy.nodes import Reservoir, Ridge
 
-    esn = Reservoir(units, lr=leak_rate, sr=spectral_radius, input_scaling=input_scaling, seed=seed) >> Ridge(ridge=ridge)
+    esn = (Reservoir(units, lr=leak_rate, sr=spectral_radius, input_scaling=input_scaling, seed=seed)
+           >> Ridge(ridge=ridge))
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its solve warns on ill-conditioned Gram matrices
@@ -141,7 +143,8 @@ def write(rows, goals, met, task, load_before, load_after) -> None:
               f"dt = {task.dt:g}, {task.contexts.shape[0]} windows of {task.contexts.shape[1]} context points + "
               f"{task.horizon} steps ({task.horizon / task.steps_per_lyapunov:.1f} Lyapunov times); median VPT "
               "at NRMSE 0.3 by `chaosbench.cell.score`."), "",
-             "| model | library | median VPT (Lyapunov times) | fit s | forecast s (10 windows) | VPT ratio | fit ratio | forecast ratio |",
+             "| model | library | median VPT (Lyapunov times) | fit s | forecast s (10 windows) | VPT ratio "
+             "| fit ratio | forecast ratio |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ratio = ["", "", ""]

@@ -50,7 +50,8 @@ def run_one(name: str, task, hyperparameters: dict) -> dict:
     info = getattr(model, "fit_info_", {})
     scores = score(task, forecasts)
     return {"model": name, "hyperparameters": hyperparameters, "n_parameters": model.n_parameters,
-            "fit_seconds": fit_seconds, "fit_cpu_seconds": fit_cpu_seconds, "steps_per_second": info.get("steps_per_second"),
+            "fit_seconds": fit_seconds, "fit_cpu_seconds": fit_cpu_seconds,
+            "steps_per_second": info.get("steps_per_second"),
             "epochs": info.get("epochs"), "stopped": info.get("stopped"),
             "forecast_s_per_step_short": short, "forecast_s_per_step_long": long, "long_horizon": task.horizon,
             "vpt_lyap": scores["vpt_lyap"], "vpt_windows": [round(float(v), 2) for v in scores["vpt_windows"]],
@@ -65,7 +66,8 @@ def table(rows: list[dict]) -> list[str]:
     for r in rows:
         sps = "–" if r["steps_per_second"] is None else f"{r['steps_per_second']:,.0f}"
         short, long = r["forecast_s_per_step_short"], r["forecast_s_per_step_long"]
-        lines.append(f"| {r['model']} | {r['n_parameters']:,} | {r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {sps} | {short * 1e6:.0f} | "
+        lines.append(f"| {r['model']} | {r['n_parameters']:,} | {r['fit_seconds']:.0f} | "
+                     f"{r['fit_cpu_seconds']:.0f} | {sps} | {short * 1e6:.0f} | "
                      f"{long * 1e6:.0f} | {long / short:.2f} | {r['vpt_lyap']:.2f} | {r['d_stsp']:.2f} | "
                      f"{r['d_h']:.3f} | {r['stopped']} |")
     return lines
@@ -107,7 +109,8 @@ def main() -> None:
         row = run_one(name, task, hp)
         rows.append(row)
         print(f"{name}: {row['n_parameters']:,} parameters, fit {row['fit_seconds']:.1f} s "
-              f"({row['fit_cpu_seconds']:.1f} s CPU, {row['steps_per_second']} training steps/s, {row['stopped']}), forecast "
+              f"({row['fit_cpu_seconds']:.1f} s CPU, {row['steps_per_second']} training steps/s, "
+              f"{row['stopped']}), forecast "
               f"{row['forecast_s_per_step_short'] * 1e6:.0f} µs/step/window at {SHORT_HORIZON} steps, "
               f"{row['forecast_s_per_step_long'] * 1e6:.0f} at {task.horizon} (ratio "
               f"{row['forecast_s_per_step_long'] / row['forecast_s_per_step_short']:.2f}); median VPT "

@@ -12,14 +12,17 @@ import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import CatalogError
 from .expressions import RESERVED, constant_value, parse
 
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "systems.json"
-_PACKAGED = Path(__file__).resolve().parent / "systems.json"
+#: the catalog: package data (``chaosbench/systems.json``), so a wheel carries it. The repository's root
+#: ``systems.json`` is a symbolic link to this file: a checkout, an editable install and a wheel all read,
+#: and ``chaosbench annotate`` writes, the same bytes.
+CATALOG_PATH = Path(str(resources.files(__package__) / "systems.json")).resolve()
 
 REQUIRED = ("description", "citation", "variables", "equations", "parameters", "initial_conditions",
             "period")
@@ -73,6 +76,21 @@ class System:
     def lyapunov_time(self) -> float | None:
         lam = self.max_lyapunov
         return 1.0 / lam if lam and lam > 0 else None
+
+    @property
+    def clock_variables(self) -> tuple[int, ...]:
+        """Indices of the variables whose equation is a constant rate (``dz/dt = w``): the phase of a
+        forcing made autonomous, that is, time itself rather than a state."""
+        import ast
+
+        known = set(self.variables) | set(self.parameters)
+        out = []
+        for i, (v, text) in enumerate(zip(self.variables, self.equations)):
+            tree = parse(text, where=f"system '{self.name}', field 'equations.{v}'", names=known,
+                         variables=self.variables, allow_delay=self.is_delay)
+            if {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} <= set(self.parameters) | {"pi"}:
+                out.append(i)
+        return tuple(out)
 
     @property
     def content_hash(self) -> str:
@@ -275,7 +293,7 @@ def read_json(path: str | os.PathLike) -> dict:
 
 
 def default_catalog_path() -> Path:
-    return CATALOG_PATH if CATALOG_PATH.exists() else _PACKAGED
+    return CATALOG_PATH
 
 
 @lru_cache(maxsize=8)

@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--initial", choices=("attractor", "catalog"), default="attractor",
                    help="start points drawn on the attractor (default) or the catalog's point")
-    p.add_argument("--method", choices=("dop853", "rk4", "heun"), default="dop853")
+    p.add_argument("--method", choices=("dop853", "rk4", "heun"), default=None,
+                   help="integrator (default dop853; with --noise always heun)")
     p.add_argument("--rtol", type=number(float), default=None)
     p.add_argument("--atol", type=number(float), default=None)
     p.add_argument("--noise", type=number(float, allow_zero=True), default=0.0,
@@ -149,16 +150,20 @@ def note_first_compile() -> None:
               file=sys.stderr, flush=True)
 
 
+def integrator_options(args) -> dict:
+    """``--method``, ``--rtol`` and ``--atol`` as given (the others keep the library's defaults), so that
+    options that cannot apply (with ``--noise``) are refused rather than silently replaced."""
+    return {k: getattr(args, k) for k in ("method", "rtol", "atol") if getattr(args, k) is not None}
+
+
 def cmd_generate(args) -> int:
-    from .integrate import DEFAULT_ATOL, DEFAULT_RTOL
     from .store import generate
 
     note_first_compile()
     path = generate(args.systems, out=args.out, catalog=args.catalog, overwrite=args.overwrite, progress=True,
                     length=args.length, pts_per_period=args.pts_per_period, pts_per_lyapunov=args.pts_per_lyapunov,
                     dt=args.dt, n_trajectories=args.trajectories, seed=args.seed, initial=args.initial,
-                    method=args.method, rtol=args.rtol or DEFAULT_RTOL, atol=args.atol or DEFAULT_ATOL,
-                    noise=args.noise, standardize=args.standardize)
+                    noise=args.noise, standardize=args.standardize, **integrator_options(args))
     print(f"wrote {path}")
     return 0
 

@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--eps", type=number(float), help="NRMSE threshold of the valid prediction time (0.3)")
     p.add_argument("--retry-failed", action="store_true", help="run failed cells again instead of skipping them")
     p.add_argument("--no-progress", action="store_true",
-                   help="no progress bars (there are none when stderr is not a terminal)")
+                   help="no progress (a bar on a terminal, one line per finished cell otherwise)")
     p.set_defaults(run=cmd_bench)
 
     _add_dask_to_generate(sub)
@@ -57,15 +57,15 @@ def _add_dask_to_generate(sub) -> None:
     def run(args):
         if not (args.scheduler or args.dask_workers):
             return local(args)
+        from .cli import integrator_options
         from .harness import generate_distributed
-        from .integrate import DEFAULT_ATOL, DEFAULT_RTOL
 
         path = generate_distributed(
             args.systems, out=args.out, catalog=args.catalog, overwrite=args.overwrite, scheduler=args.scheduler,
             dask_workers=args.dask_workers, length=args.length, pts_per_period=args.pts_per_period,
             pts_per_lyapunov=args.pts_per_lyapunov, dt=args.dt, n_trajectories=args.trajectories, seed=args.seed,
-            initial=args.initial, method=args.method, rtol=args.rtol or DEFAULT_RTOL, atol=args.atol or DEFAULT_ATOL,
-            noise=args.noise, standardize=args.standardize, progress=sys.stderr.isatty())
+            initial=args.initial, noise=args.noise, standardize=args.standardize, progress=sys.stderr.isatty(),
+            **integrator_options(args))
         print(f"wrote {path}")
         return 0
     gen.set_defaults(run=run)
@@ -156,17 +156,22 @@ def cmd_bench(args) -> int:
     out = args.out or f"runs/{preset.name}"
     print(f"chaosbench bench: {len(systems)} systems x {len(models)} models x {len(seeds)} seeds = "
           f"{len(cells)} cells -> {out}", file=sys.stderr)
-    from .cli import note_first_compile
+    from .cli import EXIT_FAILED, note_first_compile
 
     note_first_compile()
-    # progress bars redraw a line in place: in a log they are a flood, so only on a terminal
+    # a bar on a terminal, one line per cell in a log (harness.Progress)
     summary = harness.run(cells, out, workers=args.workers, threads=args.threads, scheduler=args.scheduler,
                           dask_workers=args.dask_workers, retry_failed=args.retry_failed,
-                          progress=not args.no_progress and sys.stderr.isatty(), catalog=catalog)
+                          progress=not args.no_progress, catalog=catalog)
     print(f"{summary.ok} scored, {summary.failed} failed, {summary.skipped} already done, "
           f"in {summary.seconds:.0f} s; next: chaosbench report {out}")
     for line in summary.failures[:20]:
         print(f"  failed: {line}")
+    if summary.failed and not summary.ok:
+        # nothing scored: a broken installation or setting rather than a result
+        print(f"chaosbench bench: every cell of this run failed ({summary.failed}); the first: {summary.failures[0]}; "
+              "fix the cause and rerun with --retry-failed", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

@@ -5,7 +5,8 @@ a pool of states. Each trajectory starts from its own state:
 
 1. a pool state drawn with a seeded generator,
 2. perturbed by a seeded random displacement of ``perturbation`` (1e-3) times the attractor's std
-   in every variable,
+   in every variable (or, with ``relative_perturbation``, of 1e-3 times each variable's own value, which
+   keeps its sign: for attractors that come close to a boundary such as a zero population),
 3. run through a **decorrelation transient** of ``decorrelation_lyap`` (20) Lyapunov times (and at
    least ``transient_periods`` periods) before its first recorded step.
 
@@ -83,6 +84,7 @@ class Options:
     transient_periods: float = 20.0
     decorrelation_lyap: float = 20.0
     perturbation: float = 1e-3
+    relative_perturbation: bool = False
 
     def __post_init__(self):
         checks = {
@@ -94,12 +96,13 @@ class Options:
             "transient_periods": _nonneg(self.transient_periods),
             "decorrelation_lyap": _nonneg(self.decorrelation_lyap),
             "perturbation": _nonneg(self.perturbation) and self.perturbation < 1,
+            "relative_perturbation": isinstance(self.relative_perturbation, bool),
         }
         hints = {"n_steps": "an integer of at least 2", "n_trajectories": "a positive integer",
                  "seed": "a non-negative integer", "noise": "a non-negative number",
                  "rtol": "a number in (0, 1)", "atol": "a number in (0, 1)",
                  "transient_periods": "a non-negative number", "decorrelation_lyap": "a non-negative number",
-                 "perturbation": "a number in [0, 1)"}
+                 "perturbation": "a number in [0, 1)", "relative_perturbation": "true or false"}
         for k, ok in checks.items():
             if not ok:
                 raise ChaosbenchError(f"{k} must be {hints[k]}, got {getattr(self, k)!r}")
@@ -168,7 +171,8 @@ def initial_states(cs: CompiledSystem, opts: Options, ref: Reference) -> tuple[n
     rng = np.random.default_rng([opts.seed, 0x5EED])
     idx = rng.choice(len(ref.pool), size=m, replace=len(ref.pool) < m)
     scale = ref.pool.std(0)
-    kick = opts.perturbation * np.where(scale > 0, scale, 1.0) * rng.standard_normal((m, ref.pool.shape[1]))
+    size = np.abs(ref.pool[idx]) if opts.relative_perturbation else np.where(scale > 0, scale, 1.0)
+    kick = opts.perturbation * size * rng.standard_normal((m, ref.pool.shape[1]))
     return ref.pool[idx] + kick, ref.times[idx].copy()
 
 
@@ -199,17 +203,44 @@ def decorrelate(cs: CompiledSystem, y0: np.ndarray, t0: np.ndarray, duration: fl
     return out, end
 
 
-def _check(system: System, states: np.ndarray, ref: Reference, first: int) -> None:
+def noise_limit(noise: float) -> str:
+    """Why a noisy trajectory can fail where the noiseless one does not (the end of the error message)."""
+    return (f"additive noise (noise={noise:g}) can carry a state out of its attractor's basin, or across a "
+            "boundary the noiseless flow never crosses (a population's zero); use a smaller noise or leave "
+            "this system out")
+
+
+def check_noise_options(options: dict) -> None:
+    """Refuse, given ``noise > 0``, the options in ``options`` (those the caller gave) that cannot apply.
+
+    With noise the recorded run is stochastic Heun at a fixed step (period/1000): another method
+    is not used and no tolerance sets its accuracy (``rtol``/``atol`` would only set the noiseless
+    reference run and transient)."""
+    noise = options.get("noise")
+    if not (isinstance(noise, (int, float)) and noise > 0):
+        return
+    method = options.get("method")
+    if method is not None and method != "heun":
+        raise ChaosbenchError(f"method '{method}' cannot apply with noise={noise:g}: noisy trajectories are "
+                              "integrated by stochastic Heun with a fixed step; leave method out or give 'heun'")
+    given = [k for k in ("rtol", "atol") if options.get(k) is not None]
+    if given:
+        raise ChaosbenchError(f"{' and '.join(given)} cannot apply with noise={noise:g}: noisy trajectories are "
+                              f"integrated by stochastic Heun with a fixed step; leave {' and '.join(given)} out")
+
+
+def _check(system: System, states: np.ndarray, ref: Reference, first: int, noise: float = 0.0) -> None:
     bad = ~np.all(np.isfinite(states), axis=(1, 2))
     if bad.any():
         raise _fail(system, f"trajectory {first + int(np.argmax(bad))} became NaN or infinite; "
-                            "try a tighter rtol/atol or a smaller dt")
+                            + (noise_limit(noise) if noise > 0 else "try a tighter rtol/atol or a smaller dt"))
     span = np.maximum(ref.high - ref.low, 1e-12)
     lo, hi = ref.low - BOUND_FACTOR * span, ref.high + BOUND_FACTOR * span
     out = np.any((states < lo) | (states > hi), axis=(1, 2))
     if out.any():
         raise _fail(system, f"trajectory {first + int(np.argmax(out))} left the attractor's range "
-                            f"(more than {BOUND_FACTOR:g} ranges away): unbounded at these settings")
+                            f"(more than {BOUND_FACTOR:g} ranges away): "
+                            + (noise_limit(noise) if noise > 0 else "unbounded at these settings"))
 
 
 @dataclass
@@ -240,6 +271,8 @@ def plan(system: System, opts: Options, *, parameters: dict | None = None) -> Pl
     t_decor = decorrelation_time(system, opts)
     y0, t_start = decorrelate(cs, y0, t_pool, t_decor, opts)
     sigma = opts.noise * ref.std / math.sqrt(system.period) if opts.noise > 0 else None
+    if sigma is not None:  # a clock (dz/dt = w) is time itself: noise there would jitter the forcing's phase
+        sigma[list(system.clock_variables)] = 0.0
     method = "heun" if sigma is not None else opts.method
     substeps = max(1, math.ceil(dt / (system.period / 1000.0))) if method != "dop853" else 1
     # a delay system restarts from a constant history, which is not a point of its attractor
@@ -262,11 +295,13 @@ def record(p: Plan, first: int, count: int, n_steps: int, opts: Options, *, rtol
                     method=p.method, rtol=opts.rtol if rtol is None else rtol,
                     atol=opts.atol if atol is None else atol, substeps=p.substeps, noise=p.sigma, seed=opts.seed,
                     stream=first)
+    noise = opts.noise if p.sigma is not None else 0.0
     for i, why in sol.failures():
-        raise _fail(system, f"trajectory {first + i}: {why}; try a tighter rtol/atol or a smaller dt")
+        raise _fail(system, f"trajectory {first + i}: {why}; "
+                            + (noise_limit(noise) if noise > 0 else "try a tighter rtol/atol or a smaller dt"))
     unobserved = sol.states[:, p.n_discard:]
     states = p.observe(unobserved) if p.observe else unobserved
-    _check(system, states, p.ref, first)
+    _check(system, states, p.ref, first, noise)
     return (states, unobserved) if raw else states
 
 
@@ -293,6 +328,7 @@ def trajectory(system: System, **kwargs) -> np.ndarray:
     Keyword arguments are those of :class:`Options`, plus ``pts_per_period``/``pts_per_lyapunov``/``dt``.
     """
     parameters = kwargs.pop("parameters", None)
+    check_noise_options(kwargs)
     opts = make_options(**kwargs)
     return np.concatenate([states for _, _, states, _ in batches(system, opts, parameters=parameters)])
 
@@ -301,5 +337,7 @@ def make_options(*, length: int | None = None, pts_per_period: float | None = No
                  pts_per_lyapunov: float | None = None, dt: float | None = None, **kwargs) -> Options:
     """Build :class:`Options` from flat keyword arguments (``length`` is ``n_steps``)."""
     if length is not None:
+        if not (isinstance(length, int) and not isinstance(length, bool) and length >= 2):
+            raise ChaosbenchError(f"length must be an integer of at least 2, got {length!r}")
         kwargs["n_steps"] = length
     return Options(resolution=Resolution(pts_per_period, pts_per_lyapunov, dt), **kwargs)

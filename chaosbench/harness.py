@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -32,8 +33,8 @@ from .tasks import TaskSpec, make_task, require_lyapunov, task_id
 def plan(systems, models, seeds, *, task: TaskSpec | None = None, overrides: dict | None = None,
          time_budget: float = 1800.0, eps: float = 0.3, catalog: Catalog | str | None = None) -> list[Cell]:
     """Every cell of ``systems x models x seeds``, with each model's defaults updated by ``overrides``
-    (``{model: {name: value}}``); a cell's seed seeds both its task's data and its model. Unknown systems, models, hyperparameters or missing Lyapunov
-    exponents are refused here, before anything runs."""
+    (``{model: {name: value}}``); a cell's seed seeds both its task's data and its model. Unknown systems,
+    models, hyperparameters or missing Lyapunov exponents are refused here, before anything runs."""
     catalog = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     task = task or TaskSpec()
     overrides = overrides or {}
@@ -86,7 +87,11 @@ def build_tasks(cells: list[Cell], catalog: Catalog, *, progress: bool = False) 
     for c in cells:
         keys.setdefault((c.system, c.seed, c.task), None)
     out = {}
-    for system, seed, spec in tqdm(list(keys), desc="tasks", unit="task", disable=not progress):
+    lines = progress and not _terminal()
+    todo = list(keys)
+    for i, (system, seed, spec) in enumerate(tqdm(todo, desc="tasks", unit="task", disable=not progress or lines)):
+        if lines:
+            print(f"task {i + 1}/{len(todo)}: {system} / seed {seed}", file=sys.stderr, flush=True)
         path = task_cache_dir() / f"{system}-{task_id(system, catalog[system].content_hash, spec, seed)}.npz"
         if not path.exists():
             try:
@@ -96,6 +101,36 @@ def build_tasks(cells: list[Cell], catalog: Catalog, *, progress: bool = False) 
                 continue
         out[(system, seed, spec)] = str(path)
     return out
+
+
+def _terminal() -> bool:
+    """Whether progress can redraw a bar in place; in a log a bar is a flood of carriage returns."""
+    return sys.stderr.isatty()
+
+
+class Progress:
+    """Finished cells as a tqdm bar on a terminal, as one plain line per cell elsewhere (logs, CI)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        from tqdm.auto import tqdm
+
+        self.total, self.done = total, 0
+        self.lines = enabled and not _terminal()
+        self.bar = tqdm(total=total, desc="cells", unit="cell", disable=not enabled or self.lines)
+
+    def update(self, rec: dict) -> None:
+        self.done += 1
+        ok = rec["status"] == "ok"
+        what = f"VPT {rec['vpt_lyap']:.2f}" if ok else "failed: " + " ".join(str(rec["reason"]).split())
+        if self.lines:
+            print(f"cell {self.done}/{self.total}: {rec['system']} / {rec['model']} / seed {rec['seed']}: {what}",
+                  file=sys.stderr, flush=True)
+        else:
+            self.bar.set_postfix_str(f"{rec['system']}/{rec['model']}: " + (what if ok else "failed"))
+            self.bar.update()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def default_workers() -> int:
@@ -131,11 +166,10 @@ def run(cells: list[Cell], out, *, workers: int | None = None, threads: int | No
         progress: bool = True, catalog: Catalog | str | None = None) -> RunSummary:
     """Run the cells not yet in the results table ``out``; write each as it finishes.
 
-    On KeyboardInterrupt the running cell processes are killed and nothing is written for them;
+    ``progress``: a bar on a terminal, one line per finished cell on stderr otherwise. On
+    KeyboardInterrupt the running cell processes are killed and nothing is written for them;
     the cells already written stay, and the next run does the rest.
     """
-    from tqdm.auto import tqdm
-
     catalog = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     t0 = time.perf_counter()
     results.prepare(out)
@@ -152,7 +186,7 @@ def run(cells: list[Cell], out, *, workers: int | None = None, threads: int | No
     use_dask = bool(scheduler or dask_workers)
     workers = workers or (dask_workers if dask_workers else default_workers())
     threads = threads or (1 if use_dask else max(1, default_workers() // workers))
-    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
+    bar = Progress(len(todo), enabled=progress)
 
     def record(rec: dict) -> None:
         results.write_record(out, rec)
@@ -161,9 +195,7 @@ def run(cells: list[Cell], out, *, workers: int | None = None, threads: int | No
         else:
             summary.failed += 1
             summary.failures.append(f"{rec['system']} / {rec['model']} / seed {rec['seed']}: {rec['reason']}")
-        bar.set_postfix_str(f"{rec['system']}/{rec['model']}: "
-                            + (f"VPT {rec['vpt_lyap']:.2f}" if rec["status"] == "ok" else "failed"))
-        bar.update()
+        bar.update(rec)
 
     runnable = []
     for c in todo:

@@ -27,7 +27,7 @@ REQUIRED = ("system", "model", "seed", "status")
 OPTIONAL = ("reason", "hyperparameters", "task", "versions", "chaosbench_version", "catalog_hash",
             "catalog_version", "eps", "max_lyapunov", "horizon_lyap", "horizon_steps", "n_windows",
             "vpt_lyap", "vpt_windows", "censored_windows", "censored_fraction", "vpt_censored",
-            "certified_lyap", "horizon_capped", "diverged", "d_stsp", "d_h", "d_stsp_floor", "d_h_floor",
+            "certified_lyap", "horizon_capped", "vpt_periods", "diverged", "d_stsp", "d_h", "d_stsp_floor", "d_h_floor",
             "mase", "fit_seconds", "forecast_seconds", "n_parameters", "sample_truth", "sample_forecast",
             *(f"{m}_at_{h:g}" for m in ("nrmse", "smape") for h in HORIZONS_LYAP))
 #: bootstrap resamples and interval level of every interval in the report
@@ -138,6 +138,7 @@ def system_scores(f):
                      "q1": q1, "q3": q3, "d_stsp": _median(ok["d_stsp"]), "d_h": _median(ok["d_h"]),
                      "max_lyapunov": _median(g["max_lyapunov"]), "horizon_lyap": _median(g["horizon_lyap"]),
                      "certified_lyap": _median(ok["certified_lyap"]),
+                     "vpt_periods": _median(np.where(g["ok"], g["vpt_periods"], 0.0)),
                      "horizon_capped": bool(g["horizon_capped"].map(_flag).any()),
                      "d_stsp_floor": _median(ok["d_stsp_floor"]), "d_h_floor": _median(ok["d_h_floor"])})
     return pd.DataFrame(rows)
@@ -288,6 +289,22 @@ def _per_system_table(scores, order) -> list[str]:
     return lines
 
 
+def _capped_table(scores, order) -> list[str]:
+    """Systems whose Lyapunov time spans many periods: their VPT in dominant periods, the unit that still
+    separates models there (in Lyapunov times every model scores a small fraction)."""
+    capped = scores[scores["horizon_capped"]]
+    if not len(capped):
+        return []
+    periods = capped.pivot(index="system", columns="variant", values="vpt_periods").reindex(columns=order)
+    lines = ["## Horizon-capped systems: median VPT in periods", "",
+             "One Lyapunov time of these systems spans many periods, so the horizon is capped (250 periods by "
+             "default) and the valid prediction time is read in dominant periods (median over seeds, failed = 0).",
+             "", "| system | " + " | ".join(order) + " |", "|---|" + "---:|" * len(order)]
+    for name, row in periods.iterrows():
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in row.to_numpy(float)) + " |")
+    return lines
+
+
 def _long_run_table(scores, order) -> list[str]:
     d_stsp = scores.pivot(index="system", columns="variant", values="d_stsp").reindex(columns=order)
     d_h = scores.pivot(index="system", columns="variant", values="d_h").reindex(columns=order)
@@ -377,6 +394,8 @@ def markdown(frame, board) -> str:
         return "\n".join(lines + ["**Every cell failed**, so there is no ranking.", ""] + _failures(f) + [""]
                          + _provenance(f))
     lines += _leaderboard_table(board, eps) + [""] + _per_system_table(scores, order) + [""]
+    capped = _capped_table(scores, order)
+    lines += capped + ([""] if capped else [])
     lines += _long_run_table(scores, order) + [""] + _error_table(error_curves(f, order)) + [""]
     return "\n".join(lines + _failures(f) + [""] + _provenance(f))
 

@@ -9,8 +9,6 @@ row twice. Temporary files of a killed run are removed at the next start.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,21 +47,18 @@ def _column(value):
 
 
 def write_record(root, record: dict) -> Path:
-    """Append one finished cell to the table, atomically (temporary file, then rename)."""
+    """Append one finished cell to the table, atomically (temporary file, then rename), with the umask's
+    permissions (:mod:`chaosbench.files`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from .files import atomic_path
 
     d = cells_dir(root)
     path = d / f"{record['cell_id']}.parquet"
     table = pa.Table.from_pylist([{k: _column(v) for k, v in record.items()}])
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{record['cell_id']}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

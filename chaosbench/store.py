@@ -40,7 +40,7 @@ from . import __version__
 from .catalog import COLUMN_NAMES, Catalog, load_catalog
 from .errors import ChaosbenchError, DamagedFileError
 from .files import atomic_path, atomic_write, available_memory, flock, human_size, remove_stale_tmp
-from .generate import Options, batches, make_options
+from .generate import Options, batches, check_noise_options, make_options
 
 META_KEY = b"chaosbench"
 SPEC_FILE = "_dataset.json"
@@ -330,11 +330,14 @@ def generate(systems: str | Sequence[str] | None = "all", *, out: str | os.PathL
 
     Options are those of :func:`chaosbench.generate.make_options`: ``length``, ``pts_per_period``
     (default 100) or ``pts_per_lyapunov`` or ``dt``, ``n_trajectories``, ``seed``, ``initial``,
-    ``method``, ``rtol``, ``atol``, ``noise``, ``standardize``. Without ``out`` the dataset goes to
-    ``data_root()/<spec id>``. Systems stream to disk one at a time, in batches of trajectories.
+    ``method``, ``rtol``, ``atol``, ``noise``, ``standardize``. With ``noise`` the trajectories are
+    integrated by stochastic Heun with a fixed step, so ``method`` (other than ``"heun"``), ``rtol``
+    and ``atol`` are refused. Without ``out`` the dataset goes to ``data_root()/<spec id>``. Systems
+    stream to disk one at a time, in batches of trajectories.
     """
     cat = load_catalog(catalog)
     names = resolve_systems(systems, cat)
+    check_noise_options(options)
     opts = make_options(**options)
     spec = spec_of(opts, cat)
     out = Path(out) if out is not None else data_root() / spec_id(spec)

@@ -1,10 +1,14 @@
 """The catalog: size, coverage of dysts' names, strict validation, user overrides, hashing."""
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from chaosbench.catalog import list_systems, load_catalog
+from chaosbench.catalog import CATALOG_PATH, list_systems, load_catalog
 from chaosbench.errors import CatalogError
 
 from .conftest import entry
@@ -88,3 +92,21 @@ def test_row11_a_variable_cannot_take_the_name_of_a_dataset_column(user_catalog)
     path = user_catalog(Clock=entry(variables=["time", "v"], equations={"time": "v", "v": "-time"}))
     with pytest.raises(CatalogError, match="system 'Clock', field 'variables': 'time' is a column of every dataset"):
         load_catalog(path)
+
+
+def test_root_catalog_is_the_packaged_file():
+    """The scheme (see ``catalog.CATALOG_PATH``): the root ``systems.json`` is a link to the package data."""
+    root = Path(__file__).resolve().parent.parent / "systems.json"
+    assert root.resolve() == CATALOG_PATH, "the root systems.json must be a link to chaosbench/systems.json"
+    assert root.read_bytes() == CATALOG_PATH.read_bytes()
+    assert load_catalog().sources == (str(CATALOG_PATH),)
+
+
+def test_catalog_loads_from_the_package_alone(tmp_path, catalog):
+    """As from a wheel: the package directory without the checkout around it."""
+    shutil.copytree(CATALOG_PATH.parent, tmp_path / "chaosbench", ignore=shutil.ignore_patterns("__pycache__"))
+    code = "import chaosbench as cb; c = cb.load_catalog(); print(c.sources[0]); print(c.hash)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str((tmp_path / "chaosbench" / "systems.json").resolve()), catalog.hash]

@@ -41,7 +41,7 @@ def test_resolution_options(catalog):
     assert np.allclose(by_dt, coarse, atol=1e-9)
     with pytest.raises(ChaosbenchError, match="give one resolution"):
         trajectory(s, length=10, pts_per_period=10, dt=0.1)
-    with pytest.raises(ChaosbenchError, match="n_steps must be"):
+    with pytest.raises(ChaosbenchError, match="^length must be"):  # the argument's name, not the field's
         trajectory(s, length=-5)
 
 

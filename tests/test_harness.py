@@ -46,7 +46,8 @@ def test_two_models_complete_and_record_provenance(local_run):
     assert '"n_train": 1000' in row["task"] and row["horizon_lyap"] >= 3.0
     assert all(json.loads(h)["seed"] == seed for h, seed in zip(frame["hyperparameters"], frame["seed"]))
     per = frame.set_index(["model", "seed"])["vpt_lyap"]
-    assert (per["persistence"].sort_index().values > per["climatology"].sort_index().values).all()  # persistence is right for a moment; the mean never
+    # persistence is right for a moment; the mean never
+    assert (per["persistence"].sort_index().values > per["climatology"].sort_index().values).all()
 
 
 def test_rerun_skips_finished_cells(local_run, lyapunov_catalog, task_cache):

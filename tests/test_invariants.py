@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chaosbench.invariants import lyapunov_spectrum
-from chaosbench.invariants.annotate import drift
+from chaosbench.invariants.annotate import drift, dynamics_hash, write_invariants
 from chaosbench.invariants.dimension import correlation_dimension, kaplan_yorke_dimension, pesin_entropy
 from chaosbench.invariants.spectrum import timescales
 
@@ -188,6 +188,19 @@ def test_annotate_check_fails_naming_the_drifted_field(tmp_path, catalog):
     r = _cli("--catalog", str(path), "annotate", "Rossler", "--check")
     assert r.returncode == 1 and "Rossler: lyapunov_spectrum[0] stored 0.2" in r.stderr
     assert json.loads(path.read_text())["systems"]["Rossler"]["invariants"]["lyapunov_spectrum"][0] == 0.2
+
+
+def test_writing_invariants_through_a_link_keeps_the_link(tmp_path, catalog):
+    """As with the root systems.json, a link to the package's file: the file is written, the link stays."""
+    entry = json.loads(json.dumps(catalog["Lorenz"].raw))
+    target, link = tmp_path / "catalog.json", tmp_path / "link.json"
+    target.write_text(json.dumps({"version": "t", "systems": {"Lorenz": entry}}))
+    link.symlink_to(target.name)
+    inv = {"lyapunov_spectrum": [0.9, 0.0, -14.5], "method": {"system_hash": dynamics_hash(entry)}}
+    files, skipped = write_invariants({"Lorenz": inv}, [str(link)])
+    assert files == [str(link)] and skipped == []
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert json.loads(target.read_text())["systems"]["Lorenz"]["invariants"] == inv
 
 
 @pytest.mark.parametrize("args, message", [

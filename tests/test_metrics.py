@@ -74,15 +74,6 @@ def test_mase_of_persistence_on_a_slow_sine_matches_the_ramp_value():
     assert metrics.mase(truth, persistence, train) == pytest.approx(expected, rel=0.02)
 
 
-@pytest.fixture(scope="module")
-def series():
-    rng = np.random.default_rng(0)
-    t = np.arange(4000) * 0.01
-    a = np.stack([np.sin(3 * t), np.cos(5 * t + 1)], 1) + 0.05 * rng.standard_normal((4000, 2))
-    b = np.stack([np.sin(7 * t), np.cos(2 * t)], 1) + 0.05 * rng.standard_normal((4000, 2))
-    return a, b
-
-
 def test_nmae_by_hand_and_free_of_the_units_origin():
     truth = np.array([[0.0, 0.0], [1.0, 2.0], [3.0, 3.0]])
     forecast = np.array([[1.0, -2.0], [1.0, 2.0], [np.nan, 3.0]])

@@ -153,8 +153,8 @@ def test_short_training_lowers_the_loss_and_beats_persistence(forcing, lorenz_ta
     from chaosbench.models.training import seed_everything
 
     task = lorenz_task
-    model = ShallowPLRNN(hidden_dim=64, init="random", forcing=forcing, tau=8, alpha_decay=0.9, alpha_every=1, seq_len=16,
-                         batch_size=128, stride=1, max_epochs=8, batches_per_epoch=25, lr=1e-2, seed=0)
+    model = ShallowPLRNN(hidden_dim=64, init="random", forcing=forcing, tau=8, alpha_decay=0.9, alpha_every=1,
+                         seq_len=16, batch_size=128, stride=1, max_epochs=8, batches_per_epoch=25, lr=1e-2, seed=0)
     seed_everything(model.seed)
     untrained = model._build(3)  # the weights training starts from
     model.fit(task.train, dt=task.dt)  # no early stopping: the last weights

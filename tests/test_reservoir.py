@@ -1,5 +1,4 @@
 """Reservoir computers (ESN, NG-RC) and the validation-part hyperparameter search."""
-import time
 
 import numpy as np
 import pytest

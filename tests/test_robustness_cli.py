@@ -95,7 +95,8 @@ def test_small_list_does_not_cut_citations_mid_word(capsys):
 def test_small_info_prints_the_method_dict_one_entry_a_line(capsys):
     assert cli.main(["info", "Lorenz"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    invariants = lines[lines.index("invariants:"):next(i for i, l in enumerate(lines) if l.startswith("citation"))]
+    end = next(i for i, line in enumerate(lines) if line.startswith("citation"))
+    invariants = lines[lines.index("invariants:"):end]
     assert "  method:" in invariants and "    lyapunov:" in invariants
     assert max(len(line) for line in invariants) <= 100
 

@@ -38,7 +38,8 @@ class Solution:
 
 def integrate(compiled, y0, *, dt: float, n_steps: int, t0: float = 0.0, method: str = "dop853",
               rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, h_max: float | None = None,
-              max_steps: int = 50_000_000, substeps: int | None = None, noise=None, seed: int = 0, stream: int = 0) -> Solution:
+              max_steps: int = 50_000_000, substeps: int | None = None, noise=None, seed: int = 0,
+              stream: int = 0) -> Solution:
     """Integrate one or many initial conditions of a compiled system.
 
     Parameters

@@ -1,6 +1,5 @@
 """Many initial conditions at once: one compiled driver, trajectories in parallel with ``prange``."""
 import numba as nb
-import numpy as np
 
 from .dop853 import dop853
 from .fixed import fixed_step
@@ -9,7 +8,8 @@ from .signatures import F64_1D, F64_2D, I64_1D, RHS_TYPE
 DOP853, RK4, HEUN = 0, 1, 2
 SIGNATURE = nb.types.void(RHS_TYPE, nb.types.int64, F64_2D, nb.types.float64, nb.types.float64, nb.types.int64,
                           F64_1D, I64_1D, F64_1D, nb.types.float64, nb.types.float64, nb.types.float64,
-                          nb.types.int64, nb.types.int64, F64_1D, nb.types.int64, nb.types.int64, nb.types.float64[:, :, ::1],
+                          nb.types.int64, nb.types.int64, F64_1D, nb.types.int64, nb.types.int64,
+                          nb.types.float64[:, :, ::1],
                           I64_1D, F64_2D.copy(dtype=nb.types.int64))
 
 

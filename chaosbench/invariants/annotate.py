@@ -214,9 +214,10 @@ def write_invariants(results: dict[str, dict], sources: Iterable[str]) -> tuple[
                 skipped.append(f"{name}: its entry changed while it was computed; not written")
                 continue
             data["systems"][name]["invariants"] = inv
-        tmp = Path(path).with_suffix(".json.tmp")
+        target = Path(path).resolve()  # through a link (the root systems.json) to its file; never replace the link
+        tmp = target.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     return list(by_file), skipped
 
 

@@ -43,7 +43,9 @@ class LyapunovResult:
 
     @property
     def std(self) -> np.ndarray:
-        return self.per_initial.std(axis=0, ddof=1) if len(self.per_initial) > 1 else np.zeros(self.per_initial.shape[1])
+        if len(self.per_initial) > 1:
+            return self.per_initial.std(axis=0, ddof=1)
+        return np.zeros(self.per_initial.shape[1])
 
 
 def jacobian_scale(cs: CompiledSystem, states: np.ndarray) -> float:

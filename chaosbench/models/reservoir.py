@@ -192,8 +192,9 @@ class EchoStateNetwork(_RidgeReadoutModel):
     ridge : float or None
         Readout regularisation per training row; None chooses it on the validation part.
     search_trials : int
-        Trials of a seeded random search over spectral radius, leak rate and input scaling on the validation part (the given
-        values are the first trial; 0 or 1: no search). The result depends on the data and seed only.
+        Trials of a seeded random search over spectral radius, leak rate and input scaling on the
+        validation part (the given values are the first trial; 0 or 1: no search). The result depends on
+        the data and seed only.
     search_safety_seconds : float
         Stops a runaway search; recorded in ``fit_info_["search"]["safety_limit_hit"]`` if it bites.
     seed : int

@@ -127,9 +127,11 @@ def random_search(build: Callable[[dict], object], space: dict, evaluate: Callab
         The number of trials (all distinct; fewer if the space has fewer candidates), fixed by
         ``seed`` in order.
     safety_seconds : float
-        A safety limit on wall time, recorded when it bites (see above). A drawn candidate whose fit raises a ``ValueError``
-        (e.g. a :class:`~chaosbench.errors.ChaosbenchError`) or ``ArithmeticError`` is recorded with
-        its error and skipped; the first (the given values) raises.
+        A safety limit on wall time, recorded when it bites (see above).
+
+    A drawn candidate whose fit raises a ``ValueError`` (e.g. a
+    :class:`~chaosbench.errors.ChaosbenchError`) or ``ArithmeticError`` is recorded with its error and
+    skipped; the first (the given values) raises.
     allowed : callable, optional
         ``params -> bool``: candidates it refuses are skipped (e.g. too many features).
 

@@ -58,3 +58,13 @@ def test_the_check_flags_a_task_whose_targets_copy_its_training_data():
     task.validation = np.concatenate([task.validation, task.contexts[1], task.targets[1]])
     report = task_leakage(task)
     assert leaks(report) and report["tracking_lyap"][1] == pytest.approx(report["horizon_lyap"])
+
+
+def test_decorrelation_distance_tells_a_mixing_attractor_from_one_that_is_not():
+    """Lorenz's perturbed starts end as far apart as two random points of the attractor; Coullet's (in
+    the catalog as chaotic, yet its perturbations do not grow at these settings) stay together."""
+    from chaosbench.leakage import decorrelation_distance
+
+    catalog = load_catalog()
+    assert decorrelation_distance(catalog["Lorenz"]) > 0.5
+    assert decorrelation_distance(catalog["Coullet"]) < 0.05

@@ -141,9 +141,12 @@ def _print_nested(values: dict, indent: str) -> None:
 
 
 def note_first_compile() -> None:
-    """Say so when numba has nothing cached yet: otherwise the first run waits a minute in silence."""
+    """Say so, at a terminal, when numba has nothing cached yet: otherwise the first run waits a minute in
+    silence. Not in logs and pipes, where stderr is kept for errors (one line each)."""
     from .compiler import cache_dir
 
+    if not sys.stderr.isatty():
+        return
     root = Path(os.environ.get("NUMBA_CACHE_DIR") or cache_dir() / "__pycache__")
     if not (root.is_dir() and next(root.rglob("*.nbi"), None)):
         print("chaosbench: compiling numba code on first use (a minute or so; cached for later runs)...",

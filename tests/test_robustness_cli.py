@@ -118,6 +118,9 @@ def test_small_progress_is_plain_lines_when_not_a_terminal(tmp_path):
 def test_small_a_cold_numba_cache_is_announced(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     cli.note_first_compile()
+    assert capsys.readouterr().err == ""  # not a terminal: stderr stays for errors
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    cli.note_first_compile()
     assert "compiling numba code" in capsys.readouterr().err
     (tmp_path / "module.rhs-3.py311.nbi").write_bytes(b"")
     cli.note_first_compile()

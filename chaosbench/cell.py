@@ -32,6 +32,8 @@ from .errors import ChaosbenchError
 from .models import make_model
 from .tasks import EPS, PROTOCOL, Task, TaskSpec
 
+#: prefix of a cell's folder in the system's temporary directory (followed by the owner's pid)
+TMP_PREFIX = "chaosbench-cell-"
 #: grid of the stored error-vs-horizon curves, in Lyapunov times
 CURVE_STEP_LYAP = 0.25
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
@@ -281,7 +283,8 @@ def execute(cell: Cell | dict, task_path: str | None = None, *, task_bytes: byte
     workers do not share the parent's disk (Dask on a cluster).
     """
     cell = Cell.from_dict(cell) if isinstance(cell, dict) else cell
-    with tempfile.TemporaryDirectory(prefix="chaosbench-cell-") as tmp:
+    # the folder names its owner, so a later run can remove what a killed one left (remove_stale_folders)
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
         tmp = Path(tmp)
         if task_bytes is not None:
             task_path = str(tmp / "task.npz")
@@ -314,6 +317,31 @@ def execute(cell: Cell | dict, task_path: str | None = None, *, task_bytes: byte
         tail = [ln for ln in (tmp / "stderr.txt").read_text(errors="replace").splitlines() if ln.strip()][-3:]
         how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
         return failure_record(cell, f"the cell's process died ({how}): {' | '.join(tail)[-400:]}")
+
+
+def remove_stale_folders() -> list[str]:
+    """Remove the cell folders in the system's temporary directory whose owning process is gone (a run
+    killed with SIGKILL cannot clean up after itself); return their paths."""
+    import shutil
+
+    removed = []
+    for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        owner = d.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not (d.is_dir() and owner.isdigit()) or _alive(int(owner)):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(str(d))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _kill(proc: subprocess.Popen) -> None:

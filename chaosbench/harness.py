@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import results
 from .catalog import Catalog, load_catalog
-from .cell import Cell, execute, failure_record, kill_running
+from .cell import Cell, execute, failure_record, kill_running, remove_stale_folders
 from .errors import ChaosbenchError
 from .models import EXTRA_MODULES, make_model, missing_extra_message
 from .tasks import TaskSpec, make_task, require_lyapunov, task_id
@@ -173,6 +173,7 @@ def run(cells: list[Cell], out, *, workers: int | None = None, threads: int | No
     catalog = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     t0 = time.perf_counter()
     results.prepare(out)
+    remove_stale_folders()
     ids = [c.id for c in cells]
     if len(set(ids)) != len(ids):
         raise ChaosbenchError("the run lists the same cell twice (a repeated system, model or seed)")

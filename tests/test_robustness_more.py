@@ -193,3 +193,24 @@ def test_row11_readme_describes_the_dataset_layout_the_default_output_and_damage
     assert f"`{SPEC_FILE}`" in README
     assert ", ".join(f"`{c}`" for c in COLUMN_NAMES) in README
     assert "`runs/<preset>`" in README and "DamagedFileError" in README
+
+
+def test_row9_cell_folders_of_a_killed_run_are_removed_at_the_next_start(tmp_path, monkeypatch):
+    """A bench killed with SIGKILL leaves its cells' folders in the temporary directory; the next run
+    removes those whose owner is gone and keeps those of a live run."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from chaosbench import cell
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"{cell.TMP_PREFIX}{dead.pid}-abc"
+    live = tmp_path / f"{cell.TMP_PREFIX}{os.getpid()}-def"
+    for d in (stale, live):
+        d.mkdir()
+        (d / "task.npz").write_bytes(b"x" * 100)
+    assert cell.remove_stale_folders() == [str(stale)]
+    assert not stale.exists() and live.exists()

@@ -82,12 +82,14 @@ def markdown(rows: list[dict]) -> str:
                   "independent 1e-3 perturbations, after the 20-Lyapunov-time decorrelation transient "
                   "(`chaosbench.leakage.decorrelation_distance`). About 1: the generator's starts are independent "
                   "and the long analogues are the system's own (long regular stretches that any nearby training "
-                  "point follows); far below 1: perturbations do not grow, the system does not mix at these "
-                  "settings (a stable cycle or a torus) and its windows cannot be independent.", "",
+                  "point follows); far below 1: perturbations do not grow to the attractor's size within the "
+                  "transient, so the system mixes slowly or not at all at these settings (near 0: a stable cycle "
+                  "or torus; its chaotic status is in doubt) and its windows are not independent.", "",
                   "| system | decorrelation distance | verdict |", "|---|---:|---|"]
         for name in sorted({r["system"] for r in flagged}):
             d = _distance(name)
-            verdict = "starts independent; long analogues intrinsic" if d > 0.3 else "does not mix: not chaotic here"
+            verdict = ("starts independent; long analogues intrinsic" if d > 0.3 else
+                       "not decorrelated within 20 Lyapunov times: starts not independent")
             lines.append(f"| {name} | {d:.3f} | {verdict} |")
     errors = [r for r in rows if "error" in r]
     if errors:

@@ -75,13 +75,19 @@ def test_row6_two_generates_started_at_once_with_other_specs_never_mix(tmp_path)
     assert _agree(out)
 
 
-def test_row6_overwrite_while_another_generate_writes_is_refused(tmp_path):
-    out = tmp_path / "d"
-    slow = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "generate", "Lorenz", "--length", "1000000",
+def _large_generate_writing(out):
+    """A large generate into ``out`` in its own process, returned once its temporary file exists."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "generate", "Lorenz", "--length", "1000000",
                              "--trajectories", "2", "--out", str(out)], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (out.is_dir() and any(p.suffix == ".tmp" for p in out.iterdir())):
         time.sleep(0.05)
+    return proc
+
+
+def test_row6_overwrite_while_another_generate_writes_is_refused(tmp_path):
+    out = tmp_path / "d"
+    slow = _large_generate_writing(out)
     r = cli("generate", "Lorenz", "--length", "60", "--overwrite", "--out", str(out))
     assert slow.wait(timeout=300) == 0
     assert r.returncode == 2 and "another chaosbench process is writing" in r.stderr, r.stderr
@@ -126,11 +132,7 @@ def test_row9_temporary_files_of_a_killed_run_are_removed_at_the_next_start(tmp_
 
 def test_row9_sigterm_during_generate_leaves_no_temporary_file(tmp_path):
     out = tmp_path / "d"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "generate", "Lorenz", "--length", "1000000",
-                             "--trajectories", "2", "--out", str(out)], stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (out.is_dir() and any(p.suffix == ".tmp" for p in out.iterdir())):
-        time.sleep(0.05)
+    proc = _large_generate_writing(out)
     assert proc.poll() is None, "finished before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 130

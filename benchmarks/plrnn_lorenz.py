@@ -44,7 +44,7 @@ see the text of results/perf/plrnn_lorenz.md.
 def long_truth(task, seed: int = 123) -> np.ndarray:
     """A fresh true trajectory of ``LONG_STEPS + DRIVE`` points, normalised like the task."""
     from chaosbench.catalog import load_catalog
-    from chaosbench.generate import trajectory
+    from chaosbench.trajectories import trajectory
 
     x = trajectory(load_catalog()[task.system], length=LONG_STEPS + DRIVE, pts_per_period=task.spec.pts_per_period,
                    n_trajectories=1, seed=seed)[0]

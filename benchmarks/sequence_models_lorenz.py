@@ -76,7 +76,8 @@ def table(rows: list[dict]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", default=list(DEFAULT_MODELS))
-    ap.add_argument("--budget", type=float, default=None, help="override every model's time_budget (seconds)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="override every model's safety_seconds (a safety net on wall time)")
     ap.add_argument("--set", action="append", default=[], metavar="MODEL.KEY=VALUE",
                     help="a hyperparameter of one model, e.g. lstm.hidden_size=64")
     ap.add_argument("--seed", type=int, default=0, help="the models' seed (the task's seed is 0)")
@@ -105,7 +106,7 @@ def main() -> None:
             continue
         hp = dict(sets.get(name, {}), seed=args.seed)
         if args.budget is not None:
-            hp["time_budget"] = args.budget
+            hp["safety_seconds"] = args.budget
         row = run_one(name, task, hp)
         rows.append(row)
         print(f"{name}: {row['n_parameters']:,} parameters, fit {row['fit_seconds']:.1f} s "

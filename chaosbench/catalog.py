@@ -2,6 +2,10 @@
 
 Every fact about a system lives in the catalog; nothing about a particular system is written in
 Python. Validation is strict and names the system and field of every problem.
+
+An entry is a flow (``dx/dt = f(x)``, the default) or, with ``"kind": "map"``, a discrete map
+(``x_{n+1} = f(x_n)``, its ``equations`` giving the next state). A map has no period: its time unit
+is one iteration, so :attr:`System.period` is 1 and ``period``/``dt`` may not be given.
 """
 from __future__ import annotations
 
@@ -26,7 +30,12 @@ CATALOG_PATH = Path(str(resources.files(__package__) / "systems.json")).resolve(
 
 REQUIRED = ("description", "citation", "variables", "equations", "parameters", "initial_conditions",
             "period")
-OPTIONAL = ("doi", "flags", "delay", "observe", "invariants", "notes", "dt", "excluded", "forcing_phase")
+OPTIONAL = ("doi", "flags", "delay", "observe", "invariants", "notes", "dt", "excluded", "forcing_phase", "kind",
+            "provenance")
+#: what an entry's equations give: the time derivative (a flow) or the next state (a map)
+KINDS = ("flow", "map")
+#: fields a map may not have: it has no period (its time unit is one iteration), delay or forcing
+NOT_FOR_MAPS = ("period", "dt", "delay", "forcing_phase")
 FLAGS = ("nonautonomous", "hamiltonian", "conservative", "delay")
 #: the index columns of a dataset file, so not available as variable names
 COLUMN_NAMES = ("system", "trajectory", "step", "time")
@@ -52,11 +61,17 @@ class System:
     dt: float | None = None
     notes: str | None = None
     excluded: str | None = None
+    kind: str = "flow"
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def dimension(self) -> int:
         return len(self.variables)
+
+    @property
+    def is_map(self) -> bool:
+        """Whether the equations give the next state of a discrete map (time unit: one iteration)."""
+        return self.kind == "map"
 
     @property
     def is_delay(self) -> bool:
@@ -94,9 +109,13 @@ class System:
 
     @property
     def content_hash(self) -> str:
-        return _hash(self.raw)
+        """Hash of the entry; ``"kind": "flow"`` is the default and left out, so spelling it out
+        does not change a flow's hash (results are keyed by it)."""
+        return _hash(content(self.raw))
 
     def equation_text(self) -> list[str]:
+        if self.is_map:
+            return [f"{v}[n+1] = {e}" for v, e in zip(self.variables, self.equations)]
         return [f"d{v}/dt = {e}" for v, e in zip(self.variables, self.equations)]
 
 
@@ -121,9 +140,13 @@ class Catalog(Mapping[str, System]):
     def __len__(self) -> int:
         return len(self.systems)
 
-    def chaotic(self) -> list[str]:
-        """Names of the systems in the chaotic catalog (those without an ``excluded`` reason)."""
-        return [name for name, s in self.systems.items() if s.excluded is None]
+    def chaotic(self, kind: str | None = "flow") -> list[str]:
+        """Names of the systems in the chaotic catalog (those without an ``excluded`` reason) of one
+        ``kind`` ("flow", the default, or "map"; None for both): maps never join flows' benchmarks unasked."""
+        if kind is not None and kind not in KINDS:
+            raise CatalogError(f"unknown kind '{kind}'; kinds are {', '.join(KINDS)}")
+        return [name for name, s in self.systems.items()
+                if s.excluded is None and (kind is None or s.kind == kind)]
 
 
 def unknown_system_message(name: str, known: Iterable[str]) -> str:
@@ -135,6 +158,11 @@ def unknown_system_message(name: str, known: Iterable[str]) -> str:
     hint = (f"; did you mean {' or '.join(repr(c) for c in (lower or close))}?" if lower or close
             else "; run 'chaosbench list' to see the names")
     return f"unknown system '{name}'{hint}"
+
+
+def content(entry: dict) -> dict:
+    """The entry as hashed: without a ``kind`` that only states the default."""
+    return {k: v for k, v in entry.items() if not (k == "kind" and v == "flow")}
 
 
 def _hash(obj: Any) -> str:
@@ -155,8 +183,13 @@ def validate_system(name: str, entry: object) -> System:
     w = f"system '{name}'"
     if not isinstance(entry, dict):
         raise CatalogError(f"{w}: an entry must be a JSON object")
+    kind = entry.get("kind", "flow")
+    if kind not in KINDS:
+        raise CatalogError(f"{w}, field 'kind': must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "map":
+        _check_map_fields(w, entry)
     for key in REQUIRED:
-        if key not in entry:
+        if key not in entry and not (kind == "map" and key == "period"):
             raise CatalogError(f"{w}: missing field '{key}'")
     unknown = set(entry) - set(REQUIRED) - set(OPTIONAL)
     if unknown:
@@ -211,6 +244,9 @@ def validate_system(name: str, entry: object) -> System:
                 if not tau > 0:
                     raise CatalogError(f"{w}, field 'equations.{v}': the delay must be positive, got {tau}")
             elif isinstance(node, ast.Name) and node.id == "t" and not _is_delay_time(tree, node):
+                if kind == "map":
+                    raise CatalogError(f"{w}, field 'equations.{v}': a map's next state cannot depend on the "
+                                       "time t (maps are autonomous)")
                 uses_t = True
     if flags["delay"] and not uses_delay:
         raise CatalogError(f"{w}, field 'flags.delay': true, but no equation has a delayed term x(t - tau)")
@@ -248,6 +284,8 @@ def validate_system(name: str, entry: object) -> System:
         parse(text, where=f"{w}, field 'forcing_phase[{i}]'", names=names | {"t"})
     if "excluded" in entry and (not isinstance(entry["excluded"], str) or not entry["excluded"].strip()):
         raise CatalogError(f"{w}, field 'excluded': the reason the system is out of the chaotic catalog")
+    if not isinstance(entry.get("provenance", {}), dict):
+        raise CatalogError(f"{w}, field 'provenance': must be an object (how a sampled system was made)")
     invariants = entry.get("invariants", {})
     if not isinstance(invariants, dict):
         raise CatalogError(f"{w}, field 'invariants': must be an object")
@@ -255,12 +293,27 @@ def validate_system(name: str, entry: object) -> System:
     return System(
         name=name, description=entry["description"], citation=entry["citation"],
         variables=tuple(variables), equations=tuple(str(equations[v]) for v in variables),
-        parameters=values, initial_conditions=tuple(float(x) for x in ic), period=float(entry["period"]),
+        parameters=values, initial_conditions=tuple(float(x) for x in ic),
+        period=1.0 if kind == "map" else float(entry["period"]),
         flags=flags, observe=dict(observe), forcing_phase=tuple(forcing), invariants=dict(invariants),
         doi=entry.get("doi"),
         dt=float(entry["dt"]) if "dt" in entry else None, notes=entry.get("notes"),
-        excluded=entry.get("excluded"), raw=entry,
+        excluded=entry.get("excluded"), kind=kind, raw=entry,
     )
+
+
+def _check_map_fields(w: str, entry: dict) -> None:
+    """Refuse what a map cannot have: a period or dt (its step is one iteration), delays, time, forcing."""
+    for key in NOT_FOR_MAPS:
+        if key in entry:
+            raise CatalogError(f"{w}, field '{key}': not allowed for a map (kind 'map': its time step is one "
+                               "iteration; no period, dt, delay or forcing)")
+    flags = entry.get("flags", {})
+    if isinstance(flags, dict):
+        for key in ("delay", "nonautonomous"):
+            if flags.get(key):
+                raise CatalogError(f"{w}, field 'flags.{key}': a map is autonomous and without delays; "
+                                   "the equations give the next state from the current one")
 
 
 def _is_delay_time(tree, name_node) -> bool:
@@ -328,14 +381,19 @@ def get_system(name: str, catalog: str | os.PathLike | None = None) -> System:
 
 
 def list_systems(catalog: str | os.PathLike | None = None, *, dimension: int | None = None,
-                 **flags: bool) -> list[str]:
-    """Names of the systems, optionally filtered by dimension and flags (e.g. ``delay=True``)."""
+                 kind: str | None = None, **flags: bool) -> list[str]:
+    """Names of the systems, optionally filtered by dimension, kind ("flow" or "map") and flags
+    (e.g. ``delay=True``)."""
     for k in flags:
         if k not in FLAGS:
             raise CatalogError(f"unknown flag '{k}'; flags are {', '.join(FLAGS)}")
+    if kind is not None and kind not in KINDS:
+        raise CatalogError(f"unknown kind '{kind}'; kinds are {', '.join(KINDS)}")
     out = []
     for name, s in load_catalog(catalog).items():
         if dimension is not None and s.dimension != dimension:
+            continue
+        if kind is not None and s.kind != kind:
             continue
         if any(s.flags[k] != v for k, v in flags.items()):
             continue

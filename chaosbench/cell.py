@@ -178,7 +178,7 @@ def _base_record(cell: Cell, task: Task | None = None) -> dict:
            "hyperparameters": json.dumps(cell.hyperparameters, sort_keys=True, default=str),
            "task": json.dumps(cell.task.as_dict(), sort_keys=True), "eps": cell.eps, "time_budget": cell.time_budget,
            "vpt_lyap": 0.0, "vpt_smape_lyap": 0.0, "d_stsp": math.nan, "d_h": math.nan, "mase": math.nan,
-           "diverged": 0, "censored_fraction": math.nan,
+           "diverged": 0, "censored_fraction": math.nan, "safety_limit_hit": False,
            "fit_seconds": math.nan, "forecast_seconds": math.nan, "n_parameters": 0, "fit_info": "{}",
            "chaosbench_version": __version__, "versions": json.dumps(dependency_versions(), sort_keys=True),
            "catalog_hash": cell.catalog_hash,
@@ -197,20 +197,30 @@ def failure_record(cell: Cell, reason: str, **fields) -> dict:
     return {**_base_record(cell), "reason": reason, **fields}
 
 
-def run_cell(cell: Cell, task: Task, *, threads: int = 1) -> dict:
-    """Fit, forecast and score one cell in this process; any exception becomes a failed record."""
+def run_cell(cell: Cell, task: Task, *, threads: int = 1, fitted=None, fit_seconds: float = math.nan) -> dict:
+    """Fit, forecast and score one cell in this process; any exception becomes a failed record.
+
+    ``fitted``: the cell's model, already fitted on ``task`` (by :func:`run_group`), with the seconds
+    its fit took (its share of a group's)."""
     rec = _base_record(cell, task)
     rec["threads"] = threads
     phase = "building the model"
     try:
-        model = make_model(cell.model, **cell.hyperparameters)
-        _pin_torch(threads)
-        phase = "fit"
-        t0 = time.perf_counter()
-        model.fit(task.train, dt=task.dt, validation=task.validation)
-        rec["fit_seconds"] = time.perf_counter() - t0
+        if fitted is None:
+            model = make_model(cell.model, **cell.hyperparameters)
+            _pin_torch(threads)
+            phase = "fit"
+            t0 = time.perf_counter()
+            model.fit(task.train, dt=task.dt, validation=task.validation)
+            rec["fit_seconds"] = time.perf_counter() - t0
+        else:
+            model, rec["fit_seconds"] = fitted, fit_seconds
         rec["n_parameters"] = int(model.n_parameters)
-        rec["fit_info"] = json.dumps(getattr(model, "fit_info_", {}), sort_keys=True, default=str)
+        info = getattr(model, "fit_info_", {})
+        rec["fit_info"] = json.dumps(info, sort_keys=True, default=str)
+        # a wall-time safety net that bit (a torch fit's or a search's): this score depends on the load
+        search = info.get("search") or {}
+        rec["safety_limit_hit"] = bool(info.get("safety_limit_hit") or search.get("safety_limit_hit"))
         phase = "forecast"
         t0 = time.perf_counter()
         forecasts = np.asarray(model.forecast_windows(task.contexts, task.horizon), float)
@@ -238,6 +248,37 @@ def run_cell(cell: Cell, task: Task, *, threads: int = 1) -> dict:
     return rec
 
 
+def can_share_fit(cell: Cell) -> bool:
+    """Whether the cell's model trains together with others of its configuration (the small AL-RNN and
+    PLRNN: :mod:`chaosbench.models.batched`), which :func:`run_group` then does."""
+    if cell.model not in ("alrnn", "plrnn"):
+        return False
+    from .models.batched import why_not_together
+
+    return why_not_together([make_model(cell.model, **cell.hyperparameters)]) is None
+
+
+def run_group(cells: list[Cell], tasks: list[Task], *, threads: int = 1) -> list[dict]:
+    """Cells of one AL-RNN/PLRNN configuration (seeds aside) on tasks of one shape: their models are
+    fitted together in one stacked loop (:func:`chaosbench.models.batched.fit_together`), then each
+    is forecast and scored as :func:`run_cell` does; its ``fit_seconds`` is its share of the loop.
+    If the models cannot share the loop, each cell runs alone."""
+    try:
+        import torch  # noqa: F401 - pinned before the first tensor
+
+        from .models.batched import fit_together
+
+        _pin_torch(threads)
+        models = [make_model(c.model, **c.hyperparameters) for c in cells]
+        t0 = time.perf_counter()
+        fit_together(models, [t.train for t in tasks], dt=[t.dt for t in tasks],
+                     validations=[t.validation for t in tasks])
+        share = (time.perf_counter() - t0) / len(cells)
+    except ChaosbenchError:
+        return [run_cell(c, t, threads=threads) for c, t in zip(cells, tasks)]
+    return [run_cell(c, t, threads=threads, fitted=m, fit_seconds=share) for c, t, m in zip(cells, tasks, models)]
+
+
 def _pin_torch(threads: int) -> None:
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
@@ -259,8 +300,13 @@ def _watch_parent() -> None:
 def _child_main(argv: list[str]) -> int:
     cell_path, task_path, out_path, threads = argv
     _watch_parent()
-    cell = Cell.from_dict(json.loads(Path(cell_path).read_text()))
-    rec = run_cell(cell, Task.load(task_path), threads=int(threads))
+    blob = json.loads(Path(cell_path).read_text())
+    if isinstance(blob, list):  # a group: cells and their task files
+        cells = [Cell.from_dict(d) for d in blob]
+        tasks = [Task.load(p) for p in json.loads(Path(task_path).read_text())]
+        rec = run_group(cells, tasks, threads=int(threads))
+    else:
+        rec = run_cell(Cell.from_dict(blob), Task.load(task_path), threads=int(threads))
     tmp = out_path + ".tmp"
     with open(tmp, "wb") as fh:
         pickle.dump(rec, fh)
@@ -290,33 +336,49 @@ def execute(cell: Cell | dict, task_path: str | None = None, *, task_bytes: byte
             task_path = str(tmp / "task.npz")
             Path(task_path).write_bytes(task_bytes)
         (tmp / "cell.json").write_text(json.dumps(cell.to_dict(), default=str))
-        out = tmp / "record.pkl"
-        env = {**os.environ, **{v: str(threads) for v in THREAD_VARIABLES}, "PYTHONWARNINGS": "ignore",
-               # the cell imports this very chaosbench first (a chaosbench/ folder in the working directory
-               # must not shadow it), then the modules its parent sees (models given as "module:Class")
-               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.getcwd()]
-                                             + [p for p in sys.path if p and os.path.isdir(p)])}
-        with open(tmp / "stderr.txt", "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "chaosbench.cell", str(tmp / "cell.json"),
-                                     os.path.abspath(task_path),
-                                     str(out), str(threads)], env=env, stdout=subprocess.DEVNULL, stderr=err,
-                                    start_new_session=True, cwd=tmp)
+        got = _spawn(tmp, os.path.abspath(task_path), threads, cell.time_budget)
+        return got if isinstance(got, dict) else failure_record(cell, got)
+
+
+def execute_group(cells: list[Cell], task_paths: list[str], *, threads: int = 1) -> list[dict]:
+    """Run cells that fit together (:func:`run_group`) in one fresh process; its time budget is the
+    sum of theirs. Returns their records (all failed, with the reason, if the process dies)."""
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "cell.json").write_text(json.dumps([c.to_dict() for c in cells], default=str))
+        (tmp / "tasks.json").write_text(json.dumps([os.path.abspath(p) for p in task_paths]))
+        got = _spawn(tmp, str(tmp / "tasks.json"), threads, sum(c.time_budget for c in cells))
+        return got if isinstance(got, list) else [failure_record(c, f"{got} (a group of {len(cells)})") for c in cells]
+
+
+def _spawn(tmp: Path, task_arg: str, threads: int, budget: float):
+    """Run ``python -m chaosbench.cell`` on ``tmp/cell.json``: what it wrote, or why it wrote nothing."""
+    out = tmp / "record.pkl"
+    env = {**os.environ, **{v: str(threads) for v in THREAD_VARIABLES}, "PYTHONWARNINGS": "ignore",
+           # the cell imports this very chaosbench first (a chaosbench/ folder in the working directory
+           # must not shadow it), then the modules its parent sees (models given as "module:Class")
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.getcwd()]
+                                         + [p for p in sys.path if p and os.path.isdir(p)])}
+    with open(tmp / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "chaosbench.cell", str(tmp / "cell.json"), task_arg,
+                                 str(out), str(threads)], env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True, cwd=tmp)
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
+        try:
+            proc.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            return f"exceeded the time budget of {budget:g} s (killed)"
+        finally:
             with _RUNNING_LOCK:
-                _RUNNING.add(proc)
-            try:
-                proc.wait(timeout=cell.time_budget)
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                return failure_record(cell, f"exceeded the time budget of {cell.time_budget:g} s (killed)")
-            finally:
-                with _RUNNING_LOCK:
-                    _RUNNING.discard(proc)
-        if out.exists():
-            with open(out, "rb") as fh:
-                return pickle.load(fh)
-        tail = [ln for ln in (tmp / "stderr.txt").read_text(errors="replace").splitlines() if ln.strip()][-3:]
-        how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-        return failure_record(cell, f"the cell's process died ({how}): {' | '.join(tail)[-400:]}")
+                _RUNNING.discard(proc)
+    if out.exists():
+        with open(out, "rb") as fh:
+            return pickle.load(fh)
+    tail = [ln for ln in (tmp / "stderr.txt").read_text(errors="replace").splitlines() if ln.strip()][-3:]
+    how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+    return f"the cell's process died ({how}): {' | '.join(tail)[-400:]}"
 
 
 def remove_stale_folders() -> list[str]:

@@ -67,6 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a dataset made with other settings")
     p.set_defaults(run=cmd_generate)
 
+    p = sub.add_parser("sample", help="draw new systems from catalog systems and keep the chaotic ones")
+    p.add_argument("--parents", nargs="+", required=True, metavar="NAME", help="catalog systems to perturb")
+    p.add_argument("--n", type=number(int), required=True, help="number of candidates (accepted + rejected)")
+    p.add_argument("--out", required=True, help="directory for systems.json, rejected.jsonl, accepted.jsonl")
+    p.add_argument("--seed", type=number(int, allow_zero=True), default=0)
+    p.add_argument("--sigma", type=number(float), default=None,
+                   help="spread of each parameter's factor exp(sigma N(0,1)) (default 0.1)")
+    p.add_argument("--couple", type=number(float, allow_zero=True), nargs="?", const=0.5, default=0.0,
+                   metavar="FRACTION", help="fraction of candidates that couple two parents drive -> response "
+                                            "(0.5 if given without a value)")
+    p.add_argument("--trajectories", action="store_true", help="also write a parquet dataset in OUT/trajectories")
+    p.add_argument("--length", type=_length, default=1000, help="points per trajectory (with --trajectories)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="validate on this Dask scheduler")
+    where.add_argument("--dask-workers", type=number(int), metavar="N", help="validate on a local Dask cluster")
+    p.add_argument("--overwrite", action="store_true", help="replace a sample made with other settings")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=cmd_sample)
+
     from .invariants.annotate import add_parser as add_annotate
 
     add_annotate(sub)
@@ -168,6 +187,24 @@ def cmd_generate(args) -> int:
                     dt=args.dt, n_trajectories=args.trajectories, seed=args.seed, initial=args.initial,
                     noise=args.noise, standardize=args.standardize, **integrator_options(args))
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .sampler import SIGMA, sample
+
+    note_first_compile()
+    s = sample(args.parents, args.n, out=args.out, seed=args.seed, sigma=args.sigma or SIGMA, couple=args.couple,
+               catalog=args.catalog, trajectories=args.trajectories, length=args.length, scheduler=args.scheduler,
+               dask_workers=args.dask_workers, overwrite=args.overwrite, progress=not args.no_progress)
+    rate = 3600.0 * (s.candidates - s.skipped) / s.seconds if s.seconds > 0 else 0.0
+    print(f"{s.accepted} of {s.candidates} candidates accepted ({s.skipped} already done) in {s.seconds:.0f} s "
+          f"({rate:.0f} candidates/hour); wrote {Path(s.out) / 'systems.json'} and rejected.jsonl")
+    for parent, (acc, total) in s.per_parent.items():
+        print(f"  {parent}: {acc}/{total} accepted")
+    if s.rejected_by:
+        counts = sorted(s.rejected_by.items(), key=lambda kv: -kv[1])
+        print("  rejected by: " + ", ".join(f"{k} {v}" for k, v in counts))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The ``bench`` and ``report`` commands (registered by :func:`register`, called from ``cli.build_parser``)."""
+"""The ``bench``, ``report`` and ``models`` commands (registered by :func:`register`, called from
+``cli.build_parser``)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from .errors import ChaosbenchError
 
 
 def register(sub) -> None:
-    """Add ``bench`` and ``report`` to the CLI's subparsers."""
+    """Add ``bench``, ``report`` and ``models`` to the CLI's subparsers."""
     from .tasks import PRESETS
 
     p = sub.add_parser("bench", help="train and score models on systems (cells = system x model x seed)")
@@ -35,6 +36,10 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true",
                    help="no progress (a bar on a terminal, one line per finished cell otherwise)")
     p.set_defaults(run=cmd_bench)
+
+    p = sub.add_parser("models", help="the registered forecasters, or one model's hyperparameters and defaults")
+    p.add_argument("name", nargs="?", help="a model: print its hyperparameters with their defaults")
+    p.set_defaults(run=cmd_models)
 
     _add_dask_to_generate(sub)
 
@@ -120,6 +125,30 @@ def parse_settings(settings: list[str], models: list[str]) -> tuple[dict, dict]:
             raise ChaosbenchError(f"--set '{s}': '{owner}' is neither 'task' nor a model of this run "
                                   f"({', '.join(models)})")
     return hyper, task
+
+
+def cmd_models(args) -> int:
+    """``chaosbench models``: name, family, optional dependencies, whether installed, what it is;
+    ``chaosbench models NAME``: its hyperparameters and their defaults (what ``--set NAME.KEY=VALUE`` sets)."""
+    from .models import FAMILIES, REGISTRY, is_available, model_class
+
+    if args.name:
+        cls = model_class(args.name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{args.name}: {cls.__module__}.{cls.__name__}" + (f" — {doc[0]}" if doc else ""))
+        for key, value in cls.defaults().items():
+            print(f"  {key} = {json.dumps(value)}")
+        return 0
+    rows = [("model", "family", "needs", "installed", "class")]
+    for name, (reference, extra) in REGISTRY.items():
+        rows.append((name, FAMILIES.get(name, "other"), extra or "-", "yes" if is_available(name) else "no",
+                     reference.partition(":")[2]))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
+    print("\n'chaosbench models NAME' lists a model's hyperparameters; a model of your own runs as "
+          "--models package.module:Class")
+    return 0
 
 
 def cmd_bench(args) -> int:

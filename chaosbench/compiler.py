@@ -1,5 +1,8 @@
 """From catalog expressions to numba-compiled right-hand sides and exact Jacobians.
 
+A map's equations (``kind: map``) compile the same way: ``rhs`` then writes the next state and
+``jac`` its derivative, so flows and maps share one function type and one disk cache.
+
 Each system's equations are translated (``expressions.to_sympy``), differentiated symbolically
 for the Jacobian, and printed as Python source into a module in the cache directory; numba
 compiles it with ``cache=True``, so a second process loads machine code instead of compiling.
@@ -235,6 +238,10 @@ def _rhs_source(system: System) -> str:
 def _derivative(expr, sym):
     import sympy as sp
 
+    # sympy leaves d Mod(a, b) as an unevaluated derivative (which the rule below would zero):
+    # a - b floor(a/b) has the same value, and its derivative almost everywhere
+    expr = expr.replace(lambda e: isinstance(e, sp.Mod),
+                        lambda e: e.args[0] - e.args[1] * sp.floor(e.args[0] / e.args[1]))
     d = sp.diff(expr, sym)
     # Derivatives of kinks and jumps (abs, max, heaviside, mod) are taken almost everywhere.
     d = d.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.Integer(0))

@@ -11,10 +11,16 @@ Executors
 - Dask distributed: ``dask_workers=N`` starts a LocalCluster of N single-threaded workers;
   ``scheduler="tcp://HOST:PORT"`` uses a running cluster (e.g. one started by dask-jobqueue on
   Slurm, see the README). Tasks travel to the workers as bytes, so they need no shared disk.
+
+Locally, cells of the small AL-RNN and PLRNN that share a configuration are trained together in one
+process (:func:`fit_groups`, :mod:`chaosbench.models.batched`): the same models, for a fraction of
+the CPU time; each cell is still scored and written on its own.
 """
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import sys
 import time
@@ -24,10 +30,12 @@ from pathlib import Path
 
 from . import results
 from .catalog import Catalog, load_catalog
-from .cell import Cell, execute, failure_record, kill_running, remove_stale_folders
+import numpy as np
+
+from .cell import Cell, execute, execute_group, failure_record, kill_running, remove_stale_folders
 from .errors import ChaosbenchError
 from .models import EXTRA_MODULES, make_model, missing_extra_message
-from .tasks import TaskSpec, make_task, require_lyapunov, task_id
+from .tasks import TaskSpec, check_spec, make_task, require_lyapunov, task_id
 
 
 def plan(systems, models, seeds, *, task: TaskSpec | None = None, overrides: dict | None = None,
@@ -48,6 +56,7 @@ def plan(systems, models, seeds, *, task: TaskSpec | None = None, overrides: dic
         params[m] = model.get_params()
     for s in systems:
         require_lyapunov(catalog[s])
+        check_spec(catalog[s], task)
     # the model is seeded by the cell's seed, as the task's data are
     return [Cell(system=catalog[s].name, model=m, seed=int(seed), hyperparameters={**params[m], "seed": int(seed)},
                  task=task,
@@ -210,19 +219,55 @@ def run(cells: list[Cell], out, *, workers: int | None = None, threads: int | No
             with dask_client(scheduler, dask_workers) as client:
                 _run_dask(client, runnable, threads, record)
         else:
-            _run_local(runnable, workers, threads, record)
+            groups, runnable = fit_groups(runnable, workers)
+            _run_local(runnable, workers, threads, record, groups)
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def _run_local(runnable, workers: int, threads: int, record) -> None:
+#: the most cells whose models one process trains together (chaosbench.models.batched)
+MAX_GROUP = 64
+
+
+def fit_groups(runnable: list, workers: int, *, max_group: int = MAX_GROUP) -> tuple[list, list]:
+    """Split ``(cell, task file)`` pairs into groups whose models train together in one process
+    (:func:`chaosbench.cell.can_share_fit`: one model configuration, seeds aside, on tasks of one
+    shape) and the rest. A group is cut into at most ``max_group`` cells, and into as many pieces as
+    there are ``workers`` while each keeps 8 cells or more. Returns (groups, rest)."""
+    from .cell import can_share_fit
+
+    keyed: dict = {}
+    rest = []
+    for c, path in runnable:
+        if not can_share_fit(c):
+            rest.append((c, path))
+            continue
+        with np.load(path) as z:
+            shape = (z["train"].shape, z["validation"].shape)
+        hp = json.dumps({k: v for k, v in c.hyperparameters.items() if k != "seed"}, sort_keys=True, default=str)
+        keyed.setdefault((c.model, hp, c.task, c.eps, shape), []).append((c, path))
+    groups = []
+    for members in keyed.values():
+        if len(members) == 1:
+            rest += members
+            continue
+        pieces = max(math.ceil(len(members) / max_group), min(workers, len(members) // 8), 1)
+        size = math.ceil(len(members) / pieces)
+        groups += [members[i:i + size] for i in range(0, len(members), size)]
+    return groups, rest
+
+
+def _run_local(runnable, workers: int, threads: int, record, groups=()) -> None:
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chaosbench-cell")
-    futures = [pool.submit(execute, c, path, threads=threads) for c, path in runnable]
+    futures = [pool.submit(execute_group, [c for c, _ in g], [p for _, p in g], threads=threads) for g in groups]
+    futures += [pool.submit(execute, c, path, threads=threads) for c, path in runnable]
     try:
         for fut in as_completed(futures):
-            record(fut.result())
+            got = fut.result()
+            for rec in got if isinstance(got, list) else [got]:
+                record(rec)
     except BaseException:
         for f in futures:
             f.cancel()

@@ -161,6 +161,49 @@ def plot_vpt_vs_lyapunov(scores, order, path) -> None:
           "largest λ_max, the longest VPT and the lowest best VPT.")
 
 
+def plot_families(fams, scores, path) -> None:
+    """One panel per model family: its best member's median VPT on every system, against the best
+    VPT any model reached there; systems sorted by that best VPT."""
+    plt = _plt()
+    if not len(fams):
+        return _empty(path, "Model families", "no scored model")
+    vpt = scores.pivot(index="system", columns="variant", values="vpt")
+    lower = scores.pivot(index="system", columns="variant", values="lower_bound")
+    best = vpt.max(axis=1).sort_values(ascending=False)
+    x = np.arange(len(best))
+    k = len(fams)
+    cols = min(k, 3)
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.2 * rows), sharex=True, sharey=True, squeeze=False)
+    colors = _colors(list(fams["family"]))
+    for ax, (_, r) in zip(axes.flat, fams.iterrows()):
+        y = vpt[r["best"]].reindex(best.index).to_numpy(float)
+        hollow = lower[r["best"]].reindex(best.index).map(_flag_bool).to_numpy(bool)
+        ax.fill_between(x, 0, best.to_numpy(float), color="0.88", step="mid", label="best of any model")
+        c = colors[r["family"]]
+        ax.scatter(x[~hollow], y[~hollow], s=9, color=c, label=r["best"], zorder=3)
+        ax.scatter(x[hollow], y[hollow], s=9, facecolors="white", edgecolors=c, zorder=3)
+        ax.set_title(f"{r['family']}: {r['best']} (median {r['vpt_median']:.2f})", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    for ax in axes.flat[k:]:
+        ax.set_axis_off()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("VPT (Lyapunov times)")
+    for ax in axes[-1]:
+        ax.set_xlabel(f"system (all {len(best)}, sorted by the best VPT any model reached)")
+    fig.suptitle("Each model family's best member, system by system")
+    _save(fig, path, "One panel per family of models (chaosbench.models.FAMILIES); in each, the family's best member "
+          "on the leaderboard: its median VPT over seeds on every system (dots; hollow: only a lower bound, the "
+          "forecasts were still valid where the horizon or the certified truth ended). Grey: the best median VPT "
+          "any model reached on that system. Systems are in the same order in every panel, sorted by that best "
+          "value, so a family's gap to the best is the white space under the grey.")
+
+
+def _flag_bool(v) -> bool:
+    return bool(v) if isinstance(v, (bool, np.bool_)) else False
+
+
 def plot_error_vs_horizon(curves, eps, order, path) -> None:
     """NRMSE (log scale) and sMAPE against lead time: ``curves`` from :func:`chaosbench.report.error_curves`."""
     plt = _plt()

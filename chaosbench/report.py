@@ -380,6 +380,60 @@ def _eps(f) -> list[float]:
     return sorted({float(e) for e in np.asarray(f["eps"], float) if np.isfinite(e)})
 
 
+def families(board, scores):
+    """One row per model family present (:data:`chaosbench.models.FAMILIES`), best first: its best
+    member (the highest on the leaderboard), that member's median VPT over systems with its bootstrap
+    interval and mean rank, and the family's members."""
+    import pandas as pd
+
+    from .models import family
+
+    b = board.assign(family=board["base_model"].map(family))
+    rows = []
+    for fam, g in b.groupby("family", sort=False):  # the board is sorted: the first row is the best member
+        best = g.iloc[0]
+        rows.append({"family": fam, "best": best["model"], "members": ", ".join(g["model"]),
+                     "vpt_median": best["vpt_median"], "vpt_low": best["vpt_low"], "vpt_high": best["vpt_high"],
+                     "mean_rank": best["mean_rank"], "systems": best["systems"]})
+    return pd.DataFrame(rows)
+
+
+def _family_table(fams) -> list[str]:
+    lines = ["## Model families", "",
+             "Each family's best member (the highest on the leaderboard above), its median VPT over systems with "
+             f"the {LEVEL:.0%} bootstrap interval, and its mean rank; `families.png` shows it system by system.", "",
+             "| family | best member | median VPT [95% CI] | mean rank | members |", "|---|---|---|---:|---|"]
+    for _, r in fams.iterrows():
+        lines.append(f"| {r['family']} | {r['best']} | {_fmt(r['vpt_median'])} [{_fmt(r['vpt_low'])}–"
+                     f"{_fmt(r['vpt_high'])}] | {_fmt(r['mean_rank'])} | {r['members']} |")
+    return lines
+
+
+def _safety_note(f) -> list[str]:
+    """Cells whose fit hit a wall-time safety limit (a torch fit's or a search's): the one way a score
+    can depend on the machine's load, so the report names them."""
+    def hit_in(row) -> bool:  # cells written before the column existed say it in their fit_info
+        flag = row.get("safety_limit_hit")
+        if isinstance(flag, (bool, np.bool_)):
+            return bool(flag)
+        try:
+            info = json.loads(row.get("fit_info") or "{}")
+        except (TypeError, ValueError):
+            return False
+        return bool(info.get("safety_limit_hit") or (info.get("search") or {}).get("safety_limit_hit")
+                    or "time budget" in str(info.get("stopped", "")))
+
+    hit = f[[hit_in(r) for r in f.to_dict("records")]]
+    if not len(hit):
+        return ["No fit reached its wall-time safety limit: every score comes from a fixed amount of work "
+                "(epochs, trials), independent of the machine's load.", ""]
+    counts = ", ".join(f"{m} {n}" for m, n in hit.groupby("model").size().items())
+    return [f"**{len(hit)} cells reached a wall-time safety limit** before their epochs or trials ended ({counts}); "
+            "their scores depend on the machine's load: " + ", ".join(
+                f"{r.system}/{r.model}/seed {r.seed}" for r in hit.head(20).itertuples())
+            + (" …" if len(hit) > 20 else ""), ""]
+
+
 def markdown(frame, board) -> str:
     """The whole ``leaderboard.md`` of a results frame and its :func:`leaderboard`."""
     f = prepare(frame)
@@ -390,10 +444,12 @@ def markdown(frame, board) -> str:
     lines = ["# chaosbench leaderboard", "",
              f"{f['system'].nunique()} systems × {len(order)} models × {f['seed'].nunique()} seeds = {len(f)} cells "
              f"({n_failed} failed).", ""]
+    lines += _safety_note(f)
     if n_failed == len(f):  # nothing to rank: the reasons are the report
         return "\n".join(lines + ["**Every cell failed**, so there is no ranking.", ""] + _failures(f) + [""]
                          + _provenance(f))
-    lines += _leaderboard_table(board, eps) + [""] + _per_system_table(scores, order) + [""]
+    lines += _leaderboard_table(board, eps) + [""] + _family_table(families(board, scores)) + [""]
+    lines += _per_system_table(scores, order) + [""]
     capped = _capped_table(scores, order)
     lines += capped + ([""] if capped else [])
     lines += _long_run_table(scores, order) + [""] + _error_table(error_curves(f, order)) + [""]
@@ -421,6 +477,7 @@ def write_report(root, *, out=None) -> list[Path]:
     figures = {"ranks.png": lambda p: plots.plot_ranks(board, p),
                "win_rate.png": lambda p: plots.plot_win_rates(win_rates(f).loc[order, order], p),
                "vpt_vs_lyapunov.png": lambda p: plots.plot_vpt_vs_lyapunov(scores, order, p),
+               "families.png": lambda p: plots.plot_families(families(board, scores), scores, p),
                "error_vs_horizon.png": lambda p: plots.plot_error_vs_horizon(error_curves(f, order), eps, order, p),
                "forecasts.png": lambda p: plots.plot_forecasts(f, scores, order, p),
                "attractors.png": lambda p: plots.plot_attractors(f, scores, order, p)}

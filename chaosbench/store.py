@@ -40,7 +40,7 @@ from . import __version__
 from .catalog import COLUMN_NAMES, Catalog, load_catalog
 from .errors import ChaosbenchError, DamagedFileError
 from .files import atomic_path, atomic_write, available_memory, flock, human_size, remove_stale_tmp
-from .generate import Options, batches, check_noise_options, make_options
+from .trajectories import Options, batches, check_noise_options, make_options
 
 META_KEY = b"chaosbench"
 SPEC_FILE = "_dataset.json"
@@ -290,7 +290,7 @@ def write_system(out: Path, system, opts: Options, catalog: Catalog, spec: dict)
                         "n_trajectories": opts.n_trajectories, "standardized": opts.standardize,
                         "attractor_mean": info["mean"], "attractor_std": info["std"],
                         "noise_sigma": info["noise_sigma"], "parameters": info["parameters"],
-                        "invariants": system.invariants, "period": system.period,
+                        "invariants": system.invariants, "period": system.period, "kind": system.kind,
                     }
                     schema = table.schema.with_metadata({META_KEY: json.dumps(meta).encode()})
                     writer = pq.ParquetWriter(tmp, schema, compression="snappy", write_page_checksum=True)
@@ -328,7 +328,7 @@ def generate(systems: str | Sequence[str] | None = "all", *, out: str | os.PathL
              **options) -> Path:
     """Generate trajectories for ``systems`` into a dataset directory and return its path.
 
-    Options are those of :func:`chaosbench.generate.make_options`: ``length``, ``pts_per_period``
+    Options are those of :func:`chaosbench.trajectories.make_options`: ``length``, ``pts_per_period``
     (default 100) or ``pts_per_lyapunov`` or ``dt``, ``n_trajectories``, ``seed``, ``initial``,
     ``method``, ``rtol``, ``atol``, ``noise``, ``standardize``. With ``noise`` the trajectories are
     integrated by stochastic Heun with a fixed step, so ``method`` (other than ``"heun"``), ``rtol``
@@ -339,6 +339,8 @@ def generate(systems: str | Sequence[str] | None = "all", *, out: str | os.PathL
     names = resolve_systems(systems, cat)
     check_noise_options(options)
     opts = make_options(**options)
+    for name in names:  # a map refuses a resolution: say so before a directory is made
+        opts.resolution.step(cat[name])
     spec = spec_of(opts, cat)
     out = Path(out) if out is not None else data_root() / spec_id(spec)
     check_size(names, cat, opts, out)

@@ -2,7 +2,7 @@
 
 A :class:`Task` is one system at one resolution for one seed, built from ``n_windows + 3``
 trajectories whose starting points are independent (perturbed and decorrelated for 20 Lyapunov
-times, :mod:`chaosbench.generate`; checked by :mod:`chaosbench.leakage`):
+times, :mod:`chaosbench.trajectories`; checked by :mod:`chaosbench.leakage`):
 
 - a **training trajectory** of ``n_train`` points and, continuing it, a **validation part** of
   ``n_validation`` points (early stopping or hyperparameter search; never scored);
@@ -23,6 +23,13 @@ times, :mod:`chaosbench.generate`; checked by :mod:`chaosbench.leakage`):
 not scored (``n_scored`` counts the scored leading columns); a model forecasts them like any column,
 which for a rotation at a fixed rate is easy. A phase variable of an autonomised system (one whose
 equation is a constant rate, e.g. ``dz/dt = w``) is replaced by these columns.
+
+**Maps** (catalog ``kind: map``) are sampled at every iteration (``dt = 1``; a task spec for a map
+must say ``pts_per_period=1``, as :data:`MAP_TASK` and the ``maps`` preset do), and Lyapunov times
+use the exponent per iteration. Iteration is exact up to rounding, so their truth is certified by a
+**twin**: from each window's last context state perturbed by a relative ``MAP_TWIN_PERTURBATION``
+(1e-15, the rounding level) in every variable, iterated over the horizon; ``truth_error`` is the
+NRMSE between truth and twin, censored at ε/10 as for flows (recorded in ``tolerances``).
 
 All arrays are normalised with the *training* part's per-column mean and std. Everything follows
 from ``(system, spec, seed)``: the same triple gives the same numbers on any machine.
@@ -46,7 +53,7 @@ from . import metrics
 from .catalog import Catalog, System, load_catalog
 from .errors import ChaosbenchError, IntegrationError
 from .expressions import evaluate_numpy, parse
-from .generate import make_options, plan, record
+from .trajectories import make_options, plan, record
 from .integrate import DEFAULT_RTOL
 
 #: bumped whenever how a task is built changes without its spec changing (it is part of every task
@@ -56,6 +63,8 @@ PROTOCOL = 2
 EPS = 0.3
 #: the truth is certified while it differs from the check integration by less than ε times this
 CERTIFY_FRACTION = 0.1
+#: a map's truth is checked against a twin started this far (relative, per variable) from its forecast origin
+MAP_TWIN_PERTURBATION = 1e-15
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,10 @@ class TaskSpec:
                                   f"{', '.join(f.name for f in dataclasses.fields(self))}")
         return dataclasses.replace(self, **changes)
 
+
+#: the task spec for maps: one point per iteration; otherwise the flows' protocol (25 Lyapunov times, capped
+#: at 250 iterations; 10,000 training points; long runs of 500 Lyapunov times, at least 20,000 iterations)
+MAP_TASK = TaskSpec(pts_per_period=1.0)
 
 _ARRAYS = ("train", "validation", "contexts", "targets", "mean", "std", "truth_error", "long_truth")
 
@@ -230,10 +243,24 @@ def task_id(system: str, system_hash: str, spec: TaskSpec, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def check_spec(system: System, spec: TaskSpec) -> None:
+    """Refuse a spec that cannot apply to ``system``: a map is sampled at every iteration."""
+    if system.is_map and spec.pts_per_period != 1:
+        raise ChaosbenchError(f"system '{system.name}' is a map: a task samples every iteration, so the task "
+                              f"spec needs pts_per_period=1, not {spec.pts_per_period:g} (tasks.MAP_TASK and "
+                              "the 'maps' preset have it)")
+
+
+def sampling_step(system: System, spec: TaskSpec) -> float:
+    """The task's time step: period / pts_per_period for a flow, one iteration for a map."""
+    check_spec(system, spec)
+    return 1.0 if system.is_map else system.period / spec.pts_per_period
+
+
 def horizon_steps(system: System, spec: TaskSpec) -> tuple[int, bool]:
-    """The forecast horizon in steps, and whether the cap in periods shortened it."""
+    """The forecast horizon in steps, and whether the cap in periods (a map: iterations) shortened it."""
     lam = require_lyapunov(system)
-    dt = system.period / spec.pts_per_period
+    dt = sampling_step(system, spec)
     wanted = math.ceil(spec.horizon_lyap / (lam * dt) - 1e-9)
     cap = math.ceil(spec.max_horizon_periods * spec.pts_per_period - 1e-9)
     return min(wanted, cap), wanted > cap
@@ -242,7 +269,7 @@ def horizon_steps(system: System, spec: TaskSpec) -> tuple[int, bool]:
 def long_run_steps(system: System, spec: TaskSpec) -> int:
     """Length of the long truths (and of a model's long free run), in steps."""
     lam = require_lyapunov(system)
-    dt = system.period / spec.pts_per_period
+    dt = sampling_step(system, spec)
     wanted = math.ceil(spec.long_run_lyap / (lam * dt))
     return int(min(max(wanted, spec.min_long_run_steps), spec.max_long_run_steps))
 
@@ -271,9 +298,12 @@ def _integrate(system: System, spec: TaskSpec, seed: int, rtol: float, check_rto
     """The task's raw columns at one tolerance: training+validation, windows, their check, long truths."""
     k = spec.n_windows
     n_fit, n_window = spec.n_train + spec.n_validation, spec.context + horizon
-    opts = make_options(length=max(n_fit, n_window), pts_per_period=spec.pts_per_period, n_trajectories=k + 3,
-                        seed=seed, noise=spec.noise, rtol=rtol, atol=rtol, relative_perturbation=relative)
+    opts = make_options(length=max(n_fit, n_window), pts_per_period=None if system.is_map else spec.pts_per_period,
+                        n_trajectories=k + 3, seed=seed, noise=spec.noise, rtol=rtol, atol=rtol,
+                        relative_perturbation=relative)
     p = plan(system, opts)
+    if system.is_map:
+        return _iterate_map(system, spec, p, opts, horizon, n_long, relative)
 
     def columns(first, count, n_steps, tol):
         seen, raw = record(p, first, count, n_steps, opts, rtol=tol, atol=tol, raw=True)
@@ -287,13 +317,37 @@ def _integrate(system: System, spec: TaskSpec, seed: int, rtol: float, check_rto
                                                                "perturbation": "relative" if relative else "std"}
 
 
+def _iterate_map(system: System, spec: TaskSpec, p, opts, horizon: int, n_long: int, relative: bool):
+    """:func:`_integrate` for a map: the windows' check is a twin iterated from each forecast origin
+    perturbed by a relative MAP_TWIN_PERTURBATION (a zero variable: that times the attractor's std)."""
+    k = spec.n_windows
+    n_fit, n_window = spec.n_train + spec.n_validation, spec.context + horizon
+    fit = record(p, 0, 1, n_fit, opts)
+    windows, raw = record(p, 1, k, n_window, opts, raw=True)
+    origin = raw[:, spec.context - 1]
+    rng = np.random.default_rng([opts.seed, 0x7A1])
+    size = np.where(origin != 0, np.abs(origin), p.ref.pool.std(0))
+    twin_starts = origin + MAP_TWIN_PERTURBATION * size * rng.choice([-1.0, 1.0], size=origin.shape)
+    twin = record(dataclasses.replace(p, states=twin_starts), 0, k, horizon + 1, opts)
+    check = windows.copy()
+    check[:, spec.context:] = twin[:, 1:]
+    longs = record(p, k + 1, 2, n_long, opts)
+    names = list(system.variables)
+    used = {"truth": "iteration in float64 (exact up to rounding)",
+            "check": f"twin from each forecast origin perturbed by a relative {MAP_TWIN_PERTURBATION:g} per variable",
+            "perturbation": "relative" if relative else "std"}
+    return fit, windows, check, longs, names, len(names), p.dt, used
+
+
 def make_task(system: str | System, spec: TaskSpec | None = None, *, seed: int = 0,
               catalog: Catalog | str | None = None) -> Task:
-    """Build the task for one system and seed (see the module docstring for the protocol)."""
-    spec = spec or TaskSpec()
+    """Build the task for one system and seed (see the module docstring for the protocol); without
+    ``spec``, the default :class:`TaskSpec` for a flow and :data:`MAP_TASK` for a map."""
     if not isinstance(catalog, Catalog):
         catalog = load_catalog(catalog)
     system = catalog[system] if isinstance(system, str) else system
+    spec = spec or (MAP_TASK if system.is_map else TaskSpec())
+    check_spec(system, spec)
     lam = require_lyapunov(system)
     horizon, capped = horizon_steps(system, spec)
     n_long = long_run_steps(system, spec)
@@ -302,7 +356,7 @@ def make_task(system: str | System, spec: TaskSpec | None = None, *, seed: int =
     # can underflow DOP853's step at 1e-14; then 10x looser, up to the generator's default, recorded
     # in the task (and the certified time says what that costs)
     tolerances = [spec.truth_rtol]
-    while tolerances[-1] * 10 <= DEFAULT_RTOL * 1.001:
+    while tolerances[-1] * 10 <= DEFAULT_RTOL * 1.001 and not system.is_map:
         tolerances.append(tolerances[-1] * 10)
     # and if a start perturbed by 1e-3 of the attractor's std leaves the attractor (one that comes within
     # 1e-7 of a zero population, say), perturbations of 1e-3 of each variable's own value, which keep signs
@@ -341,7 +395,8 @@ def make_task(system: str | System, spec: TaskSpec | None = None, *, seed: int =
 class Preset:
     """A named benchmark: systems, models, seeds, task settings and per-cell budget.
 
-    ``systems`` is a tuple of names or ``"chaotic"`` (every system of the chaotic catalog).
+    ``systems`` is a tuple of names, ``"chaotic"`` (every flow of the chaotic catalog) or ``"chaotic-maps"``
+    (every map of it).
     ``optional_models`` run only when their extra is installed (the run says which were skipped).
     ``overrides`` are hyperparameters per model for this preset (small budgets for ``quick``).
     """
@@ -357,10 +412,12 @@ class Preset:
     time_budget: float = 1800.0
 
     def system_names(self, catalog: Catalog) -> list[str]:
-        return catalog.chaotic() if self.systems == "chaotic" else [catalog[s].name for s in self.systems]
+        if self.systems in ("chaotic", "chaotic-maps"):
+            return catalog.chaotic(kind="map" if self.systems == "chaotic-maps" else "flow")
+        return [catalog[s].name for s in self.systems]
 
 
-_BASELINES = ("persistence", "climatology", "var")
+_BASELINES = ("persistence", "climatology", "var", "parrot", "analogue")
 _RESERVOIRS = ("esn", "ngrc")  # core dependencies only, like the baselines
 #: a per-system search on the validation part, bounded by its number of trials (never by seconds)
 _SEARCH = {"esn": {"search_trials": 6}, "ngrc": {"search_trials": 12}}
@@ -399,6 +456,16 @@ PRESETS: dict[str, Preset] = {
         models=_BASELINES + _RESERVOIRS,
         optional_models=_DARTS + _TORCH,
         task=TaskSpec(n_train=1000, n_validation=200),
+        overrides=_SEARCH,
+    ),
+    "maps": Preset(
+        name="maps",
+        description="every discrete map of the chaotic catalog, one point per iteration, 10,000 training points, "
+                    "10 independent windows of 25 Lyapunov times (at most 250 iterations), 3 task seeds",
+        systems="chaotic-maps",
+        models=_BASELINES + _RESERVOIRS,
+        seeds=(0, 1, 2),
+        task=MAP_TASK,
         overrides=_SEARCH,
     ),
 }

@@ -20,6 +20,7 @@ def run(*args, **kw):
     (["--catalog", "BROKEN", "list"], "not valid JSON"),
     (["--catalog", "MISSING", "list"], "cannot read"),
     (["frobnicate"], "invalid choice"),
+    (["models", "alrn"], "unknown model 'alrn'; did you mean 'alrnn'"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
     (tmp_path / "broken.json").write_text('{"systems": {"X": ')
@@ -41,3 +42,16 @@ def test_list_info_generate(tmp_path):
     assert (tmp_path / "d" / "Lorenz.parquet").exists() and (tmp_path / "d" / "Rossler.parquet").exists()
     r = run("generate", "Lorenz", "--length", "100", "--trajectories", "3", "--out", str(tmp_path / "d"))
     assert r.returncode == 2 and "other settings" in r.stderr
+
+
+def test_models_lists_the_registry_with_families_and_one_models_defaults():
+    from chaosbench.models import REGISTRY
+
+    r = run("models")
+    assert r.returncode == 0
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:] if line.strip() and " " in line
+            and not line.startswith("'")}
+    assert set(REGISTRY) <= set(rows) and rows["parrot"][1] == "baselines" and rows["esn"][1:3] == ["reservoir",
+                                                                                                   "computing"]
+    r = run("models", "ngrc")
+    assert r.returncode == 0 and "search_trials = 0" in r.stdout and r.stdout.startswith("ngrc: ")

@@ -4,17 +4,18 @@ import pytest
 
 from chaosbench.catalog import load_catalog
 from chaosbench.errors import ChaosbenchError, IntegrationError
-from chaosbench.generate import trajectory
+from chaosbench.trajectories import trajectory
 
 from .conftest import entry
 
 CATALOG = load_catalog()
 
 
-@pytest.mark.parametrize("name", list(CATALOG))
+# an excluded map may have no bounded orbit at all (ZeraouliaSprott at dysts' parameters)
+@pytest.mark.parametrize("name", [n for n, s in CATALOG.items() if not (s.is_map and s.excluded)])
 def test_every_system_integrates_1000_points_from_its_stored_point(name):
     s = CATALOG[name]
-    x = trajectory(s, length=1000, pts_per_period=100, initial="catalog")
+    x = trajectory(s, length=1000, initial="catalog", **({} if s.is_map else {"pts_per_period": 100}))
     assert x.shape == (1, 1000, s.dimension)
     assert np.all(np.isfinite(x))
     assert np.all(np.ptp(x[0], axis=0) < 1e6)

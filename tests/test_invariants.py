@@ -106,7 +106,8 @@ def _stored(catalog):
 def test_every_system_is_annotated(catalog):
     keys = {"lyapunov_spectrum", "lyapunov_spectrum_std", "kaplan_yorke_dimension", "pesin_entropy",
             "lyapunov_time", "correlation_dimension", "dominant_period", "suggested_dt", "mean", "std", "method"}
-    missing = [name for name, s in catalog.items() if not keys <= set(s.invariants)]
+    # an excluded map is left unannotated: some have no bounded orbit (its reason gives our numbers)
+    missing = [name for name, s in catalog.items() if not keys <= set(s.invariants) and not (s.is_map and s.excluded)]
     assert not missing
 
 
@@ -121,7 +122,7 @@ def test_every_chaotic_system_has_a_positive_exponent_beyond_its_error_bar(catal
     assert not bad, sorted(bad)
     assert len(catalog.chaotic()) >= 135
     for name, s in catalog.items():  # an excluded system says why, and is not chaotic by our numbers either
-        if s.excluded:
+        if s.excluded and not s.is_map:  # (maps may also be excluded for having no bounded set; see test_maps)
             lam, err = s.invariants["lyapunov_spectrum"][0], s.invariants["lyapunov_spectrum_std"][0]
             assert lam - 2 * err <= 0, name
 
@@ -151,7 +152,7 @@ def test_stored_spectra_obey_the_flow_identities(catalog):
         lam, err = np.array(inv["lyapunov_spectrum"]), np.array(inv["lyapunov_spectrum_std"])
         div, scale = inv["mean_divergence"], np.abs(lam).sum()
         assert abs(lam.sum() - div) <= 0.01 * max(abs(div), scale), (name, lam, div)
-        if not s.is_nonautonomous:  # the direction along the flow has exponent zero
+        if not (s.is_nonautonomous or s.is_map):  # the direction along the flow has exponent zero
             i = int(np.argmin(np.abs(lam)))
             assert abs(lam[i]) <= 3 * err[i] + 1e-3 * scale, (name, lam, err)
         if s.flags["hamiltonian"]:

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from chaosbench.catalog import load_catalog
-from chaosbench.generate import trajectory
-from chaosbench.leakage import analogue_tracking, dataset_leakage, leaks, longest_tracking, task_leakage
+from chaosbench.trajectories import trajectory
+from chaosbench.leakage import (analogue_tracking, control_data, dataset_leakage, leaks, longest_tracking, p_value,
+                                past_limits, task_leakage)
 from chaosbench.tasks import TaskSpec, make_task
 
 
@@ -58,11 +59,39 @@ def test_the_check_flags_a_task_whose_targets_copy_its_training_data():
     task.validation = np.concatenate([task.validation, task.contexts[1], task.targets[1]])
     report = task_leakage(task)
     assert leaks(report) and report["tracking_lyap"][1] == pytest.approx(report["horizon_lyap"])
+    # independent controls track no target that long: the copy stands out (rank test, p = 1/(M + 1))
+    controls = control_data(task, load_catalog()["Lorenz"], 19)
+    assert controls.shape == (19, len(task.train) + len(task.validation), 3)
+    tested = task_leakage(task, controls=controls)
+    assert max(tested["control_max_analogue_lyap"]) < 8.0 and max(tested["control_max_tracking_lyap"]) < 20.0
+    assert p_value(tested, "analogue") == pytest.approx(1 / 20) and leaks(tested)
+
+
+def test_controls_clear_long_analogues_the_attractor_itself_allows():
+    """On a (nearly) periodic band every long trajectory tracks every target: past the absolute limits,
+    but no copy, because independent controls track it as long."""
+    class Task:  # the fields task_leakage reads
+        pass
+
+    t = np.arange(12_000) * 0.05
+
+    def orbit(phase, drift):
+        return np.stack([np.sin(t + phase), np.cos(t + phase), np.sin(2.0 * (t + phase)) + drift], axis=1)
+
+    task = Task()
+    task.system, task.seed, task.n_scored, task.steps_per_lyapunov, task.horizon = "band", 0, 3, 40.0, 400
+    task.train, task.validation = orbit(0.0, 0.0)[:10_000], orbit(0.0, 0.0)[10_000:11_000]
+    task.targets = np.stack([orbit(1.0 + k, 0.01)[:400] for k in range(4)])
+    controls = [orbit(2.0 + k, 0.0)[:11_000] for k in range(9)]
+    plain = task_leakage(task)
+    assert past_limits(plain) == ["analogue", "tracking"] and leaks(plain)
+    tested = task_leakage(task, controls=controls)
+    assert p_value(tested, "analogue") == 1.0 and not leaks(tested)
 
 
 def test_decorrelation_distance_tells_a_mixing_attractor_from_one_that_is_not():
-    """Lorenz's perturbed starts end as far apart as two random points of the attractor; Coullet's (in
-    the catalog as chaotic, yet its perturbations do not grow at these settings) stay together."""
+    """Lorenz's perturbed starts end as far apart as two random points of the attractor; Coullet's (weakly
+    chaotic, lambda 0.013, on a phase-coherent band along which perturbations grow slowly) stay together."""
     from chaosbench.leakage import decorrelation_distance
 
     catalog = load_catalog()

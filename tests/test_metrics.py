@@ -209,7 +209,7 @@ def lorenz_samples():
     """Two independent samples of the Lorenz attractor, standardised with the first one's mean/std,
     and a limit cycle of the Lorenz system (rho = 350) standardised in place of the attractor."""
     from chaosbench.catalog import load_catalog
-    from chaosbench.generate import trajectory
+    from chaosbench.trajectories import trajectory
 
     system = load_catalog()["Lorenz"]
     x = trajectory(system, length=20000, pts_per_period=100, n_trajectories=2, seed=0)

@@ -7,7 +7,8 @@ torch = pytest.importorskip("torch")
 from chaosbench.errors import ChaosbenchError  # noqa: E402
 from chaosbench.models import make_model, model_class  # noqa: E402
 from chaosbench.models.plrnn import (ALRNN, PLRNN, ShallowPLRNN, _AlmostLinearRNN,  # noqa: E402
-                                     _ShallowPLRNN, forced_run, free_run, jacobian_growth)
+                                     _ShallowPLRNN, forced_run, free_run, jacobian_growth,
+                                     positive_definite_diagonal, subregions)
 from chaosbench.models.plrnn_init import one_step_ridge  # noqa: E402
 from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 
@@ -290,3 +291,139 @@ def test_bounded_shplrnn_keeps_a_within_one_and_its_forecasts_finite(lorenz_task
         assert not torch.isfinite(free_run(free, z0, 20_000)).all()  # 1.05^20000 overflows
     model = ShallowPLRNN(hidden_dim=32, lr=0.05, **TINY).fit(lorenz_task.train, dt=lorenz_task.dt)
     assert model.bounded and bool((model.net_.A.abs() <= 1.0).all())
+
+
+# -- the authors' protocol (Brenner et al. 2024's ALRNN-DSR code) and the symbolic code ----------
+
+def _rotating_alrnn(quarter_turns: int) -> _AlmostLinearRNN:
+    """Two linear units rotating by ``quarter_turns`` x 90 degrees a step, copied into the two ReLU
+    units: the ReLU units' sign pattern follows the rotation's quadrant."""
+    net = _AlmostLinearRNN(1, 4, 2)
+    angle = quarter_turns * np.pi / 2
+    w = torch.zeros(4, 4)
+    w[:2, :2] = torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], dtype=torch.float32)
+    w[2, 0] = w[3, 1] = 1.0  # relu units <- the linear units' previous values
+    with torch.no_grad():
+        net.A.zero_()
+        net.W.copy_(w)
+        net.h.zero_()
+    return net
+
+
+@pytest.mark.parametrize("quarter_turns,visited", [(1, {"11", "01", "00", "10"}), (2, {"11", "00"}), (0, {"11"})])
+def test_subregions_of_a_hand_built_alrnn(quarter_turns, visited):
+    net = _rotating_alrnn(quarter_turns)
+    z0 = torch.tensor([[1.0, 0.5, 0.0, 0.0]])
+    with torch.no_grad():
+        states = free_run(net, z0, 40, latents=True)[0]  # from step 2 on the ReLU units hold the rotated pair
+    codes = subregions(states[1:], net.relu_units.numpy())
+    assert set(codes) == visited and sum(codes.values()) == 39
+    counts = sorted(codes.values())
+    assert counts[-1] - counts[0] <= 1  # a rotation visits its quadrants in turn
+    assert list(codes.values()) == sorted(codes.values(), reverse=True)  # most visited first
+    # the mask or the count of (last) ReLU units, numpy or torch, one state or many: the same codes
+    assert subregions(states[1:].numpy(), 2) == codes
+    assert subregions(np.array([0.3, -2.0, 0.0, 1.5]), 2) == {"01": 1}  # zero is not positive
+    assert subregions(np.ones((5, 4)), 0) == {"": 5}
+
+
+def test_alrnn_forecaster_exposes_latents_and_subregions(lorenz_task):
+    task = lorenz_task
+    model = ALRNN(latent_dim=6, forcing="sparse", tau=4, **TINY).fit(task.train, dt=task.dt)
+    lat = model.latent_forecast(task.contexts[0], 30)
+    assert lat.shape == (30, 6) and np.allclose(lat[:, :3], model.forecast(task.contexts[0], 30), atol=1e-6)
+    inferred = model.inferred_latents(task.train[:41])
+    assert inferred.shape == (40, 6)
+    forced = [t for t in range(40) if np.allclose(inferred[t, :3], task.train[t + 1])]
+    assert forced == [3, 7, 11, 15, 19, 23, 27, 31, 35, 39]  # the data every tau = 4 steps, as in training
+    codes = model.subregions(lat)
+    assert 1 <= len(codes) <= 4 and sum(codes.values()) == 30
+
+
+def test_positive_definite_start_of_a():
+    a = positive_definite_diagonal(20, np.random.default_rng(0))
+    assert a.shape == (20,) and np.all(a > 0) and np.all(a <= 1) and 0.2 < a.mean() < 0.6
+    x = np.random.default_rng(1).standard_normal((400, 3))
+    model = ALRNN(init="positive_definite", **{**TINY, "max_epochs": 1, "batches_per_epoch": 1, "lr": 1e-12})
+    model.fit(x, dt=0.01)
+    assert np.allclose(model.net_.A.detach().numpy(), positive_definite_diagonal(20, np.random.default_rng([0, 0xA])),
+                       atol=1e-5)
+
+
+def test_authors_protocol_trains_without_clipping_from_a_contracting_start(lorenz_task):
+    """Sequences of 200, sparse forcing every 16 steps, no gradient clipping: from A = 0.4 the loss
+    stays finite (the unforced latents of an A = 1 start can grow a thousandfold over 200 steps)."""
+    task = lorenz_task
+    model = ALRNN(init="positive_definite", forcing="sparse", tau=16, seq_len=200, batch_size=16, stride=1,
+                  batches_per_epoch=10, max_epochs=3, lr=1e-3, grad_clip=0.0, validation_horizon=20)
+    model.fit(task.train, dt=task.dt)
+    losses = model.log_.train_loss
+    assert model.log_.steps == 30 and len(losses) == 3 and np.all(np.isfinite(losses))
+    a = model.net_.A.detach()
+    assert float(a.min()) > 0 and float(a.max()) < 1
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.mark.parametrize("mode", ["fixed", "batch"])
+def test_train_noise_touches_only_the_training_data(mode, monkeypatch):
+    from chaosbench.models.torch_base import TorchForecaster
+
+    rng = np.random.default_rng(0)
+    x, v = rng.standard_normal((3000, 3)) * [1.0, 2.0, 4.0], rng.standard_normal((300, 3))
+    seen = []
+
+    def spy(self, trajectories, validation):
+        seen.append((trajectories, validation))
+        raise _Captured
+
+    monkeypatch.setattr(TorchForecaster, "_fit", spy)
+    for seed in (0, 0, 1):
+        with pytest.raises(_Captured):
+            ALRNN(train_noise=0.1, train_noise_mode=mode, seed=seed).fit(x, dt=0.01, validation=v)
+    (train, val), (again, _), (other, _) = seen
+    assert np.array_equal(val[0], v)
+    if mode == "batch":  # fresh noise per batch, inside the loss: the data arrive clean
+        assert np.array_equal(train[0], x)
+        return
+    noise = train[0] - x
+    assert np.allclose(noise.std(0), 0.1 * x.std(0), rtol=0.1)  # relative to each variable's std
+    assert np.array_equal(train[0], again[0]) and not np.allclose(train[0], other[0])  # seeded
+
+
+def test_batch_noise_enters_the_training_loss_only(lorenz_task):
+    model = ALRNN(latent_dim=6, train_noise=0.5, train_noise_mode="batch", **TINY).fit(lorenz_task.train,
+                                                                                      dt=lorenz_task.dt)
+    w = torch.as_tensor(lorenz_task.train[None, :17], dtype=torch.float32)
+    model.net_.eval()
+    assert float(model._loss(model.net_, w, 1.0)) == float(model._loss(model.net_, w, 1.0))
+    model.net_.train()
+    assert float(model._loss(model.net_, w, 1.0)) != float(model._loss(model.net_, w, 1.0))
+
+
+@pytest.mark.parametrize("validation", [True, False])
+def test_selection_by_state_space_divergence(validation, lorenz_task):
+    task = lorenz_task
+    model = ALRNN(latent_dim=6, selection="d_stsp", selection_every=2, **{**TINY, "max_epochs": 5})
+    model.fit(task.train, dt=task.dt, validation=task.validation if validation else None)
+    scored = [i + 1 for i, s in enumerate(model.log_.val_score) if np.isfinite(s)]
+    assert scored == [2, 4, 5]  # every 2 epochs and the last; the start is scored too
+    assert np.isfinite(model.fit_info_["initial_val_score"]) and model.fit_info_["best_epoch"] in (0, 2, 4, 5)
+    assert model.fit_info_["selection"] == "d_stsp"
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"train_noise": -0.1}, "train_noise must be a non-negative number"),
+    ({"train_noise": float("nan")}, "train_noise must be a non-negative number"),
+    ({"train_noise_mode": "sometimes"}, "train_noise_mode must be one of fixed, batch"),
+    ({"selection": "vpt"}, "selection must be one of forecast, d_stsp"),
+    ({"selection_every": 0}, "selection_every must be a positive integer"),
+    ({"init": "zeros"}, "init must be one of ridge, random, positive_definite"),
+])
+def test_bad_protocol_options_give_one_line_errors(kwargs, match):
+    x = np.random.default_rng(0).standard_normal((200, 3))
+    with pytest.raises(ChaosbenchError, match=match) as err:
+        ALRNN(**kwargs).fit(x, dt=0.01)
+    assert "\n" not in str(err.value) and "ALRNN" in str(err.value)

@@ -10,7 +10,7 @@ from chaosbench import results
 from chaosbench.metrics import HORIZONS_LYAP
 from chaosbench.report import _censored_median, leaderboard, write_report
 
-FIGURES = ("ranks.png", "win_rate.png", "vpt_vs_lyapunov.png", "error_vs_horizon.png", "forecasts.png",
+FIGURES = ("ranks.png", "win_rate.png", "vpt_vs_lyapunov.png", "families.png", "error_vs_horizon.png", "forecasts.png",
            "attractors.png")
 LAMBDA = {"A": 0.5, "B": 1.0, "C": 2.0}
 HORIZON_STEPS, HORIZON_LYAP, N_WINDOWS = 2000, 20.0, 4
@@ -181,3 +181,44 @@ def test_a_median_of_lower_bounds_is_a_lower_bound_only_when_they_can_move_it():
     assert _censored_median([1, 2, 3], [False, True, False]) == (2.0, True)
     assert _censored_median([1, 3], [False, True]) == (2.0, True)  # the mean of the two middles can rise
     assert _censored_median([0, 0, 5], [True, False, False]) == (0.0, True)
+
+
+def test_the_report_names_cells_whose_fit_hit_a_wall_time_safety_limit():
+    """The one way a score can depend on the machine's load is said in the report, including for cells
+    written before the flag had its own column (their fit_info says it)."""
+    import json
+
+    import pandas as pd
+
+    from chaosbench.report import _safety_note
+
+    frame = pd.DataFrame([
+        {"system": "Lorenz", "model": "lstm", "seed": 0, "safety_limit_hit": True, "fit_info": "{}"},
+        {"system": "Rossler", "model": "lstm", "seed": 0, "safety_limit_hit": None,
+         "fit_info": json.dumps({"stopped": "time budget of 240 s reached"})},
+        {"system": "Lorenz", "model": "esn", "seed": 0, "safety_limit_hit": None,
+         "fit_info": json.dumps({"search": {"safety_limit_hit": False}})}])
+    note = _safety_note(frame)[0]
+    assert note.startswith("**2 cells reached") and "lstm 2" in note and "esn" not in note
+    assert "independent of the machine's load" in _safety_note(frame.iloc[2:])[0]
+
+
+def test_families_take_each_familys_best_member_from_the_leaderboard():
+    import pandas as pd
+
+    from chaosbench.report import families
+
+    board = pd.DataFrame([  # sorted as the leaderboard is: best first
+        {"model": "ngrc", "base_model": "ngrc", "vpt_median": 9.0, "vpt_low": 8.0, "vpt_high": 10.0, "mean_rank": 1.2,
+         "systems": 3},
+        {"model": "lstm", "base_model": "lstm", "vpt_median": 3.0, "vpt_low": 2.0, "vpt_high": 4.0, "mean_rank": 2.5,
+         "systems": 3},
+        {"model": "esn", "base_model": "esn", "vpt_median": 8.0, "vpt_low": 7.0, "vpt_high": 9.0, "mean_rank": 2.0,
+         "systems": 3},
+        {"model": "gru", "base_model": "gru", "vpt_median": 2.0, "vpt_low": 1.0, "vpt_high": 3.0, "mean_rank": 3.0,
+         "systems": 3},
+        {"model": "mine:Model", "base_model": "mine:Model", "vpt_median": 1.0, "vpt_low": 0.5, "vpt_high": 1.5,
+         "mean_rank": 4.0, "systems": 3}])
+    fams = families(board, None)
+    assert list(fams["family"]) == ["reservoir computing", "gated RNNs", "other"]
+    assert list(fams["best"]) == ["ngrc", "lstm", "mine:Model"] and fams["members"].iloc[0] == "ngrc, esn"

@@ -14,7 +14,7 @@ import pytest
 import chaosbench as cb
 from chaosbench import cli, results
 from chaosbench.errors import ChaosbenchError
-from chaosbench.generate import make_options, plan, record, trajectory
+from chaosbench.trajectories import make_options, plan, record, trajectory
 from tests.test_harness import SMALL
 
 ROOT = Path(__file__).resolve().parent.parent

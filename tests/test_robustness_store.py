@@ -96,7 +96,7 @@ def test_row6_overwrite_while_another_generate_writes_is_refused(tmp_path):
 
 def test_row6_writers_of_one_spec_share_and_another_spec_is_refused_while_they_write(tmp_path):
     from chaosbench.catalog import load_catalog
-    from chaosbench.generate import make_options
+    from chaosbench.trajectories import make_options
     from chaosbench.store import _writing, spec_of
 
     out = tmp_path / "d"

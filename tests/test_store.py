@@ -9,7 +9,7 @@ import pytest
 import chaosbench
 from chaosbench import generate, load
 from chaosbench.errors import ChaosbenchError
-from chaosbench.generate import make_options, trajectory
+from chaosbench.trajectories import make_options, trajectory
 from chaosbench.store import read_metadata
 
 
@@ -70,7 +70,7 @@ def test_interrupted_generation_leaves_no_file(tmp_path, monkeypatch):
 
 def test_batches_bound_memory_and_stream_row_groups(tmp_path, catalog):
     import chaosbench.store as store
-    from chaosbench.generate import batches
+    from chaosbench.trajectories import batches
 
     opts = make_options(length=200, n_trajectories=5, seed=2)
     sizes = [s.shape[0] for _, _, s, _ in batches(catalog["Lorenz"], opts, max_bytes=200 * 3 * 8 * 2)]

@@ -64,8 +64,8 @@ def test_presets():
     assert set(PRESETS) >= {"quick", "standard", "data-limited"}
     assert get_preset("data-limited").task.n_train == 1000
     assert get_preset("standard").systems == "chaotic"
-    assert all(p.task.horizon_lyap >= 15 and p.task.n_windows == 10 and p.task.pts_per_period == 100
-               for p in PRESETS.values())
+    assert all(p.task.horizon_lyap >= 15 and p.task.n_windows == 10
+               and p.task.pts_per_period == (1 if p.systems == "chaotic-maps" else 100) for p in PRESETS.values())
     with pytest.raises(ChaosbenchError, match="unknown preset"):
         get_preset("fast")
     with pytest.raises(ChaosbenchError, match="n_windows"):

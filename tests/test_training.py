@@ -87,12 +87,33 @@ def test_starting_weights_are_kept_when_no_epoch_beats_them():
     assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
 
 
-def test_time_budget_stops_training():
+def test_the_safety_limit_stops_a_runaway_fit_and_says_so():
     x, y = _regression(n=4096)
     net = torch.nn.Sequential(torch.nn.Linear(3, 256), torch.nn.Tanh(), torch.nn.Linear(256, 1))
     log = train(net, lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
-                len(x), TrainConfig(max_epochs=10_000, time_budget=0.5, patience=0), batch_size=8)
-    assert "time budget" in log.stopped and log.seconds < 5.0 and log.epochs < 10_000
+                len(x), TrainConfig(max_epochs=10_000, safety_seconds=0.5, patience=0), batch_size=8)
+    assert "safety limit" in log.stopped and log.seconds < 5.0 and log.epochs < 10_000
+    assert log.safety_limit_hit and log.summary()["safety_limit_hit"] is True
+
+
+def test_the_work_of_a_fit_is_fixed_by_epochs_not_by_the_clock():
+    """Two fits with the same seed take the same optimiser steps and end at the same weights, however
+    long each step took (one is slowed down on purpose)."""
+    import time as _time
+
+    x, y = _regression(n=512)
+    ends = []
+    for delay in (0.0, 0.002):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 1)
+
+        def loss(idx, p, net=net, delay=delay):
+            _time.sleep(delay)
+            return ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean()
+        log = train(net, loss, len(x), TrainConfig(max_epochs=3, patience=0), batch_size=32)
+        assert log.stopped == "max_epochs reached" and not log.safety_limit_hit
+        ends.append((log.steps, net.weight.detach().clone()))
+    assert ends[0][0] == ends[1][0] == 3 * 16 and torch.equal(ends[0][1], ends[1][1])
 
 
 def test_gradient_clipping_bounds_the_first_update():

@@ -52,7 +52,12 @@ def integrate(compiled, y0, *, dt: float, n_steps: int, t0: float = 0.0, method:
     noise : per-variable amplitudes sigma of additive noise dX = f dt + sigma dW (forces "heun").
     seed, stream : seed the noise; trajectory i draws from stream ``stream + i`` of ``seed``, so results
         depend neither on threads nor on how trajectories are batched.
+
+    A map (``compiled.system.is_map``) is iterated instead: ``dt`` is then a whole number of
+    iterations between outputs, and ``method``, tolerances, ``t0`` and ``substeps`` do not apply.
     """
+    if compiled.system.is_map:
+        return _iterate(compiled, y0, dt, n_steps, noise)
     if method not in METHODS:
         raise ChaosbenchError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
     y0 = np.atleast_2d(np.asarray(y0, dtype=float))
@@ -96,4 +101,32 @@ def integrate(compiled, y0, *, dt: float, n_steps: int, t0: float = 0.0, method:
         integrate_batch(compiled.rhs, METHODS[method], np.ascontiguousarray(y0), float(t0), float(dt),
                         int(n_steps), *args, float(rtol), float(atol), h_max, int(max_steps), int(substeps),
                         sigma, int(seed), int(stream), out, status, stats)
+    return Solution(out, status, stats[:, 0], stats[:, 1], stats[:, 2])
+
+
+def _iterate(compiled, y0, stride, n_steps: int, noise) -> Solution:
+    """Iterate a map: every ``stride``-th state, ``n_steps`` of them, for each row of ``y0``."""
+    name = compiled.system.name
+    y0 = np.atleast_2d(np.asarray(y0, dtype=float))
+    if y0.shape[1] != compiled.dimension:
+        raise ChaosbenchError(f"system '{name}': initial states need {compiled.dimension} values, got {y0.shape[1]}")
+    if not (np.isfinite(stride) and stride >= 1 and float(stride) == int(stride)):
+        raise ChaosbenchError(f"system '{name}' is a map: dt must be a whole number of iterations, got {stride}")
+    if int(n_steps) < 1:
+        raise ChaosbenchError(f"n_steps must be at least 1, got {n_steps}")
+    if noise is not None and np.any(np.asarray(noise, float) != 0):
+        raise ChaosbenchError(f"system '{name}' is a map: additive noise is not supported for maps")
+    m = y0.shape[0]
+    out = np.empty((m, int(n_steps), compiled.dimension))
+    status = np.zeros(m, dtype=np.int64)
+    stats = np.zeros((m, 3), dtype=np.int64)
+    if m == 1:
+        from .iterate import iterate
+
+        status[0] = iterate(compiled.rhs, y0[0].copy(), int(stride), int(n_steps), compiled.params, out[0], stats[0])
+    else:
+        from .iterate import iterate_batch
+
+        iterate_batch(compiled.rhs, np.ascontiguousarray(y0), int(stride), int(n_steps), compiled.params, out, status,
+                      stats)
     return Solution(out, status, stats[:, 0], stats[:, 1], stats[:, 2])

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..catalog import System, load_catalog, read_json
 from ..errors import ChaosbenchError
-from ..generate import trajectory
+from ..trajectories import trajectory
 from .dimension import correlation_dimension, kaplan_yorke_dimension, pesin_entropy
 from .lyapunov import lyapunov_spectrum
 from .spectrum import timescales
@@ -44,10 +44,14 @@ DYNAMICS = ("variables", "equations", "parameters", "initial_conditions", "perio
 
 
 def dynamics_hash(entry: dict) -> str:
-    """A short hash of the fields of a catalog entry that the invariants depend on."""
+    """A short hash of the fields of a catalog entry that the invariants depend on (its ``kind`` too,
+    unless it is the default "flow", so flows' stored hashes stay valid)."""
     import hashlib
 
-    text = json.dumps({k: entry.get(k) for k in DYNAMICS}, sort_keys=True, separators=(",", ":"))
+    fields = {k: entry.get(k) for k in DYNAMICS}
+    if entry.get("kind", "flow") != "flow":
+        fields["kind"] = entry["kind"]
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -76,6 +80,8 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
     correlation dimension, power-spectrum timescales and per-variable statistics from trajectories
     on the attractor in observed coordinates (delay equations: a delay embedding of the scalar).
     Every scalar carries the standard deviation over initial conditions as ``<field>_std``.
+    A map's exponents are per iteration, its samples every iterate, and it has no timescales (the
+    dominant period and suggested dt are left empty); its correlation dimension may be below 1.
     """
     s = settings or SETTINGS
     ly = lyapunov_spectrum(system, **s["lyapunov"])
@@ -86,24 +92,28 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
     lam1, lam1_std = float(mean_spectrum[0]), float(ly.std[0])
 
     samp = s["sampling"]
-    dt = system.period / samp["pts_per_period"]
-    states = trajectory(system, length=samp["length"], dt=dt, n_trajectories=samp["n_trajectories"],
-                        seed=samp["seed"])
+    is_map = system.is_map
+    per_period = 1 if is_map else samp["pts_per_period"]  # a map's time unit is one iteration
+    dt = system.period / per_period
+    states = trajectory(system, length=samp["length"], n_trajectories=samp["n_trajectories"],
+                        seed=samp["seed"], **({} if is_map else {"dt": dt}))
     cd = s["correlation_dimension"]
+    min_dimension = 0.0 if is_map else cd["min_dimension"]
     stride = max(1, samp["length"] // cd["points"])
-    theiler = int(math.ceil(cd["theiler_periods"] * samp["pts_per_period"] / stride))
+    theiler = int(math.ceil(cd["theiler_periods"] * per_period / stride))
     d2, times, ranges = [], [], []
     if system.is_delay:
         from ..compiler import compile_system
 
         lag = max(1, int(round(0.5 * float(compile_system(system).lag_tau.max()) / dt)))
     for x in states:
-        times.append(timescales(x, dt))
+        if not is_map:
+            times.append(timescales(x, dt))
         if system.is_delay:
             pts = _embed(x[:, 0], cd["delay_embedding"], lag)[::stride]
         else:
             pts = x[::stride]
-        c = correlation_dimension(pts, theiler=theiler, min_dimension=cd["min_dimension"])
+        c = correlation_dimension(pts, theiler=theiler, min_dimension=min_dimension)
         d2.append(c.value)
         ranges.append(c.r_range)
 
@@ -122,6 +132,8 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
     inv["correlation_dimension"], inv["correlation_dimension_std"] = _mean_std(d2)
     inv["dominant_period"], inv["dominant_period_std"] = _mean_std([t.dominant_period for t in times])
     inv["suggested_dt"], inv["suggested_dt_std"] = _mean_std([t.suggested_dt for t in times])
+    if is_map:
+        inv["lyapunov_units"] = "per iteration"
     flat = states.reshape(-1, states.shape[-1])
     inv["mean"] = [_sig(v) for v in flat.mean(axis=0)]
     inv["std"] = [_sig(v) for v in flat.std(axis=0)]
@@ -130,17 +142,19 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
         "lyapunov": {k: (_sig(v) if isinstance(v, float) else v) for k, v in ly.settings.items()},
         "correlation_dimension": {
             "method": "Grassberger-Procaccia, standardised coordinates, least-squares slope over the window of "
-                      "0.8 decades in r with the most constant local slope among those with slope >= "
-                      f"{cd['min_dimension']:g} (an attractor of a flow contains orbits)",
+                      "0.8 decades in r with the most constant local slope"
+                      + ("" if is_map else f" among those with slope >= {cd['min_dimension']:g} (an attractor of a "
+                                           "flow contains orbits)"),
             "coordinates": (f"delay embedding, {cd['delay_embedding']} coordinates, lag tau/2" if system.is_delay
                             else "observed variables"),
             "points": int(len(pts)), "spacing": _sig(stride * dt), "theiler_window": theiler,
             "scaling_region": [_sig(float(np.median(r[:, 0]))), _sig(float(np.median(r[:, 1])))],
             "trajectories": int(len(states))},
-        "timescales": {"method": "Welch power spectrum summed over standardised variables; dominant period at "
-                                 "its highest peak; suggested_dt gives 10 samples per cycle of the frequency "
-                                 "below which 99% of the power lies",
-                       "dt": _sig(dt), "length": samp["length"], "segment": 4096},
+        "timescales": ({"method": "none: a map's time step is one iteration"} if is_map else
+                       {"method": "Welch power spectrum summed over standardised variables; dominant period at "
+                                  "its highest peak; suggested_dt gives 10 samples per cycle of the frequency "
+                                  "below which 99% of the power lies",
+                        "dt": _sig(dt), "length": samp["length"], "segment": 4096}),
         "system_hash": dynamics_hash(system.raw),
         "statistics": {"coordinates": "observed", "trajectories": samp["n_trajectories"], "length": samp["length"],
                        "dt": _sig(dt), "seed": samp["seed"]},

@@ -16,6 +16,11 @@ system in the catalog.
   the discretised tangent method of Farmer (1982, Physica D 4, 366-393): it gives the leading
   exponents of the discretised, finite-dimensional system, which converge to the delay
   equation's as the grid is refined.
+- :func:`tangent_map` iterates a discrete map with ``k`` tangent vectors, Q <- J(x_n) Q, and
+  re-orthonormalises them after every iteration (the QR method for maps: Benettin et al. 1980;
+  Eckmann & Ruelle 1985, Rev. Mod. Phys. 57, 617, Sec. IV.B); no quadrature, so the exponents per
+  iteration are exact up to the finite length of the run. log |det J| is summed alongside, so the
+  sum of the exponents can be checked against the mean phase-space contraction.
 """
 import math
 
@@ -28,6 +33,8 @@ OK, NOT_FINITE = 0, 3
 
 ODE_SIGNATURE = nb.types.int64(RHS_TYPE, JAC_TYPE, F64_1D, nb.types.float64, nb.types.float64, nb.types.int64,
                                nb.types.int64, nb.types.int64, F64_1D, F64_1D, F64_1D)
+MAP_SIGNATURE = nb.types.int64(RHS_TYPE, JAC_TYPE, F64_1D, nb.types.int64, nb.types.int64, F64_1D, F64_1D,
+                               F64_1D)
 DELAY_SIGNATURE = nb.types.int64(RHS_TYPE, JAC_TYPE, JAC_TYPE, F64_1D, nb.types.float64, nb.types.int64,
                                  nb.types.int64, nb.types.int64, F64_1D, I64_1D, I64_1D, nb.types.int64,
                                  F64_1D, F64_1D)
@@ -59,6 +66,21 @@ def _orthonormalise(Q, logs, accumulate):
 
 
 @nb.njit(cache=True)
+def _generic_frame(n, logs):
+    """``logs.size`` orthonormal tangent vectors in ``n`` dimensions from a fixed generic start (a linear
+    congruential sequence): axis-aligned vectors can stay in invariant subspaces (a forcing phase, say)
+    and then come out in the wrong order."""
+    Q = np.empty((n, logs.size))
+    seed = 12345
+    for i in range(n):
+        for j in range(logs.size):
+            seed = (1103515245 * seed + 12345) % 2147483648
+            Q[i, j] = seed / 2147483648.0 - 0.5
+    _orthonormalise(Q, logs, False)
+    return Q
+
+
+@nb.njit(cache=True)
 def _trace(J):
     s = 0.0
     for i in range(J.shape[0]):
@@ -78,15 +100,7 @@ def tangent_rk4(f, jac, y0, t0, h, n_transient, n_steps, qr_every, p, logs, div)
     k = logs.size
     lag = np.zeros(0)
     y = y0.copy()
-    # a fixed generic start: axis-aligned vectors can stay in invariant subspaces (a forcing phase, say)
-    # and then come out in the wrong order
-    Q = np.empty((n, k))
-    seed = 12345
-    for i in range(n):
-        for j in range(k):
-            seed = (1103515245 * seed + 12345) % 2147483648
-            Q[i, j] = seed / 2147483648.0 - 0.5
-    _orthonormalise(Q, logs, False)
+    Q = _generic_frame(n, logs)
     J = np.zeros((n, n))
     ky = np.empty((4, n))
     kQ = np.empty((4, n, k))
@@ -220,4 +234,71 @@ def tangent_delay(f, jac, jac_lag, y0, h, n_transient, n_steps, qr_every, p, lag
                 if not math.isfinite(logs[j]):
                     return NOT_FINITE
     state_out[:] = Y[cur]
+    return OK
+
+
+@nb.njit(cache=True)
+def _log_abs_det(J, work):
+    """log |det J| by Gaussian elimination with partial pivoting (``work`` is scratch of J's shape)."""
+    n = J.shape[0]
+    work[:, :] = J
+    total = 0.0
+    for c in range(n):
+        piv = c
+        for r in range(c + 1, n):
+            if abs(work[r, c]) > abs(work[piv, c]):
+                piv = r
+        if work[piv, c] == 0.0:
+            return -math.inf
+        if piv != c:
+            for q in range(n):
+                work[c, q], work[piv, q] = work[piv, q], work[c, q]
+        total += math.log(abs(work[c, c]))
+        for r in range(c + 1, n):
+            factor = work[r, c] / work[c, c]
+            for q in range(c, n):
+                work[r, q] -= factor * work[c, q]
+    return total
+
+
+@nb.njit(MAP_SIGNATURE, cache=True, error_model="numpy")
+def tangent_map(f, jac, y0, n_transient, n_steps, p, logs, div):
+    """Lyapunov sums of a map: ``logs[j]`` = sum of log R_jj over ``n_steps`` iterations.
+
+    The first ``n_transient`` iterations align the tangent vectors and are not counted; ``div[0]``
+    receives the sum of log |det J| over the counted ones. ``logs.size`` is the number of exponents
+    wanted. Returns 0, or 3 if the state or the tangent vectors became non-finite (or degenerate).
+    """
+    n = y0.size
+    k = logs.size
+    lag = np.zeros(0)
+    y = y0.copy()
+    nxt = np.empty(n)
+    Q = _generic_frame(n, logs)
+    J = np.zeros((n, n))
+    work = np.zeros((n, n))
+    JQ = np.empty((n, k))
+    logs[:] = 0.0
+    div[0] = 0.0
+    for step in range(n_transient + n_steps):
+        counted = step >= n_transient
+        jac(0.0, y, lag, p, J)
+        if counted:
+            div[0] += _log_abs_det(J, work)
+        for i in range(n):
+            for j in range(k):
+                acc = 0.0
+                for r in range(n):
+                    acc += J[i, r] * Q[r, j]
+                JQ[i, j] = acc
+        Q[:, :] = JQ
+        f(0.0, y, lag, p, nxt)
+        y[:] = nxt
+        for i in range(n):
+            if not math.isfinite(y[i]):
+                return NOT_FINITE
+        _orthonormalise(Q, logs, counted)
+        for j in range(k):
+            if not math.isfinite(logs[j]):
+                return NOT_FINITE
     return OK

@@ -2,8 +2,10 @@
 
 For an ordinary flow every exponent is computed from the catalog's exact Jacobian (Benettin et al.
 1980; Shimada & Nagashima 1979); for a delay equation the leading ones, by the discretised
-tangent method (Farmer 1982). Each initial condition is a state drawn on the attractor from the
-reference run of :mod:`chaosbench.generate`; the spread over initial conditions is the error bar.
+tangent method (Farmer 1982); for a discrete map, every exponent (per iteration) from products of
+its exact Jacobian, re-orthonormalised by QR after each iteration (Eckmann & Ruelle 1985). Each
+initial condition is a state drawn on the attractor from the reference run of
+:mod:`chaosbench.trajectories`; the spread over initial conditions is the error bar.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import numpy as np
 from ..catalog import System
 from ..compiler import CompiledSystem, compile_system, observe_function
 from ..errors import IntegrationError
-from ..generate import make_options, reference
-from .kernels import OK, tangent_delay, tangent_rk4
+from ..trajectories import make_options, reference
+from .kernels import OK, tangent_delay, tangent_map, tangent_rk4
 
 #: RK4 step: at most period / STEPS_PER_PERIOD and STIFFNESS / (largest |eigenvalue| of J on the attractor)
 STEPS_PER_PERIOD = 100
@@ -27,6 +29,11 @@ DELAY_EXPONENTS = (6, 16, 40)
 DELAY_GRID = 200
 #: times the step is halved when a run becomes non-finite
 RETRIES = 3
+#: a map's runs: iterations counted per initial condition, and iterations first discarded
+MAP_ITERATIONS = 200_000
+MAP_TRANSIENT = 1_000
+#: each run of a map starts from a pool state kicked by this fraction of the attractor's std
+MAP_KICK = 1e-6
 
 
 @dataclass
@@ -66,7 +73,7 @@ def jacobian_scale(cs: CompiledSystem, states: np.ndarray) -> float:
 def starting_states(system: System, cs: CompiledSystem, n_candidates: int, seed: int):
     """Raw states on the attractor (not observed coordinates) and their times, in a seeded random order.
 
-    They are drawn from the reference run of :func:`chaosbench.generate.reference`, whose samples lie
+    They are drawn from the reference run of :func:`chaosbench.trajectories.reference`, whose samples lie
     ``period / 10`` apart after its transient; a nonautonomous system must restart each state at its
     own time, or it would start off the attractor (or, if conservative, in another region of phase space).
     Returns (states, times, the whole pool).
@@ -96,6 +103,8 @@ def lyapunov_spectrum(system: System, *, n_initial: int = 6, n_periods: float = 
     seed : picks the initial conditions.
     n_exponents : how many exponents (default: all for flows, ``DELAY_EXPONENTS`` for delay equations).
 
+    A map is passed on to :func:`map_lyapunov_spectrum` with its own run lengths (in iterations).
+
     Returns
     -------
     LyapunovResult
@@ -112,6 +121,8 @@ def lyapunov_spectrum(system: System, *, n_initial: int = 6, n_periods: float = 
     Farmer, J. D. (1982). Chaotic attractors of an infinite-dimensional dynamical system.
     Physica D 4(3), 366-393.
     """
+    if system.is_map:
+        return map_lyapunov_spectrum(system, n_initial=n_initial, seed=seed, n_exponents=n_exponents)
     cs = compile_system(system)
     y0s, t0s, pool = starting_states(system, cs, 4 * n_initial, seed)
     rho = jacobian_scale(cs, pool)
@@ -142,6 +153,62 @@ def lyapunov_spectrum(system: System, *, n_initial: int = 6, n_periods: float = 
         settings["escaped"] = (f"{escaped} of the states drawn diverged under RK4 at this step and were replaced "
                                "by others (the attractor lies close to unbounded orbits)")
     return LyapunovResult(per_initial=logs / T, divergence=div / T, settings=settings)
+
+
+def map_lyapunov_spectrum(system: System, *, n_initial: int = 8, n_iterations: int = MAP_ITERATIONS,
+                          n_transient: int = MAP_TRANSIENT, seed: int = 0,
+                          n_exponents: int | None = None) -> LyapunovResult:
+    """The Lyapunov spectrum of a discrete map, per iteration, from ``n_initial`` states on its attractor.
+
+    Each run starts from a pool state kicked by ``MAP_KICK`` times the attractor's std (pool states are
+    one deterministic orbit: unkicked runs would repeat each other), iterates the map and ``k`` tangent
+    vectors, Q <- J(x_n) Q with the exact Jacobian, and re-orthonormalises Q (QR by Gram-Schmidt) after
+    every iteration; the exponents are the means of log R_jj over ``n_iterations`` iterations after
+    ``n_transient`` aligning ones. A run that becomes
+    non-finite is replaced by one from another state. The std over runs is the error bar;
+    ``divergence`` holds each run's mean log |det J| (the sum of the exponents).
+
+    References
+    ----------
+    Benettin, G., Galgani, L., Giorgilli, A., & Strelcyn, J.-M. (1980). Lyapunov characteristic
+    exponents for smooth dynamical systems and for Hamiltonian systems; a method for computing all
+    of them. Meccanica 15, 9-30.
+    Eckmann, J.-P., & Ruelle, D. (1985). Ergodic theory of chaos and strange attractors. Rev. Mod.
+    Phys. 57(3), 617-656 (Sec. IV.B).
+    """
+    if not system.is_map:
+        raise IntegrationError(f"system '{system.name}' is a flow; use lyapunov_spectrum")
+    cs = compile_system(system)
+    y0s, _, pool = starting_states(system, cs, 4 * n_initial, seed)
+    # the pool is one orbit and iteration is deterministic: a run from an earlier pool state passes through the
+    # later ones and would repeat their run; a kick of 1e-6 of the attractor's std makes the runs independent
+    # well within the transient (clipped into the pool's range, since a map may be defined on an interval only)
+    rng = np.random.default_rng([seed, 0x3A9])
+    y0s = np.clip(y0s + MAP_KICK * pool.std(0) * rng.standard_normal(y0s.shape), pool.min(0), pool.max(0))
+    k = system.dimension if n_exponents is None else min(int(n_exponents), system.dimension)
+    logs, div, escaped = [], [], 0
+    row, out = np.empty(k), np.empty(1)
+    for y0 in y0s:
+        if len(logs) == n_initial:
+            break
+        status = tangent_map(cs.rhs, cs.jac, np.ascontiguousarray(y0, float), int(n_transient), int(n_iterations),
+                             cs.params, row, out)
+        if status != OK:
+            escaped += 1
+            continue
+        logs.append(row.copy())
+        div.append(out[0])
+    if len(logs) < max(2, n_initial // 2):
+        raise IntegrationError(f"system '{system.name}': the tangent iteration became non-finite from "
+                               f"{escaped} of {len(y0s)} states")
+    per = -np.sort(-np.array(logs).reshape(-1, k), axis=1) / n_iterations
+    settings = {"method": "products of the exact Jacobian along the orbit, QR (Gram-Schmidt) after every "
+                          "iteration (Benettin et al. 1980; Eckmann & Ruelle 1985)",
+                "exponents": "all", "units": "per iteration", "iterations": int(n_iterations),
+                "transient": int(n_transient), "initial_conditions": len(logs), "seed": seed}
+    if escaped:
+        settings["escaped"] = f"{escaped} of the states drawn became non-finite and were replaced by others"
+    return LyapunovResult(per_initial=per, divergence=np.array(div) / n_iterations, settings=settings)
 
 
 def _run_flow(cs, y0s, t0s, n_wanted, h, n_transient, n_steps, qr_every, k):

@@ -16,6 +16,8 @@ REGISTRY: dict[str, tuple[str, str | None]] = {
     "persistence": ("chaosbench.models.baselines:Persistence", None),
     "climatology": ("chaosbench.models.baselines:Climatology", None),
     "var": ("chaosbench.models.baselines:VAR", None),
+    "parrot": ("chaosbench.models.analogues:ContextParroting", None),
+    "analogue": ("chaosbench.models.analogues:Analogues", None),
     "esn": ("chaosbench.models.reservoir:EchoStateNetwork", None),
     "ngrc": ("chaosbench.models.reservoir:NextGenerationRC", None),
     "darts-linear": ("chaosbench.models.darts_adapter:LinearRegression", "darts"),
@@ -33,6 +35,24 @@ REGISTRY: dict[str, tuple[str, str | None]] = {
     "lru": ("chaosbench.models.ssm:LRU", "torch"),
     "mamba": ("chaosbench.models.ssm:Mamba", "torch"),
 }
+
+#: the family of each registered model: the report compares families by their best member
+FAMILIES: dict[str, str] = {
+    "persistence": "baselines", "climatology": "baselines", "var": "baselines", "parrot": "baselines",
+    "analogue": "baselines", "darts-linear": "baselines",
+    "esn": "reservoir computing", "ngrc": "reservoir computing",
+    "shplrnn": "PLRNN family", "alrnn": "PLRNN family", "plrnn": "PLRNN family",
+    "lstm": "gated RNNs", "gru": "gated RNNs", "darts-rnn": "gated RNNs",
+    "lru": "state-space models", "mamba": "state-space models",
+    "transformer": "transformers", "darts-transformer": "transformers",
+    "darts-nbeats": "deep MLP/CNN", "darts-nhits": "deep MLP/CNN", "darts-tcn": "deep MLP/CNN",
+}
+
+
+def family(name: str) -> str:
+    """The family of model ``name`` (a model of your own, ``module:Class``: "other")."""
+    return FAMILIES.get(name, "other")
+
 
 #: top-level modules each extra provides: a ModuleNotFoundError for one of them means "install the extra"
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
@@ -99,4 +119,4 @@ def make_model(name: str, **hyperparameters) -> Model:
     return cls(**hyperparameters)
 
 
-__all__ = ["REGISTRY", "Model", "as_trajectories", "make_model", "model_class", "is_available"]
+__all__ = ["REGISTRY", "FAMILIES", "family", "Model", "as_trajectories", "make_model", "model_class", "is_available"]

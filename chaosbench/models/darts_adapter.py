@@ -238,10 +238,8 @@ class RNN(TorchDartsModel):
     CELLS = ("RNN", "LSTM", "GRU")
 
     def __init__(self, *, cell: str = "LSTM", hidden_dim: int = 32, n_rnn_layers: int = 1,
-                 training_length: int = 60, **common):
-        common.setdefault("output_chunk_length", 1)
-        common.setdefault("input_chunk_length", 20)
-        super().__init__(**common)
+                 training_length: int = 60, input_chunk_length: int = 20, output_chunk_length: int = 1, **common):
+        super().__init__(input_chunk_length=input_chunk_length, output_chunk_length=output_chunk_length, **common)
         self.cell, self.hidden_dim, self.n_rnn_layers, self.training_length = \
             cell, hidden_dim, n_rnn_layers, training_length
 

@@ -36,6 +36,13 @@ its default.
 
 The one-step map :meth:`_LatentModel.step` is used by training and closed-loop forecasting alike: a
 forecast drives the model through the context with full forcing (``alpha = 1``), then runs freely.
+
+The Durstewitz lab's protocol (Brenner et al. 2024's ALRNN-DSR code; ``benchmarks/alrnn_published.py``
+records it) is reachable through options: ``init="positive_definite"`` (their start of ``A``),
+``train_noise`` (Gaussian observation noise on the training data only), ``selection="d_stsp"`` (keep
+the weights whose free run best matches the training data's state-space distribution), with sparse
+forcing, sequences of 200, batches of 16, no gradient clipping. :func:`subregions` counts the linear
+subregions an AL-RNN visits (the paper's symbolic code).
 """
 from __future__ import annotations
 
@@ -45,6 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import metrics
 from ..errors import ChaosbenchError
 from .plrnn_init import init_almost_linear, init_shallow
 from .reservoir import FALLBACK_RIDGE, RIDGE_GRID
@@ -52,7 +60,12 @@ from .torch_base import TorchForecaster, check_positive_int
 
 FORCINGS = ("gtf", "sparse")
 ALPHA_METHODS = ("adaptive", "constant")
-INITS = ("ridge", "random")
+INITS = ("ridge", "random", "positive_definite")
+#: AL-RNN/PLRNN Jacobian norms for the adaptive forcing computed once per linear subregion (False: once
+#: per state, as before December 2026; kept so benchmarks/batched_training.py can measure the change)
+PER_SUBREGION = True
+NOISE_MODES = ("fixed", "batch")
+SELECTIONS = ("forecast", "d_stsp")
 
 
 # -- the latent models: a pure one-step map each ------------------------------------------------
@@ -156,6 +169,13 @@ class _AlmostLinearRNN(_LatentModel):
         slope = torch.where(self.relu_units, (z > 0).to(z.dtype), torch.ones_like(z))
         return torch.diag_embed(self.A.expand_as(z)) + self.W * slope.unsqueeze(-2)
 
+    def jacobian_norms(self, z):
+        """Spectral norms of the Jacobians at states ``(..., m)``. The Jacobian is constant on each linear
+        subregion (the signs of the ReLU units), so each distinct subregion's matrix is decomposed once:
+        ``matrix_norm(jacobian(z), 2)`` (to float32 rounding of the decomposition) for a few SVDs instead
+        of one per state: with the AL-RNN's P = 2 ReLU units, at most 4 per model."""
+        return subregion_norms(self.A[None], self.W[None], self.relu_units, z[None])[0]
+
 
 # -- forcing ------------------------------------------------------------------------------------
 
@@ -191,21 +211,74 @@ def forced_run(net: _LatentModel, x: torch.Tensor, alpha: float, every: int = 1)
     return torch.stack(before, 1)[..., :n], torch.stack(after, 1)
 
 
-def free_run(net: _LatentModel, z: torch.Tensor, horizon: int) -> torch.Tensor:
-    """Observed latents of ``horizon`` free steps from states ``z`` ``(B, m)``: ``(B, horizon, n)``."""
+def free_run(net: _LatentModel, z: torch.Tensor, horizon: int, latents: bool = False) -> torch.Tensor:
+    """Observed latents of ``horizon`` free steps from states ``z`` ``(B, m)``: ``(B, horizon, n)``
+    (``latents=True``: every latent, ``(B, horizon, m)``)."""
     step, out = net.step_fn(), []
     for _ in range(horizon):
         z = step(z)
         out.append(z)
-    return torch.stack(out, 1)[..., :net.n]
+    return torch.stack(out, 1) if latents else torch.stack(out, 1)[..., :net.n]
 
 
 @torch.no_grad()
 def jacobian_growth(net: _LatentModel, states: torch.Tensor) -> float:
     """Largest, over sequences, geometric mean of the Jacobians' spectral norms along a sequence of
     states ``(B, T, m)``: Hess et al. 2023's bound on the growth of products of Jacobians."""
-    norms = torch.linalg.matrix_norm(net.jacobian(states), ord=2)  # (B, T)
+    if isinstance(net, _AlmostLinearRNN) and PER_SUBREGION:
+        norms = net.jacobian_norms(states)
+    else:
+        norms = torch.linalg.matrix_norm(net.jacobian(states), ord=2)  # (B, T)
     return float(torch.exp(torch.log(norms.clamp_min(1e-12)).mean(dim=1)).max())
+
+
+@torch.no_grad()
+def subregion_norms(A: torch.Tensor, W: torch.Tensor, relu_units: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Spectral norms of the AL-RNN Jacobians ``diag(A_k) + W_k diag(slope)`` of ``K`` models (``A``
+    ``(K, m)``, ``W`` ``(K, m, m)``) at states ``z`` ``(K, ..., m)``: one SVD per distinct (model,
+    subregion) pair, gathered back to ``(K, ...)``."""
+    k_models, m = A.shape
+    relu = torch.nonzero(relu_units).flatten()
+    n_states = math.prod(z.shape[1:-1])
+    signs = (z[..., relu] > 0).reshape(k_models, n_states, len(relu))  # (K, S, P)
+    code = signs.to(torch.int64) @ (2 ** torch.arange(len(relu), dtype=torch.int64))  # (K, S)
+    code = code + torch.arange(k_models)[:, None] * (2 ** len(relu))  # distinct per model
+    unique, inverse = torch.unique(code, return_inverse=True)
+    model, pattern = unique // (2 ** len(relu)), unique % (2 ** len(relu))
+    slope = torch.ones(len(unique), m, dtype=z.dtype)
+    slope[:, relu] = ((pattern[:, None] >> torch.arange(len(relu))) & 1).to(z.dtype)
+    jac = torch.diag_embed(A[model]) + W[model] * slope.unsqueeze(-2)
+    norms = torch.linalg.matrix_norm(jac, ord=2)  # (U,)
+    return norms[inverse].reshape(z.shape[:-1])
+
+
+def subregions(states, relu_units) -> dict[str, int]:
+    """The linear subregions that latent states visit, with their number of visits, most visited first.
+
+    An AL-RNN is linear inside each subregion, fixed by which of its ReLU units are positive; the
+    sequence of these sign patterns is Brenner et al. 2024's symbolic code (NeurIPS, "Almost-Linear
+    RNNs Yield Highly Interpretable Symbolic Codes in Dynamical Systems Reconstruction"). ``states``
+    ``(..., M)``; ``relu_units`` a boolean mask ``(M,)`` of the ReLU units (or their count ``P``: the
+    last ``P``). A code is a string of ``1`` (positive) and ``0``, one per ReLU unit in order; the
+    number of subregions visited is ``len`` of the result (one, ``""``, without ReLU units).
+    """
+    z = np.asarray(states, float)
+    z = z.reshape(-1, z.shape[-1])
+    mask = np.asarray(relu_units)
+    if mask.dtype != bool:
+        mask = np.arange(z.shape[1]) >= z.shape[1] - int(mask)
+    codes, counts = np.unique((z[:, mask] > 0).astype(np.uint8), axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return {"".join(map(str, codes[i])): int(counts[i]) for i in order}
+
+
+def positive_definite_diagonal(m: int, rng: np.random.Generator) -> np.ndarray:
+    """The diagonal of ``K / max|eig K|`` with ``K = R^T R / m + I``, ``R`` standard normal ``(m, m)``:
+    the start of ``A`` in the Durstewitz lab's code (ALRNN-DSR, ``src/models/initialization.jl``;
+    Brenner et al. 2024), entries in (0, 1), about 0.4 for ``m = 20``: a contracting start."""
+    r = rng.standard_normal((m, m))
+    k = r.T @ r / m + np.eye(m)
+    return np.diag(k) / np.abs(np.linalg.eigvalsh(k)).max()
 
 
 # -- the forecasters ----------------------------------------------------------------------------
@@ -234,29 +307,42 @@ class _PLRNNForecaster(TorchForecaster):
         ``"ridge"``: start from the one-step map that ridge regression fits with random first-layer
         weights (see the latent models' ``least_squares_init``), then train; ``"random"``: the
         random initialisation alone.
+        ``"positive_definite"``: the random start with ``A`` the diagonal of a normalised positive-definite
+        matrix (:func:`positive_definite_diagonal`, the lab's code; ``A = 1`` otherwise).
     init_ridge : float or None
         Regularisation of that regression, per training row; None: the value of
         :data:`~chaosbench.models.reservoir.RIDGE_GRID` whose weights forecast the validation part
         best (:data:`~chaosbench.models.reservoir.FALLBACK_RIDGE` without one), as the reservoirs do.
+    train_noise : float
+        Standard deviation of Gaussian observation noise added to the training data (never to the
+        validation part or a forecast's context), relative to each variable's std in the training
+        data; 0: none. Brenner et al. 2024 train on Lorenz-63 with 0.05.
+    train_noise_mode : str
+        ``"fixed"``: one draw (from ``seed``) added to the training data before training, as the ALRNN-DSR
+        tutorial's noisy training file; ``"batch"``: a fresh draw for every batch, as their Julia code.
+    selection : str
+        Which weights training keeps: ``"forecast"``, the epoch whose free-running forecasts of the
+        validation part score best; ``"d_stsp"``, the epoch whose free run from the start of the
+        (noise-free) training data, as long as it, has the lowest state-space divergence from it (the
+        ALRNN-DSR code's choice; needs no validation part).
+    selection_every : int
+        With ``selection="d_stsp"``: epochs between evaluations (the tutorial evaluates every 20), and
+        the last epoch.
     """
 
     def __init__(self, *, latent_dim: int | None = None, forcing: str = "gtf", alpha: float = 1.0,
                  alpha_method: str = "adaptive", alpha_decay: float = 0.99, alpha_every: int = 5, tau: int = 16,
-                 init: str = "random", init_ridge: float | None = None, **common):
-        common.setdefault("optimizer", "radam")
-        common.setdefault("schedule", "exponential")
-        common.setdefault("lr", 5e-3)
-        common.setdefault("final_lr_fraction", 0.01)
-        common.setdefault("weight_decay", 0.0)
-        common.setdefault("grad_clip", 10.0)
-        common.setdefault("seq_len", 50)
-        common.setdefault("batch_size", 32)
-        common.setdefault("stride", 5)
-        common.setdefault("max_epochs", 320)
-        common.setdefault("batches_per_epoch", 50)
-        common.setdefault("patience", 0)  # validation scores are noisy: run the schedule out, keep the best
-        common.setdefault("time_budget", 290.0)
-        super().__init__(**common)
+                 init: str = "random", init_ridge: float | None = None, optimizer: str = "radam",
+                 schedule: str = "exponential", lr: float = 5e-3, final_lr_fraction: float = 0.01,
+                 weight_decay: float = 0.0, grad_clip: float = 10.0, seq_len: int = 50, batch_size: int = 32,
+                 stride: int = 5, max_epochs: int = 320, batches_per_epoch: int | None = 50, patience: int = 0,
+                 train_noise: float = 0.0, train_noise_mode: str = "fixed", selection: str = "forecast",
+                 selection_every: int = 20, **common):
+        # patience 0: validation scores are noisy, so the schedule runs out (the best weights are kept)
+        super().__init__(optimizer=optimizer, schedule=schedule, lr=lr, final_lr_fraction=final_lr_fraction,
+                         weight_decay=weight_decay, grad_clip=grad_clip, seq_len=seq_len, batch_size=batch_size,
+                         stride=stride, max_epochs=max_epochs, batches_per_epoch=batches_per_epoch,
+                         patience=patience, **common)
         self.latent_dim = latent_dim
         self.forcing = forcing
         self.alpha = alpha
@@ -266,6 +352,10 @@ class _PLRNNForecaster(TorchForecaster):
         self.tau = tau
         self.init = init
         self.init_ridge = init_ridge
+        self.train_noise = train_noise
+        self.train_noise_mode = train_noise_mode
+        self.selection = selection
+        self.selection_every = selection_every
 
     # -- checks -------------------------------------------------------------------------------
     def _check_hyperparameters(self) -> None:
@@ -279,7 +369,7 @@ class _PLRNNForecaster(TorchForecaster):
             raise ChaosbenchError(f"{name}: alpha must be a number in [0, 1], got {self.alpha!r}")
         if not (isinstance(self.alpha_decay, (int, float)) and 0 <= self.alpha_decay < 1):
             raise ChaosbenchError(f"{name}: alpha_decay must be a number in [0, 1), got {self.alpha_decay!r}")
-        check_positive_int(name, alpha_every=self.alpha_every, tau=self.tau)
+        check_positive_int(name, alpha_every=self.alpha_every, tau=self.tau, selection_every=self.selection_every)
         if self.init not in INITS:
             raise ChaosbenchError(f"{name}: init must be one of {', '.join(INITS)}, got {self.init!r}")
         r = self.init_ridge
@@ -287,6 +377,14 @@ class _PLRNNForecaster(TorchForecaster):
             raise ChaosbenchError(f"{name}: init_ridge must be a non-negative number, got {self.init_ridge!r}")
         if self.latent_dim is not None:
             check_positive_int(name, latent_dim=self.latent_dim)
+        s = self.train_noise
+        if not (isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s >= 0):
+            raise ChaosbenchError(f"{name}: train_noise must be a non-negative number, got {s!r}")
+        if self.train_noise_mode not in NOISE_MODES:
+            raise ChaosbenchError(f"{name}: train_noise_mode must be one of {', '.join(NOISE_MODES)}, "
+                                  f"got {self.train_noise_mode!r}")
+        if self.selection not in SELECTIONS:
+            raise ChaosbenchError(f"{name}: selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
 
     def _latents(self, n: int) -> int:
         return max(n, self.latent_dim or n)
@@ -294,6 +392,10 @@ class _PLRNNForecaster(TorchForecaster):
     # -- training -------------------------------------------------------------------------------
     def _initialise(self, trajectories, val_fn):
         self.init_info_: dict = {}
+        if self.init == "positive_definite":
+            a = positive_definite_diagonal(self.net_.m, np.random.default_rng([self.seed, 0xA]))
+            with torch.no_grad():
+                self.net_.A.copy_(torch.as_tensor(a, dtype=self.net_.A.dtype))
         if self.init != "ridge":
             return
         pairs = [t for t in trajectories if len(t) > 1]
@@ -318,14 +420,50 @@ class _PLRNNForecaster(TorchForecaster):
                                                                             for r, v in zip(ridges, scores)}}
 
     def _fit(self, trajectories, validation):
+        self.check()
         self.alpha_ = float(self.alpha)
         self.alpha_history_: list[float] = []
         self._steps = 0
+        self._clean = trajectories
+        scale = np.concatenate(trajectories).std(axis=0)
+        self._noise_sd = torch.as_tensor(self.train_noise * np.where(scale > 0, scale, 1.0), dtype=torch.float32)
+        if self.train_noise > 0 and self.train_noise_mode == "fixed":
+            rng = np.random.default_rng([self.seed, 0x4E])
+            trajectories = [t + rng.standard_normal(t.shape) * self._noise_sd.numpy() for t in trajectories]
+        if self.selection == "d_stsp" and not validation:
+            validation = [trajectories[0][:0]]  # a stand-in: the torch loop selects only when given validation data
         super()._fit(trajectories, validation)
         self.fit_info_.update({**self.init_info_, "latent_dim": self.net_.m, "forcing": self.forcing,
-                               "final_alpha": round(self.alpha_, 4) if self.forcing == "gtf" else None})
+                               "final_alpha": round(self.alpha_, 4) if self.forcing == "gtf" else None,
+                               "train_noise": self.train_noise, "selection": self.selection})
+
+    def _validation_fn(self, validation):
+        if self.selection == "forecast":
+            return super()._validation_fn(validation)
+        return self._d_stsp_fn()
+
+    def _d_stsp_fn(self):
+        """Brenner et al. 2024's selection score: ``D_stsp`` between the clean training data and a free
+        run of the same length after its first ``seq_len + 1`` points; at the start, every
+        ``selection_every`` epochs and at the last (``inf`` in between, so those epochs are never kept)."""
+        truth = np.concatenate(self._clean)
+        start = self._clean[0]
+        drive = min(len(start), self.seq_len + 1)
+        ctx = torch.as_tensor(start[None, :drive], dtype=torch.float32)
+        windows = sum(max(0, (len(t) - self.seq_len - 1) // self.stride + 1) for t in self._clean)
+        per_epoch = max(1, min(math.ceil(windows / self.batch_size), self.batches_per_epoch or windows))
+
+        def score() -> float:
+            epoch, rest = divmod(self._steps, per_epoch)
+            if rest or (epoch % self.selection_every and epoch < self.max_epochs):
+                return math.inf
+            run = self._rollout(self.net_, ctx, len(truth))[0].double().numpy()
+            return metrics.state_space_divergence(truth, run)
+        return score
 
     def _loss(self, net, windows, progress):
+        if net.training and self.train_noise > 0 and self.train_noise_mode == "batch":
+            windows = windows + self._noise_sd * torch.randn_like(windows)
         if self.forcing == "sparse":
             preds, _ = forced_run(net, windows, 1.0, self.tau)
         else:
@@ -347,14 +485,33 @@ class _PLRNNForecaster(TorchForecaster):
         self.alpha_history_.append(self.alpha_)
 
     # -- forecasting ----------------------------------------------------------------------------
-    def _rollout(self, net, contexts, horizon):
-        """Drive through the last ``seq_len + 1`` points of the context with full forcing (as long as
-        a training sequence: unobserved latents start at ``B x`` and run ``seq_len`` steps, as they
-        were trained to), then run freely for ``horizon`` steps."""
+    def _drive(self, net, contexts):
+        """The state after the last ``seq_len + 1`` points of the context, driven with full forcing (as
+        long as a training sequence: unobserved latents start at ``B x`` and run ``seq_len`` steps, as
+        they were trained to)."""
         contexts = contexts[:, -(self.seq_len + 1):]
         _, states = forced_run(net, contexts, 1.0) if contexts.shape[1] > 1 else (None, None)
-        z = net.initial_state(contexts[:, 0]) if states is None else states[:, -1]
-        return free_run(net, z, horizon)
+        return net.initial_state(contexts[:, 0]) if states is None else states[:, -1]
+
+    def _rollout(self, net, contexts, horizon):
+        """Drive through the context (:meth:`_drive`), then run freely for ``horizon`` steps."""
+        return free_run(net, self._drive(net, contexts), horizon)
+
+    @torch.no_grad()
+    def latent_forecast(self, context: np.ndarray, horizon: int) -> np.ndarray:
+        """Every latent ``(horizon, M)`` of the free run that :meth:`forecast` returns the observed ones of."""
+        self.net_.eval()
+        ctx = torch.as_tensor(np.asarray(context)[None], dtype=torch.float32)
+        return free_run(self.net_, self._drive(self.net_, ctx), int(horizon), latents=True)[0].double().numpy()
+
+    @torch.no_grad()
+    def inferred_latents(self, data: np.ndarray) -> np.ndarray:
+        """Data-inferred latent states ``(T - 1, M)`` along ``data`` ``(T, n)``: forced as in training
+        (sparse: the data every ``tau`` steps; GTF: the data at every step) from ``z_0 = [x_0, B x_0 + b]``."""
+        self.net_.eval()
+        x = torch.as_tensor(np.asarray(data)[None], dtype=torch.float32)
+        _, states = forced_run(self.net_, x, 1.0, self.tau if self.forcing == "sparse" else 1)
+        return states[0].double().numpy()
 
 
 class ShallowPLRNN(_PLRNNForecaster):
@@ -379,13 +536,11 @@ class ShallowPLRNN(_PLRNNForecaster):
         See :class:`_PLRNNForecaster` and :class:`~chaosbench.models.torch_base.TorchForecaster`.
     """
 
-    def __init__(self, *, hidden_dim: int = 1024, clipped: bool = True, bounded: bool = True, **common):
+    def __init__(self, *, hidden_dim: int = 1024, clipped: bool = True, bounded: bool = True, init: str = "ridge",
+                 lr: float = 1e-4, max_epochs: int = 120, **common):
         # a start from the least-squares fit is fine-tuned, not retrained: a small learning rate
         # (measured on the goal task: 5e-4 and above never beat the starting weights on validation)
-        common.setdefault("init", "ridge")
-        common.setdefault("lr", 1e-4)
-        common.setdefault("max_epochs", 120)
-        super().__init__(**common)
+        super().__init__(init=init, lr=lr, max_epochs=max_epochs, **common)
         self.hidden_dim = hidden_dim
         self.clipped = clipped
         self.bounded = bounded
@@ -418,10 +573,9 @@ class ALRNN(_PLRNNForecaster):
         See :class:`_PLRNNForecaster` and :class:`~chaosbench.models.torch_base.TorchForecaster`.
     """
 
-    def __init__(self, *, pwl_units: int | None = 2, **common):
-        common.setdefault("latent_dim", 20)
-        common.setdefault("init", "random")  # two ReLU units are too few features for the regression
-        super().__init__(**common)
+    def __init__(self, *, pwl_units: int | None = 2, latent_dim: int | None = 20, init: str = "random", **common):
+        # init "random": two ReLU units are too few features for the least-squares start
+        super().__init__(latent_dim=latent_dim, init=init, **common)
         self.pwl_units = pwl_units
 
     def _check_hyperparameters(self) -> None:
@@ -438,6 +592,11 @@ class ALRNN(_PLRNNForecaster):
         m = self._latents(n)
         return _AlmostLinearRNN(n, m, m if self.pwl_units is None else min(self.pwl_units, m))
 
+    def subregions(self, states: np.ndarray) -> dict[str, int]:
+        """Linear subregions visited by latent states ``(..., M)`` (e.g. :meth:`latent_forecast`,
+        :meth:`inferred_latents`) and their visits, most visited first (:func:`subregions`)."""
+        return subregions(states, self.net_.relu_units.numpy())
+
 
 class PLRNN(ALRNN):
     """The PLRNN (Durstewitz 2017; Koppe et al. 2019): an :class:`ALRNN` whose units are all ReLU,
@@ -447,4 +606,5 @@ class PLRNN(ALRNN):
         super().__init__(pwl_units=pwl_units, **common)
 
 
-__all__ = ["ShallowPLRNN", "ALRNN", "PLRNN", "force", "forced_run", "free_run", "jacobian_growth"]
+__all__ = ["ShallowPLRNN", "ALRNN", "PLRNN", "force", "forced_run", "free_run", "jacobian_growth", "subregions",
+           "positive_definite_diagonal"]

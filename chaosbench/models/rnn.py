@@ -69,14 +69,11 @@ class _Recurrent(TorchForecaster):
     cell = "lstm"
 
     def __init__(self, *, hidden_size: int = 128, num_layers: int = 1, predict: str = "increment",
-                 rollout_steps: int = 8, **common):
-        common.setdefault("seq_len", 48)
-        common.setdefault("batch_size", 32)
-        common.setdefault("lr", 3e-3)
-        common.setdefault("max_epochs", 60)
-        common.setdefault("patience", 0)  # validation scores are noisy at high lr: run the schedule out
-        common.setdefault("weight_decay", 0.0)
-        super().__init__(**common)
+                 rollout_steps: int = 8, seq_len: int = 48, batch_size: int = 32, lr: float = 3e-3,
+                 max_epochs: int = 60, patience: int = 0, weight_decay: float = 0.0, **common):
+        # patience 0: validation scores are noisy at a high learning rate, so the schedule runs out
+        super().__init__(seq_len=seq_len, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
+                         weight_decay=weight_decay, **common)
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.predict = predict

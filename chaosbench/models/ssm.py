@@ -47,13 +47,12 @@ class StateSpaceForecaster(TorchForecaster):
     """
 
     def __init__(self, *, d_model: int = 64, n_layers: int = 2, d_state: int = 32, burn_in: int = 16,
-                 input_noise: float = 0.0, rollout_steps: int = 0, chunk: int = 0, **common):
+                 input_noise: float = 0.0, rollout_steps: int = 0, chunk: int = 0, seq_len: int = 128,
+                 batch_size: int = 32, lr: float = 3e-3, max_epochs: int = 40, patience: int = 0, **common):
         # the cosine schedule's last epochs are its best and early validation scores are noisy:
         # train the whole schedule (patience 0; the best weights are still restored)
-        for key, value in (("seq_len", 128), ("batch_size", 32), ("lr", 3e-3), ("max_epochs", 40),
-                           ("patience", 0), ("time_budget", 285.0)):
-            common.setdefault(key, value)
-        super().__init__(**common)
+        super().__init__(seq_len=seq_len, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
+                         **common)
         self.d_model = d_model
         self.n_layers = n_layers
         self.d_state = d_state
@@ -187,12 +186,10 @@ class Mamba(StateSpaceForecaster):
     """
 
     def __init__(self, *, expand: int = 2, d_conv: int = 4, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 **kwargs):
+                 d_model: int = 32, d_state: int = 8, batch_size: int = 16, max_epochs: int = 25, **kwargs):
         # its (batch, time, channels, state) tensors make a step ~5x dearer than the LRU's:
         # narrower, smaller batches, fewer steps
-        for key, value in (("d_model", 32), ("d_state", 8), ("batch_size", 16), ("max_epochs", 25)):
-            kwargs.setdefault(key, value)
-        super().__init__(**kwargs)
+        super().__init__(d_model=d_model, d_state=d_state, batch_size=batch_size, max_epochs=max_epochs, **kwargs)
         self.expand = expand
         self.d_conv = d_conv
         self.dt_min = dt_min

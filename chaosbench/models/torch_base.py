@@ -38,8 +38,12 @@ class TorchForecaster(Model):
         Steps between the starts of consecutive training windows.
     batch_size : int
         Windows per optimiser step.
-    max_epochs, lr, final_lr_fraction, schedule, optimizer, weight_decay, grad_clip, patience, time_budget
-        The training loop's settings (:class:`~chaosbench.models.training.TrainConfig`).
+    max_epochs, lr, final_lr_fraction, schedule, optimizer, weight_decay, grad_clip, patience
+        The training loop's settings (:class:`~chaosbench.models.training.TrainConfig`): the work of a fit
+        is ``max_epochs`` x ``batches_per_epoch`` optimiser steps, whatever the machine's load.
+    safety_seconds : float
+        A safety net on the fit's wall time, recorded in ``fit_info_["safety_limit_hit"]`` if it bites
+        (below the harness's per-cell limit, so a runaway fit is scored on what it learned).
     batches_per_epoch : int or None
         Cap on optimiser steps per epoch (None: every window once per epoch).
     validation_horizon : int
@@ -54,7 +58,7 @@ class TorchForecaster(Model):
     def __init__(self, *, seq_len: int = 64, stride: int = 1, batch_size: int = 64, max_epochs: int = 50,
                  lr: float = 1e-3, final_lr_fraction: float = 0.01, schedule: str = "cosine",
                  optimizer: str = "adamw", weight_decay: float = 1e-4, grad_clip: float = 1.0, patience: int = 10,
-                 time_budget: float = 240.0, batches_per_epoch: int | None = 100, validation_horizon: int = 200,
+                 safety_seconds: float = 1500.0, batches_per_epoch: int | None = 100, validation_horizon: int = 200,
                  seed: int = 0):
         super().__init__(seed=seed)
         self.seq_len = seq_len
@@ -68,7 +72,7 @@ class TorchForecaster(Model):
         self.weight_decay = weight_decay
         self.grad_clip = grad_clip
         self.patience = patience
-        self.time_budget = time_budget
+        self.safety_seconds = safety_seconds
         self.batches_per_epoch = batches_per_epoch
         self.validation_horizon = validation_horizon
 
@@ -105,7 +109,7 @@ class TorchForecaster(Model):
         try:
             return TrainConfig(max_epochs=self.max_epochs, lr=self.lr, final_lr_fraction=self.final_lr_fraction,
                                schedule=self.schedule, optimizer=self.optimizer, weight_decay=self.weight_decay,
-                               grad_clip=self.grad_clip, patience=self.patience, time_budget=self.time_budget,
+                               grad_clip=self.grad_clip, patience=self.patience, safety_seconds=self.safety_seconds,
                                seed=self.seed)
         except ChaosbenchError as exc:
             raise ChaosbenchError(f"{self.name}: {exc}") from None

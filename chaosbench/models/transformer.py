@@ -180,14 +180,12 @@ class Transformer(TorchForecaster):
         training window and the attention window (the KV cache's length).
     """
 
-    def __init__(self, *, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, d_ff: int = 128, **common):
-        common.setdefault("seq_len", 32)
-        common.setdefault("batch_size", 32)
-        common.setdefault("lr", 2e-3)
-        common.setdefault("max_epochs", 60)
-        common.setdefault("patience", 0)  # validation scores are noisy at high lr: run the schedule out
-        common.setdefault("weight_decay", 0.0)
-        super().__init__(**common)
+    def __init__(self, *, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, d_ff: int = 128, seq_len: int = 32,
+                 batch_size: int = 32, lr: float = 2e-3, max_epochs: int = 60, patience: int = 0,
+                 weight_decay: float = 0.0, **common):
+        # patience 0: validation scores are noisy at a high learning rate, so the schedule runs out
+        super().__init__(seq_len=seq_len, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
+                         weight_decay=weight_decay, **common)
         self.d_model = d_model
         self.n_heads = n_heads
         self.n_layers = n_layers

@@ -17,6 +17,12 @@ early pool state passes through the later ones, and a "test" trajectory started 
 it (:mod:`chaosbench.leakage` measures this). Nonautonomous systems are restarted at the time of
 their pool state and all brought to one common time, so their forcing phase stays consistent.
 Every trajectory is checked finite and within bounds before anything is returned.
+
+A **map** (catalog ``kind: map``) is iterated rather than integrated: its time step is one
+iteration (``dt = 1``; resolution options are refused), the reference run records every iterate,
+the decorrelation transient is rounded up to whole iterations, a perturbed start is clipped into the
+reference run's range (a map may be defined on an interval only, as the Chebyshev map on [-1, 1]),
+and noise is refused.
 """
 from __future__ import annotations
 
@@ -53,6 +59,12 @@ class Resolution:
                 raise ChaosbenchError(f"{k} must be a positive number, got {v}")
 
     def step(self, system: System) -> float:
+        if system.is_map:
+            given = [k for k, v in asdict(self).items() if v is not None]
+            if given:
+                raise ChaosbenchError(f"system '{system.name}' is a map: its time step is one iteration, so "
+                                      f"{given[0]} does not apply; leave the resolution out")
+            return 1.0
         if self.dt is not None:
             return float(self.dt)
         if self.pts_per_lyapunov is not None:
@@ -136,7 +148,7 @@ def _fail(system: System, what: str) -> IntegrationError:
 def reference(cs: CompiledSystem, opts: Options, observe) -> Reference:
     """Integrate past a transient from the catalog's point and record the attractor's range."""
     system = cs.system
-    dt_ref = system.period / 10.0  # 50 periods of attractor at least, 10 points per period
+    dt_ref = reference_step(system)
     n_pool = max(500, min(20 * opts.n_trajectories, 200_000))  # bounded memory for huge datasets
     n_transient = int(round(opts.transient_periods * 10)) + 1
     sol = integrate(cs, system.initial_conditions, dt=dt_ref, n_steps=n_transient + n_pool, rtol=opts.rtol,
@@ -151,6 +163,11 @@ def reference(cs: CompiledSystem, opts: Options, observe) -> Reference:
     return Reference(pool=pool, times=times, mean=seen.mean(0), std=seen.std(0), low=seen.min(0), high=seen.max(0))
 
 
+def reference_step(system: System) -> float:
+    """Spacing of the reference run's samples: 10 per period for a flow, every iterate of a map."""
+    return 1.0 if system.is_map else system.period / 10.0
+
+
 def decorrelation_time(system: System, opts: Options) -> float:
     """How long each trajectory runs before its first recorded step (0 from the catalog point)."""
     if opts.initial == "catalog":
@@ -159,7 +176,7 @@ def decorrelation_time(system: System, opts: Options) -> float:
     lam = system.max_lyapunov
     if lam is not None and lam > 0:
         t = max(t, opts.decorrelation_lyap / lam)
-    return float(t)
+    return float(math.ceil(t - 1e-9)) if system.is_map else float(t)
 
 
 def initial_states(cs: CompiledSystem, opts: Options, ref: Reference) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +190,10 @@ def initial_states(cs: CompiledSystem, opts: Options, ref: Reference) -> tuple[n
     scale = ref.pool.std(0)
     size = np.abs(ref.pool[idx]) if opts.relative_perturbation else np.where(scale > 0, scale, 1.0)
     kick = opts.perturbation * size * rng.standard_normal((m, ref.pool.shape[1]))
-    return ref.pool[idx] + kick, ref.times[idx].copy()
+    starts = ref.pool[idx] + kick
+    if cs.system.is_map:  # a map may be defined on an interval only (the Chebyshev map's [-1, 1])
+        starts = np.clip(starts, ref.pool.min(0), ref.pool.max(0))
+    return starts, ref.times[idx].copy()
 
 
 def decorrelate(cs: CompiledSystem, y0: np.ndarray, t0: np.ndarray, duration: float,
@@ -270,11 +290,15 @@ def plan(system: System, opts: Options, *, parameters: dict | None = None) -> Pl
     y0, t_pool = initial_states(cs, opts, ref)
     t_decor = decorrelation_time(system, opts)
     y0, t_start = decorrelate(cs, y0, t_pool, t_decor, opts)
+    if system.is_map and opts.noise > 0:
+        raise ChaosbenchError(f"system '{system.name}' is a map: noise is not supported for maps")
     sigma = opts.noise * ref.std / math.sqrt(system.period) if opts.noise > 0 else None
     if sigma is not None:  # a clock (dz/dt = w) is time itself: noise there would jitter the forcing's phase
         sigma[list(system.clock_variables)] = 0.0
     method = "heun" if sigma is not None else opts.method
     substeps = max(1, math.ceil(dt / (system.period / 1000.0))) if method != "dop853" else 1
+    if system.is_map:
+        method, substeps = "iteration", 1
     # a delay system restarts from a constant history, which is not a point of its attractor
     n_discard = math.ceil(5.0 * float(cs.lag_tau.max()) / dt) if system.is_delay and opts.initial == "attractor" \
         else 0

@@ -1,0 +1,89 @@
+"""Small PLRNN-family models trained together, one per system, end where each would alone."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from chaosbench.errors import ChaosbenchError  # noqa: E402
+from chaosbench.models import make_model  # noqa: E402
+from chaosbench.models.batched import fit_together, why_not_together  # noqa: E402
+from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+
+SPEC = TaskSpec(n_train=2000, n_validation=300, n_windows=3, context=100, horizon_lyap=2.0,
+                min_long_run_steps=5000, max_long_run_steps=5000)
+SHORT = {"max_epochs": 3, "batches_per_epoch": 20}
+#: what "the same model" means here: the stacked loop sums in another order than a lone one (batched
+#: matrix products), so weights agree to float32 rounding after 60 steps and free runs of 100 steps,
+#: which amplify any difference, to 1e-2
+WEIGHT_TOL, FORECAST_TOL = 1e-6, 1e-2
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tasks(lyapunov_catalog):
+    return [make_task(s, SPEC, seed=0, catalog=lyapunov_catalog) for s in ("Lorenz", "Rossler", "Chen")]
+
+
+def _alone(task, **hp):
+    torch.set_num_threads(1)
+    return make_model("alrnn", **{**SHORT, **hp}).fit(task.train, dt=task.dt, validation=task.validation)
+
+
+def _same(a, b) -> None:
+    wa, wb = a.net_.state_dict(), b.net_.state_dict()
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        if wa[k].dtype.is_floating_point:
+            assert torch.allclose(wa[k], wb[k], rtol=0, atol=WEIGHT_TOL), k
+    assert a.alpha_ == pytest.approx(b.alpha_, abs=WEIGHT_TOL)
+    assert a.log_.best_epoch == b.log_.best_epoch and a.log_.steps == b.log_.steps
+
+
+@pytest.mark.parametrize("seeds", [(3, 1, 2)])
+def test_models_trained_together_equal_models_trained_alone(tasks, seeds):
+    together = fit_together([make_model("alrnn", **SHORT, seed=s) for s in seeds], [t.train for t in tasks],
+                            dt=[t.dt for t in tasks], validations=[t.validation for t in tasks])
+    for task, seed, b in zip(tasks, seeds, together):
+        a = _alone(task, seed=seed)
+        _same(a, b)
+        fa, fb = a.forecast_windows(task.contexts, 100), b.forecast_windows(task.contexts, 100)
+        assert np.abs(fa - fb).max() < FORECAST_TOL
+        assert b.fit_info_["trained_with"] == 3 and b.fit_info_["epochs"] == a.fit_info_["epochs"]
+
+
+def test_a_model_that_blows_up_stops_alone_and_the_others_do_not_notice(tasks):
+    trains = [t.train for t in tasks]
+    trains[1] = trains[1] * 1e30  # float32 overflow: a non-finite loss from the first step
+    together = fit_together([make_model("alrnn", **SHORT) for _ in tasks], trains, dt=[t.dt for t in tasks],
+                            validations=[t.validation for t in tasks])
+    assert together[1].log_.stopped.startswith("non-finite training loss")
+    for k in (0, 2):
+        _same(_alone(tasks[k]), together[k])
+
+
+def test_only_one_configuration_of_the_small_models_trains_together(tasks):
+    assert why_not_together([make_model("alrnn"), make_model("alrnn", seed=5)]) is None
+    assert "differ" in why_not_together([make_model("alrnn"), make_model("alrnn", lr=1e-3)])
+    assert "only" in why_not_together([make_model("shplrnn")])
+    with pytest.raises(ChaosbenchError, match="one shape"):
+        fit_together([make_model("alrnn", **SHORT) for _ in range(2)], [tasks[0].train, tasks[0].train[:1500]],
+                     dt=tasks[0].dt, validations=[tasks[0].validation] * 2)
+
+
+def test_the_harness_trains_a_configuration_together_and_writes_each_cell(tmp_path, lyapunov_catalog):
+    from chaosbench import harness, results
+
+    cells = harness.plan(["Lorenz", "Rossler", "Chen", "MackeyGlass"], ["alrnn"], [0], task=SPEC,
+                         overrides={"alrnn": SHORT}, catalog=lyapunov_catalog)
+    summary = harness.run(cells, tmp_path, workers=1, progress=False, catalog=lyapunov_catalog)
+    assert summary.ok == 4 and summary.failed == 0
+    frame = results.read(tmp_path)
+    shared = {r["system"]: json.loads(r["fit_info"]).get("trained_with") for _, r in frame.iterrows()}
+    # the three-variable systems share one loop; MackeyGlass (one variable) is another shape: alone
+    assert shared == {"Lorenz": 3, "Rossler": 3, "Chen": 3, "MackeyGlass": None}

@@ -34,6 +34,7 @@ import numpy as np
 
 from .cell import Cell, execute, execute_group, failure_record, kill_running, remove_stale_folders
 from .errors import ChaosbenchError
+from .files import atomic_path
 from .models import EXTRA_MODULES, make_model, missing_extra_message
 from .tasks import TaskSpec, check_spec, make_task, require_lyapunov, task_id
 
@@ -85,11 +86,13 @@ def task_cache_dir() -> Path:
     return d
 
 
-def build_tasks(cells: list[Cell], catalog: Catalog, *, progress: bool = False) -> dict:
+def build_tasks(cells: list[Cell], catalog: Catalog, *, progress: bool = False, retry_failed: bool = False) -> dict:
     """Each distinct (system, seed, spec) of ``cells`` -> path of its task file, or the reason it failed.
 
     Task files are cached under the data root by a hash of what determines them, so re-runs and
-    other models reuse them."""
+    other models reuse them. So is a failure (a ``.failed`` file with the reason: building a task can
+    take minutes to fail, e.g. a long truth that needs more steps than allowed); ``retry_failed``
+    tries again."""
     from tqdm.auto import tqdm
 
     keys = {}
@@ -102,12 +105,19 @@ def build_tasks(cells: list[Cell], catalog: Catalog, *, progress: bool = False) 
         if lines:
             print(f"task {i + 1}/{len(todo)}: {system} / seed {seed}", file=sys.stderr, flush=True)
         path = task_cache_dir() / f"{system}-{task_id(system, catalog[system].content_hash, spec, seed)}.npz"
+        failed = path.with_suffix(".failed")  # a task that cannot be built is not retried in every run
+        if failed.exists() and not retry_failed:
+            out[(system, seed, spec)] = f"task: {failed.read_text().strip()}"
+            continue
         if not path.exists():
             try:
                 make_task(catalog[system], spec, seed=seed, catalog=catalog).save(path)
             except ChaosbenchError as exc:  # e.g. the integrator failed at this resolution
+                with atomic_path(failed) as tmp:
+                    Path(tmp).write_text(f"{exc}\n")
                 out[(system, seed, spec)] = f"task: {exc}"
                 continue
+            failed.unlink(missing_ok=True)
         out[(system, seed, spec)] = str(path)
     return out
 
@@ -192,7 +202,7 @@ def run(cells: list[Cell], out, *, workers: int | None = None, threads: int | No
     if not todo:
         summary.seconds = time.perf_counter() - t0
         return summary
-    task_files = build_tasks(todo, catalog, progress=progress)
+    task_files = build_tasks(todo, catalog, progress=progress, retry_failed=retry_failed)
     use_dask = bool(scheduler or dask_workers)
     workers = workers or (dask_workers if dask_workers else default_workers())
     threads = threads or (1 if use_dask else max(1, default_workers() // workers))

@@ -176,3 +176,31 @@ def test_settings_from_the_command_line_and_a_config_file(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"sytems": ["Lorenz"]}))
     with pytest.raises(ChaosbenchError, match="keys among"):
         read_config(str(tmp_path / "bad.json"))
+
+
+def test_a_task_that_cannot_be_built_is_remembered_not_rebuilt_in_every_run(tmp_path, monkeypatch, lyapunov_catalog):
+    """Building a task can take minutes to fail (a long truth needing more steps than allowed); the
+    reason is cached beside the task files, and only retry_failed tries again."""
+    from chaosbench import harness
+    from chaosbench.catalog import load_catalog
+    from chaosbench.errors import ChaosbenchError
+    from chaosbench.tasks import TaskSpec
+
+    monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "data"))
+    catalog = load_catalog(lyapunov_catalog)
+    cells = harness.plan(["Lorenz"], ["persistence"], [0], task=TaskSpec(n_train=500, n_validation=100),
+                         catalog=catalog)
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        raise ChaosbenchError("system 'Lorenz': the long truth needs more than 50,000,000 steps")
+
+    monkeypatch.setattr(harness, "make_task", failing)
+    key = (cells[0].system, cells[0].seed, cells[0].task)
+    for _ in range(2):
+        got = harness.build_tasks(cells, catalog)
+        assert got[key] == "task: system 'Lorenz': the long truth needs more than 50,000,000 steps"
+    assert len(calls) == 1
+    harness.build_tasks(cells, catalog, retry_failed=True)
+    assert len(calls) == 2

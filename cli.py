@@ -1,4 +1,5 @@
 """Run chaosbench from a checkout: ``python cli.py ...`` does what the ``chaosbench`` command does."""
+
 import sys
 
 from chaosbench.cli import main

@@ -63,6 +63,7 @@ as the test set; it says how our D_stsp / D_H read their figures.
 usage: python benchmarks/alrnn_published.py [default authors] [--epochs 2000] [--seed 0] [--out results/perf]
            [--calibrate REPO]
 """
+
 from __future__ import annotations
 
 import os
@@ -84,10 +85,28 @@ ROOT = Path(__file__).resolve().parent.parent
 NAME = "alrnn_published"
 
 #: the ALRNN-DSR protocol (settings/lorenz63.json, the tutorial) through our options; max_epochs from --epochs
-AUTHORS = dict(latent_dim=20, pwl_units=2, forcing="sparse", tau=16, seq_len=200, batch_size=16, stride=1,
-               batches_per_epoch=50, optimizer="radam", schedule="exponential", lr=1e-3, final_lr_fraction=0.01,
-               weight_decay=0.0, grad_clip=0.0, init="positive_definite", train_noise=0.05, train_noise_mode="fixed",
-               selection="d_stsp", selection_every=20, patience=0)
+AUTHORS = dict(
+    latent_dim=20,
+    pwl_units=2,
+    forcing="sparse",
+    tau=16,
+    seq_len=200,
+    batch_size=16,
+    stride=1,
+    batches_per_epoch=50,
+    optimizer="radam",
+    schedule="exponential",
+    lr=1e-3,
+    final_lr_fraction=0.01,
+    weight_decay=0.0,
+    grad_clip=0.0,
+    init="positive_definite",
+    train_noise=0.05,
+    train_noise_mode="fixed",
+    selection="d_stsp",
+    selection_every=20,
+    patience=0,
+)
 
 #: the tutorial's reported figures (Lorenz-63, dt 0.01, their data and D_stsp code; one run)
 TUTORIAL = {"d_stsp": 3.52, "d_h": 0.143, "subregions": 3}
@@ -131,15 +150,24 @@ def calibrate(repo: Path) -> dict:
         net.h.copy_(weights["h"])
         net.B.copy_(weights["B"][:, n:].T)
         net.b.zero_()
-        z = free_run(net, net.initial_state(torch.as_tensor(test[:1], dtype=torch.float32)), 1000 + len(test),
-                     latents=True)[0, 1000:].double().numpy()
+        z = (
+            free_run(
+                net, net.initial_state(torch.as_tensor(test[:1], dtype=torch.float32)), 1000 + len(test), latents=True
+            )[0, 1000:]
+            .double()
+            .numpy()
+        )
     short = z[:10_000]
-    return {"model": "alrnn_python/models/lorenz_m20_p2", "test_points": len(test),
-            "tutorial_d_stsp": metrics.state_space_divergence(test, short[:, :n]),
-            "tutorial_d_h": metrics.power_spectrum_distance(test[:10_000], short[:, :n]),
-            "long_d_stsp": metrics.state_space_divergence(test, z[:, :n]),
-            "long_d_h": metrics.power_spectrum_distance(test, z[:, :n]),
-            "subregions_tutorial_run": subregions(short, 2), "subregions_long_run": subregions(z, 2)}
+    return {
+        "model": "alrnn_python/models/lorenz_m20_p2",
+        "test_points": len(test),
+        "tutorial_d_stsp": metrics.state_space_divergence(test, short[:, :n]),
+        "tutorial_d_h": metrics.power_spectrum_distance(test[:10_000], short[:, :n]),
+        "long_d_stsp": metrics.state_space_divergence(test, z[:, :n]),
+        "long_d_h": metrics.power_spectrum_distance(test, z[:, :n]),
+        "subregions_tutorial_run": subregions(short, 2),
+        "subregions_long_run": subregions(z, 2),
+    }
 
 
 def run_one(label: str, hyperparameters: dict, task) -> dict:
@@ -154,25 +182,41 @@ def run_one(label: str, hyperparameters: dict, task) -> dict:
     fit_cpu, fit_wall = time.process_time() - cpu0, time.perf_counter() - wall0
     forecasts = model.forecast_windows(task.contexts, task.horizon)
     n_long = len(task.long_truth)
-    long_run = model.forecast_windows(task.contexts[:1], task.horizon + n_long)[0, task.horizon:]
+    long_run = model.forecast_windows(task.contexts[:1], task.horizon + n_long)[0, task.horizon :]
     s = score(task, forecasts, long_run=long_run)
-    free = model.subregions(model.latent_forecast(task.contexts[0], task.horizon + n_long)[task.horizon:])
+    free = model.subregions(model.latent_forecast(task.contexts[0], task.horizon + n_long)[task.horizon :])
     inferred = model.subregions(model.inferred_latents(task.long_truth))
     log = model.log_
     selection = [(i + 1, round(v, 4)) for i, v in enumerate(log.val_score) if np.isfinite(v)]
     info = model.fit_info_
-    return {"label": label, "hyperparameters": {**model.get_params()}, "n_parameters": model.n_parameters,
-            "fit_cpu_seconds": round(fit_cpu, 1), "fit_wall_seconds": round(fit_wall, 1),
-            "epochs": info["epochs"], "max_epochs": model.max_epochs, "best_epoch": info["best_epoch"],
-            "stopped": info["stopped"], "initial_val_score": info["initial_val_score"],
-            "best_val_score": info["best_val_score"], "final_train_loss": info["final_train_loss"],
-            "vpt_lyap": s["vpt_lyap"], "vpt_windows": [round(float(v), 2) for v in s["vpt_windows"]],
-            "diverged": s["diverged"], "long_d_stsp": s["d_stsp"], "long_d_h": s["d_h"],
-            "long_run_steps": s["long_run_steps"], "d_stsp_floor": s["d_stsp_floor"], "d_h_floor": s["d_h_floor"],
-            "subregions_free": len(free), "subregion_visits_free": dict(list(free.items())[:8]),
-            "subregions_inferred": len(inferred), "subregion_visits_inferred": dict(list(inferred.items())[:8]),
-            "train_loss_every_20": [round(v, 5) for v in log.train_loss[::20]],
-            "selection_scores": selection if hyperparameters.get("selection") == "d_stsp" else None}
+    return {
+        "label": label,
+        "hyperparameters": {**model.get_params()},
+        "n_parameters": model.n_parameters,
+        "fit_cpu_seconds": round(fit_cpu, 1),
+        "fit_wall_seconds": round(fit_wall, 1),
+        "epochs": info["epochs"],
+        "max_epochs": model.max_epochs,
+        "best_epoch": info["best_epoch"],
+        "stopped": info["stopped"],
+        "initial_val_score": info["initial_val_score"],
+        "best_val_score": info["best_val_score"],
+        "final_train_loss": info["final_train_loss"],
+        "vpt_lyap": s["vpt_lyap"],
+        "vpt_windows": [round(float(v), 2) for v in s["vpt_windows"]],
+        "diverged": s["diverged"],
+        "long_d_stsp": s["d_stsp"],
+        "long_d_h": s["d_h"],
+        "long_run_steps": s["long_run_steps"],
+        "d_stsp_floor": s["d_stsp_floor"],
+        "d_h_floor": s["d_h_floor"],
+        "subregions_free": len(free),
+        "subregion_visits_free": dict(list(free.items())[:8]),
+        "subregions_inferred": len(inferred),
+        "subregion_visits_inferred": dict(list(inferred.items())[:8]),
+        "train_loss_every_20": [round(v, 5) for v in log.train_loss[::20]],
+        "selection_scores": selection if hyperparameters.get("selection") == "d_stsp" else None,
+    }
 
 
 def _fmt(v: float, digits: int) -> str:
@@ -181,42 +225,57 @@ def _fmt(v: float, digits: int) -> str:
 
 def markdown(record: dict) -> str:
     rows, task = record["rows"], record["task"]
-    lines = [f"# The AL-RNN as its authors train it (issue 16; {record['date']}, 2 cores, 1 torch thread)", "",
-             "Commands: " + "; ".join(f"`{c}`" for c in record["commands"]) + ".", "",
-             f"Goal task `make_task(\"Lorenz\", TaskSpec(), seed=0)`: dt = {task['dt']:g}, "
-             f"{task['steps_per_lyapunov']:.1f} steps per Lyapunov time, {task['n_train']:,} training points, "
-             f"10 windows of {task['context']} context + {task['horizon']} steps; long truth {task['n_long']:,} "
-             f"steps (its noise floor: D_stsp {task['d_stsp_floor']:.3f}, D_H {task['d_h_floor']:.3f}). "
-             "Versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()) + ".", "",
-             "| training | epochs run / planned | fit CPU s | best epoch | median VPT (Lyap.) | long D_stsp | "
-             "long D_H | subregions, free run | subregions, data-inferred |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# The AL-RNN as its authors train it (issue 16; {record['date']}, 2 cores, 1 torch thread)",
+        "",
+        "Commands: " + "; ".join(f"`{c}`" for c in record["commands"]) + ".",
+        "",
+        f'Goal task `make_task("Lorenz", TaskSpec(), seed=0)`: dt = {task["dt"]:g}, '
+        f"{task['steps_per_lyapunov']:.1f} steps per Lyapunov time, {task['n_train']:,} training points, "
+        f"10 windows of {task['context']} context + {task['horizon']} steps; long truth {task['n_long']:,} "
+        f"steps (its noise floor: D_stsp {task['d_stsp_floor']:.3f}, D_H {task['d_h_floor']:.3f}). "
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()) + ".",
+        "",
+        "| training | epochs run / planned | fit CPU s | best epoch | median VPT (Lyap.) | long D_stsp | "
+        "long D_H | subregions, free run | subregions, data-inferred |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['label']} | {r['epochs']} / {r['max_epochs']} | {r['fit_cpu_seconds']:.0f} | "
-                     f"{r['best_epoch']} | {r['vpt_lyap']:.2f} | {_fmt(r['long_d_stsp'], 3)} | "
-                     f"{_fmt(r['long_d_h'], 3)} | {r['subregions_free']} | {r['subregions_inferred']} |")
+        lines.append(
+            f"| {r['label']} | {r['epochs']} / {r['max_epochs']} | {r['fit_cpu_seconds']:.0f} | "
+            f"{r['best_epoch']} | {r['vpt_lyap']:.2f} | {_fmt(r['long_d_stsp'], 3)} | "
+            f"{_fmt(r['long_d_h'], 3)} | {r['subregions_free']} | {r['subregions_inferred']} |"
+        )
     t = TUTORIAL
     c = record.get("calibration")
     if c:
-        lines.append(f"| their shipped model `{c['model']}`, their test data, **our** metrics: tutorial's run "
-                     f"(10,000 free steps) / a run as long as the test set ({c['test_points']:,}) | – | – | – | – | "
-                     f"{c['tutorial_d_stsp']:.3f} / {c['long_d_stsp']:.3f} | {c['tutorial_d_h']:.3f} / "
-                     f"{c['long_d_h']:.3f} | {len(c['subregions_tutorial_run'])} / {len(c['subregions_long_run'])} "
-                     "| – |")
-    lines += [f"| ALRNN-DSR tutorial, as reported (their Lorenz-63: dt 0.01, 100k points; their D_stsp code; one run) "
-              f"| 2000 / 2000 | (20:53 min wall, their machine) | – | – | {t['d_stsp']} | {t['d_h']} | "
-              f"{t['subregions']} | – |", "",
-              "Long D_stsp / D_H: `cell.score` on the model's free run of the long truth's length after the first "
-              "window's forecast (as a harness cell), against the task's long truth (30 bins per variable over "
-              "[min - 0.1 sd, max + 0.1 sd], Laplace 1e-5; spectra z-scored and smoothed by 20 bins). Subregions: "
-              "distinct sign patterns of the P = 2 ReLU units (Brenner et al. 2024's symbolic code; at most 4) on "
-              "that free run, and on the latent states inferred along the long truth with the training's forcing. "
-              "The tutorial's numbers are on other data and a different D_stsp code (no box padding, first bin per "
-              "variable dropped), so they set the scale, not a target to match to the digit.", ""]
+        lines.append(
+            f"| their shipped model `{c['model']}`, their test data, **our** metrics: tutorial's run "
+            f"(10,000 free steps) / a run as long as the test set ({c['test_points']:,}) | – | – | – | – | "
+            f"{c['tutorial_d_stsp']:.3f} / {c['long_d_stsp']:.3f} | {c['tutorial_d_h']:.3f} / "
+            f"{c['long_d_h']:.3f} | {len(c['subregions_tutorial_run'])} / {len(c['subregions_long_run'])} "
+            "| – |"
+        )
+    lines += [
+        f"| ALRNN-DSR tutorial, as reported (their Lorenz-63: dt 0.01, 100k points; their D_stsp code; one run) "
+        f"| 2000 / 2000 | (20:53 min wall, their machine) | – | – | {t['d_stsp']} | {t['d_h']} | "
+        f"{t['subregions']} | – |",
+        "",
+        "Long D_stsp / D_H: `cell.score` on the model's free run of the long truth's length after the first "
+        "window's forecast (as a harness cell), against the task's long truth (30 bins per variable over "
+        "[min - 0.1 sd, max + 0.1 sd], Laplace 1e-5; spectra z-scored and smoothed by 20 bins). Subregions: "
+        "distinct sign patterns of the P = 2 ReLU units (Brenner et al. 2024's symbolic code; at most 4) on "
+        "that free run, and on the latent states inferred along the long truth with the training's forcing. "
+        "The tutorial's numbers are on other data and a different D_stsp code (no box padding, first bin per "
+        "variable dropped), so they set the scale, not a target to match to the digit.",
+        "",
+    ]
     for r in rows:
-        lines.append(f"- {r['label']}: windows' VPTs {r['vpt_windows']}; subregion visits on the free run "
-                     f"{r['subregion_visits_free']}, data-inferred {r['subregion_visits_inferred']}; "
-                     f"stopped: {r['stopped']}.")
+        lines.append(
+            f"- {r['label']}: windows' VPTs {r['vpt_windows']}; subregion visits on the free run "
+            f"{r['subregion_visits_free']}, data-inferred {r['subregion_visits_inferred']}; "
+            f"stopped: {r['stopped']}."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -261,25 +320,40 @@ def main() -> None:
 
     def common(record: dict) -> None:
         record["commands"] = sorted(set(record["commands"]) | {command})
-        record.update(date=time.strftime("%Y-%m-%d"), versions=dependency_versions(),
-                      task={"dt": task.dt, "steps_per_lyapunov": task.steps_per_lyapunov, "n_train": len(task.train),
-                            "context": task.contexts.shape[1], "horizon": task.horizon,
-                            "n_long": len(task.long_truth), "d_stsp_floor": task.noise_floor["d_stsp"],
-                            "d_h_floor": task.noise_floor["d_h"]})
+        record.update(
+            date=time.strftime("%Y-%m-%d"),
+            versions=dependency_versions(),
+            task={
+                "dt": task.dt,
+                "steps_per_lyapunov": task.steps_per_lyapunov,
+                "n_train": len(task.train),
+                "context": task.contexts.shape[1],
+                "horizon": task.horizon,
+                "n_long": len(task.long_truth),
+                "d_stsp_floor": task.noise_floor["d_stsp"],
+                "d_h_floor": task.noise_floor["d_h"],
+            },
+        )
 
     if args.calibrate:
         calibration = calibrate(args.calibrate)
         print(json.dumps(calibration, default=str), flush=True)
         _save(out, lambda record: (common(record), record.update(calibration=calibration)))
     for config in args.configs:
-        hyper = {"seed": args.seed} if config == "default" else {**AUTHORS, "max_epochs": args.epochs,
-                                                                 "seed": args.seed}
+        hyper = (
+            {"seed": args.seed} if config == "default" else {**AUTHORS, "max_epochs": args.epochs, "seed": args.seed}
+        )
         label = "(a) alrnn defaults" if config == "default" else f"(b) authors' protocol, {args.epochs} epochs"
         row = run_one(label, hyper, task)
         row.update(command=command, load_average=load_average())
         print(json.dumps(row, default=str), flush=True)
-        _save(out, lambda record: (common(record), record.update(
-            rows=[r for r in record["rows"] if r["label"] != label] + [row])))
+        _save(
+            out,
+            lambda record: (
+                common(record),
+                record.update(rows=[r for r in record["rows"] if r["label"] != label] + [row]),
+            ),
+        )
     print(f"wrote {out / NAME}.md", flush=True)
 
 

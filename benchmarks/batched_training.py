@@ -13,6 +13,7 @@ systems fitted both ways are compared.
 
 Writes ``results/perf/batched_training.{md,json}``.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,9 +70,12 @@ def _fit_alone(name: str, tasks: list[Task], hp: dict, per_subregion: bool) -> t
 
 
 def _max_difference(a_models, b_models) -> float:
-    return max(float((a.net_.state_dict()[k] - b.net_.state_dict()[k]).abs().max())
-               for a, b in zip(a_models, b_models) for k in a.net_.state_dict()
-               if a.net_.state_dict()[k].dtype.is_floating_point)
+    return max(
+        float((a.net_.state_dict()[k] - b.net_.state_dict()[k]).abs().max())
+        for a, b in zip(a_models, b_models)
+        for k in a.net_.state_dict()
+        if a.net_.state_dict()[k].dtype.is_floating_point
+    )
 
 
 def measure(name: str, tasks: list[Task], n_alone: int, epochs: int) -> dict:
@@ -79,46 +83,71 @@ def measure(name: str, tasks: list[Task], n_alone: int, epochs: int) -> dict:
     before, cpu_before = _fit_alone(name, tasks[:n_alone], hp, per_subregion=False)
     alone, cpu_alone = _fit_alone(name, tasks[:n_alone], hp, per_subregion=True)
     t0 = time.process_time()
-    together = fit_together([make_model(name, **hp) for _ in tasks], [t.train for t in tasks],
-                            dt=[t.dt for t in tasks], validations=[t.validation for t in tasks])
+    together = fit_together(
+        [make_model(name, **hp) for _ in tasks],
+        [t.train for t in tasks],
+        dt=[t.dt for t in tasks],
+        validations=[t.validation for t in tasks],
+    )
     cpu_together = time.process_time() - t0
     default_epochs = make_model(name).max_epochs
-    per = {"before": sum(cpu_before) / n_alone, "alone": sum(cpu_alone) / n_alone,
-           "together": cpu_together / len(tasks)}
-    return {"model": name, "systems": len(tasks), "epochs": epochs, "default_epochs": default_epochs,
-            **{f"cpu_{k}_per_system": v for k, v in per.items()},
-            "speedup": per["before"] / per["together"], "speedup_subregions": per["before"] / per["alone"],
-            "max_weight_difference_before": _max_difference(before, together),
-            "max_weight_difference_alone": _max_difference(alone, together),
-            **{f"catalog_cpu_hours_{k}": v * default_epochs / epochs * 136 / 3600 for k, v in per.items()},
-            "systems_measured_alone": [t.system for t in tasks[:n_alone]]}
+    per = {
+        "before": sum(cpu_before) / n_alone,
+        "alone": sum(cpu_alone) / n_alone,
+        "together": cpu_together / len(tasks),
+    }
+    return {
+        "model": name,
+        "systems": len(tasks),
+        "epochs": epochs,
+        "default_epochs": default_epochs,
+        **{f"cpu_{k}_per_system": v for k, v in per.items()},
+        "speedup": per["before"] / per["together"],
+        "speedup_subregions": per["before"] / per["alone"],
+        "max_weight_difference_before": _max_difference(before, together),
+        "max_weight_difference_alone": _max_difference(alone, together),
+        **{f"catalog_cpu_hours_{k}": v * default_epochs / epochs * 136 / 3600 for k, v in per.items()},
+        "systems_measured_alone": [t.system for t in tasks[:n_alone]],
+    }
 
 
 def markdown(rows: list[dict], command: str) -> str:
-    lines = ["# Small PLRNN-family models: trained alone and trained together", "",
-             f"Command: `{command}` ({time.strftime('%Y-%m-%d')}, one torch thread, CPU seconds from "
-             "`time.process_time`).", "",
-             "Standard-preset tasks (seed 0, 10,000 training points) of three-variable chaotic systems; each model "
-             "at its defaults except the number of epochs, the same for every column. *Before*: fitted one by one "
-             "as a cell did before December 2026 (the adaptive forcing's Jacobian norms by one SVD per state, "
-             "`plrnn.PER_SUBREGION = False`); *alone*: one by one with the norms once per linear subregion (exact "
-             "for a piecewise-linear map, at most 4 SVDs per model for the AL-RNN); *together*: all systems in one "
-             "stacked loop (`chaosbench.models.batched.fit_together`, what `chaosbench bench` now does for these "
-             "models). The catalog estimate scales to the default epochs and 136 systems (one seed).", "",
-             "| model | systems together | epochs | CPU s per system: before | alone | together | speedup: "
-             "subregions | all | catalog CPU-h: before | now | max weight difference (alone vs together) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "# Small PLRNN-family models: trained alone and trained together",
+        "",
+        f"Command: `{command}` ({time.strftime('%Y-%m-%d')}, one torch thread, CPU seconds from `time.process_time`).",
+        "",
+        "Standard-preset tasks (seed 0, 10,000 training points) of three-variable chaotic systems; each model "
+        "at its defaults except the number of epochs, the same for every column. *Before*: fitted one by one "
+        "as a cell did before December 2026 (the adaptive forcing's Jacobian norms by one SVD per state, "
+        "`plrnn.PER_SUBREGION = False`); *alone*: one by one with the norms once per linear subregion (exact "
+        "for a piecewise-linear map, at most 4 SVDs per model for the AL-RNN); *together*: all systems in one "
+        "stacked loop (`chaosbench.models.batched.fit_together`, what `chaosbench bench` now does for these "
+        "models). The catalog estimate scales to the default epochs and 136 systems (one seed).",
+        "",
+        "| model | systems together | epochs | CPU s per system: before | alone | together | speedup: "
+        "subregions | all | catalog CPU-h: before | now | max weight difference (alone vs together) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['systems']} | {r['epochs']} | {r['cpu_before_per_system']:.1f} | "
-                     f"{r['cpu_alone_per_system']:.1f} | {r['cpu_together_per_system']:.2f} | "
-                     f"{r['speedup_subregions']:.1f}× | **{r['speedup']:.1f}×** | "
-                     f"{r['catalog_cpu_hours_before']:.1f} | {r['catalog_cpu_hours_together']:.2f} | "
-                     f"{r['max_weight_difference_alone']:.1e} |")
-    lines += ["", "*Max weight difference*: the largest difference of any weight between a system's model fitted "
-              "alone and together (float32: the stacked loop sums in another order, nothing else differs; against "
-              "*before* it also carries the SVDs' rounding: "
-              + ", ".join(f"{r['model']} {r['max_weight_difference_before']:.1e}" for r in rows) + ").", "",
-              f"Versions: `{json.dumps(dependency_versions(), sort_keys=True)}`", ""]
+        lines.append(
+            f"| {r['model']} | {r['systems']} | {r['epochs']} | {r['cpu_before_per_system']:.1f} | "
+            f"{r['cpu_alone_per_system']:.1f} | {r['cpu_together_per_system']:.2f} | "
+            f"{r['speedup_subregions']:.1f}× | **{r['speedup']:.1f}×** | "
+            f"{r['catalog_cpu_hours_before']:.1f} | {r['catalog_cpu_hours_together']:.2f} | "
+            f"{r['max_weight_difference_alone']:.1e} |"
+        )
+    lines += [
+        "",
+        "*Max weight difference*: the largest difference of any weight between a system's model fitted "
+        "alone and together (float32: the stacked loop sums in another order, nothing else differs; against "
+        "*before* it also carries the SVDs' rounding: "
+        + ", ".join(f"{r['model']} {r['max_weight_difference_before']:.1e}" for r in rows)
+        + ").",
+        "",
+        f"Versions: `{json.dumps(dependency_versions(), sort_keys=True)}`",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -135,12 +164,16 @@ def main(argv=None) -> int:
     for name in args.models:
         rows.append(measure(name, tasks, args.alone, args.epochs))
         r = rows[-1]
-        print(f"{name}: {r['cpu_before_per_system']:.1f} s before, {r['cpu_alone_per_system']:.1f} s alone, "
-              f"{r['cpu_together_per_system']:.2f} s together per system ({r['speedup']:.1f}x)", flush=True)
+        print(
+            f"{name}: {r['cpu_before_per_system']:.1f} s before, {r['cpu_alone_per_system']:.1f} s alone, "
+            f"{r['cpu_together_per_system']:.2f} s together per system ({r['speedup']:.1f}x)",
+            flush=True,
+        )
     OUT.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/batched_training.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    (OUT / "batched_training.json").write_text(json.dumps({"command": command, "rows": rows,
-                                                           "versions": dependency_versions()}, indent=1))
+    (OUT / "batched_training.json").write_text(
+        json.dumps({"command": command, "rows": rows, "versions": dependency_versions()}, indent=1)
+    )
     (OUT / "batched_training.md").write_text(markdown(rows, command.strip()))
     return 0
 

@@ -1,4 +1,5 @@
 """Helpers shared by the benchmark scripts (run as ``python benchmarks/<script>.py``)."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Each measurement is a fresh process, so "warm" is what a second user session sees.
 usage: python benchmarks/compile_times.py [--out results/perf]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,16 +49,23 @@ def main() -> None:
     for label in ("cold", "warm"):
         out = subprocess.run([sys.executable, "-c", WORKER], env=env, capture_output=True, text=True, check=True)
         runs[label] = json.loads(out.stdout.strip().splitlines()[-1])
-    lines = ["# Compile times (fresh process each, 2 cores, " + time.strftime("%Y-%m-%d") + ")", "",
-             "Command: `python benchmarks/compile_times.py`.", "",
-             "| | cold cache | warm cache |", "|---|---:|---:|",
-             f"| DOP853 integrator | {runs['cold']['integrator']:.2f} s | {runs['warm']['integrator']:.3f} s |"]
+    lines = [
+        "# Compile times (fresh process each, 2 cores, " + time.strftime("%Y-%m-%d") + ")",
+        "",
+        "Command: `python benchmarks/compile_times.py`.",
+        "",
+        "| | cold cache | warm cache |",
+        "|---|---:|---:|",
+        f"| DOP853 integrator | {runs['cold']['integrator']:.2f} s | {runs['warm']['integrator']:.3f} s |",
+    ]
     for kind, title in (("rhs", "right-hand side"), ("jac", "Jacobian")):
         c, w = np.array(list(runs["cold"][kind].values())), np.array(list(runs["warm"][kind].values()))
         lines.append(f"| {title}, median per system | {np.median(c) * 1e3:.0f} ms | {np.median(w) * 1e3:.1f} ms |")
         lines.append(f"| {title}, all {len(c)} systems | {c.sum():.1f} s | {w.sum():.2f} s |")
-    lines.append(f"| whole process (imports, integrator, all right-hand sides and Jacobians) | "
-                 f"{runs['cold']['total']:.1f} s | {runs['warm']['total']:.2f} s |")
+    lines.append(
+        f"| whole process (imports, integrator, all right-hand sides and Jacobians) | "
+        f"{runs['cold']['total']:.1f} s | {runs['warm']['total']:.2f} s |"
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compile_times.md").write_text("\n".join(lines) + "\n")

@@ -10,6 +10,7 @@ with ``--set task.forcing_phase=false``:
 
 Writes ``results/perf/forcing_phase.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,13 +41,17 @@ def main(argv=None) -> int:
     with_ = vpt_table(args.with_, [0])
     keys = sorted(k for k in without if k in with_)
     models = sorted({m for _, m in keys})
-    lines = ["# Forced systems with and without their forcing phase (standard preset, seed 0)", "",
-             "Median VPT in Lyapunov times (failed cells 0). *with*: cos/sin of each forcing phase appended as "
-             "unscored columns (protocol 2's default); *without*: `task.forcing_phase=false`, the system's own "
-             "observed variables only (a phase variable such as `z` with `dz/dt = w` is then observed as the "
-             "catalog's `observe` gives it, e.g. `sin(z)`, and scored).", "",
-             "| system | " + " | ".join(f"{m} without | {m} with" for m in models) + " |",
-             "|---|" + "---:|---:|" * len(models)]
+    lines = [
+        "# Forced systems with and without their forcing phase (standard preset, seed 0)",
+        "",
+        "Median VPT in Lyapunov times (failed cells 0). *with*: cos/sin of each forcing phase appended as "
+        "unscored columns (protocol 2's default); *without*: `task.forcing_phase=false`, the system's own "
+        "observed variables only (a phase variable such as `z` with `dz/dt = w` is then observed as the "
+        "catalog's `observe` gives it, e.g. `sin(z)`, and scored).",
+        "",
+        "| system | " + " | ".join(f"{m} without | {m} with" for m in models) + " |",
+        "|---|" + "---:|---:|" * len(models),
+    ]
     for system in sorted({s for s, _ in keys}):
         cells = []
         for m in models:
@@ -57,9 +62,11 @@ def main(argv=None) -> int:
     for m in models:
         pairs = np.array([(without[k], with_[k]) for k in keys if k[1] == m])
         if len(pairs):
-            lines.append(f"- {m}: median over {len(pairs)} systems {np.median(pairs[:, 0]):.2f} without, "
-                         f"{np.median(pairs[:, 1]):.2f} with; better with the phase on "
-                         f"{int(np.sum(pairs[:, 1] > pairs[:, 0]))}, worse on {int(np.sum(pairs[:, 1] < pairs[:, 0]))}")
+            lines.append(
+                f"- {m}: median over {len(pairs)} systems {np.median(pairs[:, 0]):.2f} without, "
+                f"{np.median(pairs[:, 1]):.2f} with; better with the phase on "
+                f"{int(np.sum(pairs[:, 1] > pairs[:, 0]))}, worse on {int(np.sum(pairs[:, 1] < pairs[:, 0]))}"
+            )
     lines.append("")
     out = ROOT / "results" / "perf" / "forcing_phase.md"
     out.write_text("\n".join(lines))

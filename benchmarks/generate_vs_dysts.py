@@ -11,6 +11,7 @@ trajectories are compared over the first Lyapunov times.
 usage: python benchmarks/generate_vs_dysts.py [--systems A B ...] [--dysts-python PATH] [--out results/perf]
 dysts lives in its own environment:  python -m venv /tmp/dysts && /tmp/dysts/bin/pip install dysts==0.96 numba
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,8 +117,14 @@ def agreement(names: list[str], dysts_info: dict, dysts_traj) -> list[dict]:
         lam = info["lyapunov"] or 0.0
         n_lyap = int(round(1.0 / lam / info["dt"])) if lam > 0 else len(err)
         first = err[: max(2, min(len(err), n_lyap))]
-        rows.append({"system": name, "same_field": True, "max_nrmse_first_lyapunov_time": float(first.max()),
-                     "lyapunov_times_covered": float(min(len(err), n_lyap) * info["dt"] * lam)})
+        rows.append(
+            {
+                "system": name,
+                "same_field": True,
+                "max_nrmse_first_lyapunov_time": float(first.max()),
+                "lyapunov_times_covered": float(min(len(err), n_lyap) * info["dt"] * lam),
+            }
+        )
     return rows
 
 
@@ -138,9 +145,16 @@ def main() -> None:
     from chaosbench.catalog import load_catalog
 
     cat = load_catalog()
-    listing = subprocess.run([args.dysts_python, "-c", "import warnings; warnings.filterwarnings('ignore');"
-                              "from dysts.systems import get_attractor_list; print(' '.join(get_attractor_list()))"],
-                             capture_output=True, text=True)
+    listing = subprocess.run(
+        [
+            args.dysts_python,
+            "-c",
+            "import warnings; warnings.filterwarnings('ignore');"
+            "from dysts.systems import get_attractor_list; print(' '.join(get_attractor_list()))",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if listing.returncode != 0:
         sys.exit(f"dysts is not importable with {args.dysts_python}; pass --dysts-python (see the docstring)")
     dysts_names = listing.stdout.split()
@@ -154,16 +168,21 @@ def main() -> None:
     cold_env = dict(env, CHAOSBENCH_CACHE=str(work / "cache"), NUMBA_CACHE_DIR=str(work / "numba"))
     load["chaosbench_cold"] = os.getloadavg()[0]
     print("chaosbench, cold cache ...", flush=True)
-    cold = run_timed([sys.executable, me, "--worker", "chaosbench", "--result", str(work / "cold.json"),
-                      "--systems", *names], cold_env)
+    cold = run_timed(
+        [sys.executable, me, "--worker", "chaosbench", "--result", str(work / "cold.json"), "--systems", *names],
+        cold_env,
+    )
     load["chaosbench_warm"] = os.getloadavg()[0]
     print("chaosbench, warm cache ...", flush=True)
-    warm = run_timed([sys.executable, me, "--worker", "chaosbench", "--result", str(work / "warm.json"),
-                      "--systems", *names], cold_env)
+    warm = run_timed(
+        [sys.executable, me, "--worker", "chaosbench", "--result", str(work / "warm.json"), "--systems", *names],
+        cold_env,
+    )
     load["dysts"] = os.getloadavg()[0]
     print(f"dysts: {len(names)} systems, make_trajectory(1000, pts_per_period=100) ...", flush=True)
-    dysts_seconds = run_timed([args.dysts_python, me, "--worker", "dysts", "--result", str(work / "dysts"),
-                               "--systems", *names], env)
+    dysts_seconds = run_timed(
+        [args.dysts_python, me, "--worker", "dysts", "--result", str(work / "dysts"), "--systems", *names], env
+    )
     load["end"] = os.getloadavg()[0]
 
     dysts_info = json.loads((work / "dysts.json").read_text())
@@ -173,12 +192,20 @@ def main() -> None:
     same = [r for r in rows if r["same_field"]]
     agree = [r for r in same if r["max_nrmse_first_lyapunov_time"] < 1e-3]
     result = {
-        "systems": len(names), "dysts_seconds": dysts_seconds, "dysts_ok": dysts_ok,
-        "chaosbench_cold_seconds": cold, "chaosbench_warm_seconds": warm,
-        "speedup_cold": dysts_seconds / cold, "speedup_warm": dysts_seconds / warm,
-        "same_vector_field": len(same), "agree_first_lyapunov_time": len(agree), "agreement": rows,
+        "systems": len(names),
+        "dysts_seconds": dysts_seconds,
+        "dysts_ok": dysts_ok,
+        "chaosbench_cold_seconds": cold,
+        "chaosbench_warm_seconds": warm,
+        "speedup_cold": dysts_seconds / cold,
+        "speedup_warm": dysts_seconds / warm,
+        "same_vector_field": len(same),
+        "agree_first_lyapunov_time": len(agree),
+        "agreement": rows,
         "dysts_per_system": {k: v["seconds"] for k, v in dysts_info.items()},
-        "machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "load_average_before": load,
+        "machine": f"{os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "load_average_before": load,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -198,7 +225,8 @@ def main() -> None:
         f"| chaosbench, warm cache | {warm:.1f} | {result['speedup_warm']:.0f}x |",
         "",
         f"dysts produced a finite trajectory for {dysts_ok} of {len(names)} systems. Slowest in dysts: "
-        + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in slow) + ".",
+        + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in slow)
+        + ".",
         "",
         f"Agreement: {len(same)} systems have the same vector field in both catalogs (the others were corrected "
         f"against their papers, differ in form, are delay systems or are post-processed by dysts). "

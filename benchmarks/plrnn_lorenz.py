@@ -15,6 +15,7 @@ same model side by side: ``--set alrnn:wide.pwl_units=512`` applies to that vari
 usage: python benchmarks/plrnn_lorenz.py [shplrnn alrnn plrnn] [--seeds 0 1 2] [--set shplrnn.hidden_dim=64]
            [--out results/perf]
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,13 @@ def long_truth(task, seed: int = 123) -> np.ndarray:
     from chaosbench.catalog import load_catalog
     from chaosbench.trajectories import trajectory
 
-    x = trajectory(load_catalog()[task.system], length=LONG_STEPS + DRIVE, pts_per_period=task.spec.pts_per_period,
-                   n_trajectories=1, seed=seed)[0]
+    x = trajectory(
+        load_catalog()[task.system],
+        length=LONG_STEPS + DRIVE,
+        pts_per_period=task.spec.pts_per_period,
+        n_trajectories=1,
+        seed=seed,
+    )[0]
     return (x - task.mean) / task.std
 
 
@@ -62,9 +68,11 @@ def long_run_scores(model, truth: np.ndarray) -> dict:
     ref = truth[DRIVE:]
     if not np.all(np.isfinite(free)):
         return {"long_d_stsp": float("inf"), "long_d_h": 1.0, "long_d_h20": 1.0}
-    return {"long_d_stsp": metrics.state_space_divergence(ref, free),
-            "long_d_h": metrics.power_spectrum_distance(ref, free, smoothing=2.0),
-            "long_d_h20": metrics.power_spectrum_distance(ref, free, smoothing=20.0)}
+    return {
+        "long_d_stsp": metrics.state_space_divergence(ref, free),
+        "long_d_h": metrics.power_spectrum_distance(ref, free, smoothing=2.0),
+        "long_d_h20": metrics.power_spectrum_distance(ref, free, smoothing=20.0),
+    }
 
 
 def run_one(name: str, task, truth, hyperparameters: dict) -> dict:
@@ -80,26 +88,42 @@ def run_one(name: str, task, truth, hyperparameters: dict) -> dict:
     forecast_seconds = time.perf_counter() - t0
     s = score(task, forecasts)
     info = model.fit_info_
-    return {"model": name, "hyperparameters": hyperparameters, "n_parameters": model.n_parameters,
-            "latent_dim": info.get("latent_dim"), "fit_seconds": fit_seconds, "fit_cpu_seconds": fit_cpu,
-            "forecast_seconds": forecast_seconds, "steps": info.get("steps"), "epochs": info.get("epochs"),
-            "best_epoch": info.get("best_epoch"), "stopped": info.get("stopped"),
-            "final_alpha": info.get("final_alpha"),
-            "vpt_lyap": s["vpt_lyap"], "vpt_windows": [round(float(v), 2) for v in s["vpt_windows"]],
-            "d_stsp": s["d_stsp"], "d_h": s["d_h"], **long_run_scores(model, truth)}
+    return {
+        "model": name,
+        "hyperparameters": hyperparameters,
+        "n_parameters": model.n_parameters,
+        "latent_dim": info.get("latent_dim"),
+        "fit_seconds": fit_seconds,
+        "fit_cpu_seconds": fit_cpu,
+        "forecast_seconds": forecast_seconds,
+        "steps": info.get("steps"),
+        "epochs": info.get("epochs"),
+        "best_epoch": info.get("best_epoch"),
+        "stopped": info.get("stopped"),
+        "final_alpha": info.get("final_alpha"),
+        "vpt_lyap": s["vpt_lyap"],
+        "vpt_windows": [round(float(v), 2) for v in s["vpt_windows"]],
+        "d_stsp": s["d_stsp"],
+        "d_h": s["d_h"],
+        **long_run_scores(model, truth),
+    }
 
 
 def table(rows: list[dict]) -> list[str]:
-    lines = ["| model | seed | parameters | M | fit s | fit CPU s | steps | final alpha | median VPT (Lyap.) | "
-             "windows D_stsp | windows D_H | long D_stsp | long D_H (2) | long D_H (20) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | seed | parameters | M | fit s | fit CPU s | steps | final alpha | median VPT (Lyap.) | "
+        "windows D_stsp | windows D_H | long D_stsp | long D_H (2) | long D_H (20) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         alpha = "–" if r["final_alpha"] is None else f"{r['final_alpha']:.3f}"
-        lines.append(f"| {r['model']} | {r['hyperparameters'].get('seed', 0)} | {r['n_parameters']:,} | "
-                     f"{r['latent_dim']} | "
-                     f"{r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {r['steps']:,} | {alpha} | "
-                     f"{r['vpt_lyap']:.2f} | {r['d_stsp']:.2f} | {r['d_h']:.3f} | {r['long_d_stsp']:.3f} | "
-                     f"{r['long_d_h']:.3f} | {r['long_d_h20']:.3f} |")
+        lines.append(
+            f"| {r['model']} | {r['hyperparameters'].get('seed', 0)} | {r['n_parameters']:,} | "
+            f"{r['latent_dim']} | "
+            f"{r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {r['steps']:,} | {alpha} | "
+            f"{r['vpt_lyap']:.2f} | {r['d_stsp']:.2f} | {r['d_h']:.3f} | {r['long_d_stsp']:.3f} | "
+            f"{r['long_d_h']:.3f} | {r['long_d_h20']:.3f} |"
+        )
     return lines
 
 
@@ -120,8 +144,11 @@ def main() -> None:
     truth = long_truth(task)
     sets = parse_sets(args.set)
     load_before = load_average()
-    print(f"goal task: Lorenz, dt {task.dt:g}, {task.steps_per_lyapunov:.1f} steps per Lyapunov time; "
-          f"load average {load_before}", flush=True)
+    print(
+        f"goal task: Lorenz, dt {task.dt:g}, {task.steps_per_lyapunov:.1f} steps per Lyapunov time; "
+        f"load average {load_before}",
+        flush=True,
+    )
     rows = []
     for name in args.models:
         for seed in args.seeds:
@@ -129,32 +156,49 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row, default=str), flush=True)
     load_after = load_average()
-    command = "python benchmarks/plrnn_lorenz.py " + " ".join(args.models) + \
-        (" --seeds " + " ".join(map(str, args.seeds)) if args.seeds != [0] else "") + \
-        "".join(f" --set {s}" for s in args.set)
-    reference = (ROOT / "benchmarks" / "plrnn_published.md")
-    lines = [f"# PLRNN family on Lorenz-63 ({time.strftime('%Y-%m-%d')}, 2 cores, 1 torch thread)", "",
-             f"Command: `{command}`.", "",
-             f"Goal task `make_task(\"Lorenz\", TaskSpec(), seed=0)`: dt = {task.dt:g}, "
-             f"{task.steps_per_lyapunov:.1f} steps per Lyapunov time, {len(task.train):,} training and "
-             f"{len(task.validation):,} validation points, {len(task.contexts)} windows of "
-             f"{task.contexts.shape[1]} context + {task.horizon} steps. Models at their defaults"
-             f"{' except ' + ', '.join(args.set) if args.set else ''}. Load average before {load_before}, "
-             f"after {load_after} (shared machine: wall times are inflated by load; fit CPU s is about the "
-             "wall time on an idle machine).", "", *table(rows), "",
-             "Windows D_stsp / D_H: `cell.score` on the 10 forecast windows (2,204 steps each). Long: driven through "
-             f"{DRIVE} points of a fresh true trajectory, then {LONG_STEPS + TRANSIENT:,} free steps, the first "
-             f"{TRANSIENT:,} dropped, against {LONG_STEPS:,} true steps; D_H with spectral smoothing 2 (ours) and 20 "
-             "(the papers').", "",
-             "Per-window VPTs: " + "; ".join(f"{r['model']} (seed {r['hyperparameters']['seed']}) {r['vpt_windows']}"
-                                             for r in rows) + "."]
+    command = (
+        "python benchmarks/plrnn_lorenz.py "
+        + " ".join(args.models)
+        + (" --seeds " + " ".join(map(str, args.seeds)) if args.seeds != [0] else "")
+        + "".join(f" --set {s}" for s in args.set)
+    )
+    reference = ROOT / "benchmarks" / "plrnn_published.md"
+    lines = [
+        f"# PLRNN family on Lorenz-63 ({time.strftime('%Y-%m-%d')}, 2 cores, 1 torch thread)",
+        "",
+        f"Command: `{command}`.",
+        "",
+        f'Goal task `make_task("Lorenz", TaskSpec(), seed=0)`: dt = {task.dt:g}, '
+        f"{task.steps_per_lyapunov:.1f} steps per Lyapunov time, {len(task.train):,} training and "
+        f"{len(task.validation):,} validation points, {len(task.contexts)} windows of "
+        f"{task.contexts.shape[1]} context + {task.horizon} steps. Models at their defaults"
+        f"{' except ' + ', '.join(args.set) if args.set else ''}. Load average before {load_before}, "
+        f"after {load_after} (shared machine: wall times are inflated by load; fit CPU s is about the "
+        "wall time on an idle machine).",
+        "",
+        *table(rows),
+        "",
+        "Windows D_stsp / D_H: `cell.score` on the 10 forecast windows (2,204 steps each). Long: driven through "
+        f"{DRIVE} points of a fresh true trajectory, then {LONG_STEPS + TRANSIENT:,} free steps, the first "
+        f"{TRANSIENT:,} dropped, against {LONG_STEPS:,} true steps; D_H with spectral smoothing 2 (ours) and 20 "
+        "(the papers').",
+        "",
+        "Per-window VPTs: "
+        + "; ".join(f"{r['model']} (seed {r['hyperparameters']['seed']}) {r['vpt_windows']}" for r in rows)
+        + ".",
+    ]
     if reference.exists():
         lines += ["", reference.read_text().strip()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plrnn_lorenz.md").write_text("\n".join(lines) + "\n")
-    (out / "plrnn_lorenz.json").write_text(json.dumps({"command": command, "load_before": load_before,
-                                                       "load_after": load_after, "rows": rows}, indent=1, default=str))
+    (out / "plrnn_lorenz.json").write_text(
+        json.dumps(
+            {"command": command, "load_before": load_before, "load_after": load_after, "rows": rows},
+            indent=1,
+            default=str,
+        )
+    )
     print("\n".join(lines))
     print(f"wrote {out / 'plrnn_lorenz.md'}")
 

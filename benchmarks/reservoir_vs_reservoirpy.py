@@ -22,6 +22,7 @@ the windows, NRMSE threshold 0.3).
 Writes ``results/perf/reservoir_vs_reservoirpy.md`` and ``.json``; the goals (ESN and NG-RC with
 defaults: median VPT >= 8 Lyapunov times, fit <= 30 s) are checked and printed.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,9 +46,11 @@ from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 OUT = Path(__file__).resolve().parent.parent / "results" / "perf" / "reservoir_vs_reservoirpy"
 WARMUP = 200
 #: the matched configurations: reservoirpy's ridge convention (summed Gram matrix)
-MATCHED = [{"units": 1000, "spectral_radius": 0.9, "leak_rate": 0.3, "input_scaling": s, "ridge": r}
-           # FIELD_NOTES' setting; the best we found for reservoirpy
-           for s, r in ((1.0, 1e-7), (0.5, 1e-9), (0.1, 1e-9))]
+MATCHED = [
+    {"units": 1000, "spectral_radius": 0.9, "leak_rate": 0.3, "input_scaling": s, "ridge": r}
+    # FIELD_NOTES' setting; the best we found for reservoirpy
+    for s, r in ((1.0, 1e-7), (0.5, 1e-9), (0.1, 1e-9))
+]
 GOAL_VPT, GOAL_FIT = 8.0, 30.0
 
 
@@ -64,8 +67,9 @@ def ours(task, name, **hp):
 def reservoirpy_esn(task, *, units, spectral_radius, leak_rate, input_scaling, ridge, seed=0):
     from reservoirpy.nodes import Reservoir, Ridge
 
-    esn = (Reservoir(units, lr=leak_rate, sr=spectral_radius, input_scaling=input_scaling, seed=seed)
-           >> Ridge(ridge=ridge))
+    esn = Reservoir(units, lr=leak_rate, sr=spectral_radius, input_scaling=input_scaling, seed=seed) >> Ridge(
+        ridge=ridge
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its solve warns on ill-conditioned Gram matrices
@@ -100,24 +104,39 @@ def main(argv: list[str]) -> int:
     rows = []
 
     def add(label, library, forecasts, fit, forecast, info=None, pair=None):
-        rows.append({"model": label, "library": library, "vpt_lyap": vpt(task, forecasts), "fit_seconds": fit,
-                     "forecast_seconds": forecast, "pair": pair, "fit_info": info or {}})
+        rows.append(
+            {
+                "model": label,
+                "library": library,
+                "vpt_lyap": vpt(task, forecasts),
+                "fit_seconds": fit,
+                "forecast_seconds": forecast,
+                "pair": pair,
+                "fit_info": info or {},
+            }
+        )
         r = rows[-1]
-        print(f"{label:58s} {library:12s} VPT {r['vpt_lyap']:6.2f}  fit {fit:6.2f} s  forecast {forecast:6.2f} s",
-              flush=True)
+        print(
+            f"{label:58s} {library:12s} VPT {r['vpt_lyap']:6.2f}  fit {fit:6.2f} s  forecast {forecast:6.2f} s",
+            flush=True,
+        )
 
     for i, cfg in enumerate(MATCHED[:1] if quick else MATCHED):
         hp = {k: v for k, v in cfg.items() if k != "ridge"}
-        label = (f"ESN matched: {cfg['units']} units, sr {cfg['spectral_radius']}, leak {cfg['leak_rate']}, "
-                 f"input {cfg['input_scaling']}, ridge {cfg['ridge']:g}")
+        label = (
+            f"ESN matched: {cfg['units']} units, sr {cfg['spectral_radius']}, leak {cfg['leak_rate']}, "
+            f"input {cfg['input_scaling']}, ridge {cfg['ridge']:g}"
+        )
         f, fit, fc, info = ours(task, "esn", **hp, warmup=WARMUP, ridge=cfg["ridge"] / rows_m)
         add(label, "chaosbench", f, fit, fc, info, pair=i)
         f, fit, fc = reservoirpy_esn(task, **cfg)
         add(label, f"reservoirpy {reservoirpy.__version__}", f, fit, fc, pair=i)
-    for label, name, hp in [("esn, defaults (ridge chosen on validation)", "esn", {}),
-                            ("esn, 20-trial search on validation", "esn", {"search_trials": 20}),
-                            ("ngrc, defaults (ridge chosen on validation)", "ngrc", {}),
-                            ("ngrc, 30-trial search on validation", "ngrc", {"search_trials": 30})]:
+    for label, name, hp in [
+        ("esn, defaults (ridge chosen on validation)", "esn", {}),
+        ("esn, 20-trial search on validation", "esn", {"search_trials": 20}),
+        ("ngrc, defaults (ridge chosen on validation)", "ngrc", {}),
+        ("ngrc, 30-trial search on validation", "ngrc", {"search_trials": 30}),
+    ]:
         if quick and "search" in label:
             continue
         f, fit, fc, info = ours(task, name, **hp)
@@ -128,52 +147,82 @@ def main(argv: list[str]) -> int:
     met = {name: r["vpt_lyap"] >= GOAL_VPT and r["fit_seconds"] <= GOAL_FIT for name, r in goals.items()}
     write(rows, goals, met, task, load_before, load_after)
     for name, r in goals.items():
-        print(f"goal {name}: median VPT {r['vpt_lyap']:.2f} >= {GOAL_VPT} and fit {r['fit_seconds']:.1f} s <= "
-              f"{GOAL_FIT} s: {'met' if met[name] else 'NOT MET'}")
+        print(
+            f"goal {name}: median VPT {r['vpt_lyap']:.2f} >= {GOAL_VPT} and fit {r['fit_seconds']:.1f} s <= "
+            f"{GOAL_FIT} s: {'met' if met[name] else 'NOT MET'}"
+        )
     return 0 if all(met.values()) else 1
 
 
 def write(rows, goals, met, task, load_before, load_after) -> None:
-    lines = ["# Reservoir computers on the standard Lorenz task: chaosbench vs reservoirpy", "",
-             (f"`python benchmarks/reservoir_vs_reservoirpy.py` on {platform.node()} ({os.cpu_count()} cores, "
-              f"one thread per library), {time.strftime('%Y-%m-%d %H:%M')}; load average "
-              f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (timings on a shared machine are noisy: "
-              "compare ratios from one run)."), "",
-             (f"Task: `make_task('Lorenz', TaskSpec(), seed=0)`: {task.train.shape[0]} training points, "
-              f"dt = {task.dt:g}, {task.contexts.shape[0]} windows of {task.contexts.shape[1]} context points + "
-              f"{task.horizon} steps ({task.horizon / task.steps_per_lyapunov:.1f} Lyapunov times); median VPT "
-              "at NRMSE 0.3 by `chaosbench.cell.score`."), "",
-             "| model | library | median VPT (Lyapunov times) | fit s | forecast s (10 windows) | VPT ratio "
-             "| fit ratio | forecast ratio |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "# Reservoir computers on the standard Lorenz task: chaosbench vs reservoirpy",
+        "",
+        (
+            f"`python benchmarks/reservoir_vs_reservoirpy.py` on {platform.node()} ({os.cpu_count()} cores, "
+            f"one thread per library), {time.strftime('%Y-%m-%d %H:%M')}; load average "
+            f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (timings on a shared machine are noisy: "
+            "compare ratios from one run)."
+        ),
+        "",
+        (
+            f"Task: `make_task('Lorenz', TaskSpec(), seed=0)`: {task.train.shape[0]} training points, "
+            f"dt = {task.dt:g}, {task.contexts.shape[0]} windows of {task.contexts.shape[1]} context points + "
+            f"{task.horizon} steps ({task.horizon / task.steps_per_lyapunov:.1f} Lyapunov times); median VPT "
+            "at NRMSE 0.3 by `chaosbench.cell.score`."
+        ),
+        "",
+        "| model | library | median VPT (Lyapunov times) | fit s | forecast s (10 windows) | VPT ratio "
+        "| fit ratio | forecast ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         ratio = ["", "", ""]
         if r["pair"] is not None and r["library"] == "chaosbench":
             other = next(o for o in rows if o["pair"] == r["pair"] and o is not r)
-            ratio = [f"{r['vpt_lyap'] / max(other['vpt_lyap'], 1e-9):.1f}×",
-                     f"{other['fit_seconds'] / r['fit_seconds']:.1f}× faster",
-                     f"{other['forecast_seconds'] / r['forecast_seconds']:.1f}× faster"]
-        lines.append(f"| {r['model']} | {r['library']} | {r['vpt_lyap']:.2f} | {r['fit_seconds']:.2f} | "
-                     f"{r['forecast_seconds']:.2f} | {' | '.join(ratio)} |")
-    lines += ["", ("Ratios compare each matched chaosbench row with the reservoirpy row below it "
-                   "(VPT ours / theirs; seconds theirs / ours). FIELD_NOTES recorded 4.2 Lyapunov times for "
-                   "reservoirpy with 1000 units and ridge 1e-7, input scaling not stated; with its default input "
-                   "scaling (1.0) it scores as in the first pair here, and the smaller input scalings of the other "
-                   "pairs were the best we found for it."), "",
-              "Goals (defaults, harness score): " + "; ".join(
-                  f"`{n}` VPT {r['vpt_lyap']:.2f} (≥ {GOAL_VPT:g}), fit {r['fit_seconds']:.1f} s (≤ {GOAL_FIT:g} s): "
-                  f"{'met' if met[n] else 'NOT MET'}" for n, r in goals.items()), ""]
+            ratio = [
+                f"{r['vpt_lyap'] / max(other['vpt_lyap'], 1e-9):.1f}×",
+                f"{other['fit_seconds'] / r['fit_seconds']:.1f}× faster",
+                f"{other['forecast_seconds'] / r['forecast_seconds']:.1f}× faster",
+            ]
+        lines.append(
+            f"| {r['model']} | {r['library']} | {r['vpt_lyap']:.2f} | {r['fit_seconds']:.2f} | "
+            f"{r['forecast_seconds']:.2f} | {' | '.join(ratio)} |"
+        )
+    lines += [
+        "",
+        (
+            "Ratios compare each matched chaosbench row with the reservoirpy row below it "
+            "(VPT ours / theirs; seconds theirs / ours). FIELD_NOTES recorded 4.2 Lyapunov times for "
+            "reservoirpy with 1000 units and ridge 1e-7, input scaling not stated; with its default input "
+            "scaling (1.0) it scores as in the first pair here, and the smaller input scalings of the other "
+            "pairs were the best we found for it."
+        ),
+        "",
+        "Goals (defaults, harness score): "
+        + "; ".join(
+            f"`{n}` VPT {r['vpt_lyap']:.2f} (≥ {GOAL_VPT:g}), fit {r['fit_seconds']:.1f} s (≤ {GOAL_FIT:g} s): "
+            f"{'met' if met[n] else 'NOT MET'}"
+            for n, r in goals.items()
+        ),
+        "",
+    ]
     for r in rows:
         if r["library"] == "chaosbench" and "search" in r["fit_info"]:
             s = r["fit_info"]["search"]
-            lines.append(f"- {r['model']}: {s['n_trials']} trials in {s['seconds']:.1f} s, chose {s['chosen']} "
-                         f"and ridge {r['fit_info']['ridge']:g}")
+            lines.append(
+                f"- {r['model']}: {s['n_trials']} trials in {s['seconds']:.1f} s, chose {s['chosen']} "
+                f"and ridge {r['fit_info']['ridge']:g}"
+            )
         elif r["library"] == "chaosbench" and "ridge_scores" in r["fit_info"]:
             lines.append(f"- {r['model']}: ridge {r['fit_info']['ridge']:g} chosen on the validation part")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    OUT.with_suffix(".json").write_text(json.dumps(
-        {"rows": rows, "load_average": [load_before, load_after], "host": platform.node()}, indent=1, default=str))
+    OUT.with_suffix(".json").write_text(
+        json.dumps(
+            {"rows": rows, "load_average": [load_before, load_after], "host": platform.node()}, indent=1, default=str
+        )
+    )
     print(f"wrote {OUT.with_suffix('.md')}")
 
 

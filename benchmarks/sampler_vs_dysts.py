@@ -29,6 +29,7 @@ usage: python benchmarks/sampler_vs_dysts.py [--n 400] [--n-dysts 24] [--dysts-p
 dysts lives in its own environment:
     python3 -m venv /tmp/dysts && /tmp/dysts/bin/pip install dysts==0.96 statsmodels
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,18 +79,31 @@ def dysts_worker(candidates_file: str, out: str) -> None:
     from dysts import attractor as at
     from dysts.sampling import OnAttractorInitCondSampler
 
-    tests = [partial(at.check_not_linear, r2_threshold=0.99, eps=1e-10),
-             partial(at.check_boundedness, threshold=1e4, max_zscore=15),
-             partial(at.check_not_fixed_point, atol=1e-3, tail_prop=0.1),
-             partial(at.check_zero_one_test, threshold=0.2, strategy="score"),
-             partial(at.check_not_limit_cycle, tolerance=1e-3, min_prop_recurrences=0.1, min_counts_per_rtime=200,
-                     min_block_length=50, enforce_endpoint_recurrence=True),
-             partial(at.check_power_spectrum, rel_peak_height=1e-5, rel_prominence=1e-5, min_peaks=4),
-             partial(at.check_lyapunov_exponent, traj_len=200),
-             partial(at.check_stationarity, p_value=0.05)]
+    tests = [
+        partial(at.check_not_linear, r2_threshold=0.99, eps=1e-10),
+        partial(at.check_boundedness, threshold=1e4, max_zscore=15),
+        partial(at.check_not_fixed_point, atol=1e-3, tail_prop=0.1),
+        partial(at.check_zero_one_test, threshold=0.2, strategy="score"),
+        partial(
+            at.check_not_limit_cycle,
+            tolerance=1e-3,
+            min_prop_recurrences=0.1,
+            min_counts_per_rtime=200,
+            min_block_length=50,
+            enforce_endpoint_recurrence=True,
+        ),
+        partial(at.check_power_spectrum, rel_peak_height=1e-5, rel_prominence=1e-5, min_peaks=4),
+        partial(at.check_lyapunov_exponent, traj_len=200),
+        partial(at.check_stationarity, p_value=0.05),
+    ]
     candidates = json.loads(Path(candidates_file).read_text())
-    ic_sampler = OnAttractorInitCondSampler(reference_traj_length=4096, reference_traj_n_periods=40,
-                                            reference_traj_atol=1e-10, reference_traj_rtol=1e-8, random_seed=0)
+    ic_sampler = OnAttractorInitCondSampler(
+        reference_traj_length=4096,
+        reference_traj_n_periods=40,
+        reference_traj_atol=1e-10,
+        reference_traj_rtol=1e-8,
+        random_seed=0,
+    )
     rng = np.random.default_rng(0)
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     rows = []
@@ -111,8 +125,9 @@ def dysts_worker(candidates_file: str, out: str) -> None:
         valid, _ = validator.filter_ensemble({c["parent"]: traj.T[None]}, first_sample_idx=c["index"])
         failed = validator.failed_checks.get(c["parent"]) or [(None, None)]
         rows.append({"index": c["index"], "valid": c["parent"] in valid, "failed": failed[0][1]})
-    Path(out).write_text(json.dumps({"rows": rows, "wall": time.perf_counter() - t_wall,
-                                     "cpu": time.process_time() - t_cpu}))
+    Path(out).write_text(
+        json.dumps({"rows": rows, "wall": time.perf_counter() - t_wall, "cpu": time.process_time() - t_cpu})
+    )
 
 
 # -- the independent check ---------------------------------------------------------------------------------
@@ -135,19 +150,19 @@ def zero_one_k(phi, rng) -> float:
     ns = np.arange(1, n_cut + 1)
     cs = rng.uniform(np.pi / 5, 4 * np.pi / 5, ZERO_ONE_CS)
     j = np.arange(1, N + 1)
-    z = np.cumsum(phi * np.exp(1j * np.outer(cs, j)), axis=1)          # (c, N): p + i q
+    z = np.cumsum(phi * np.exp(1j * np.outer(cs, j)), axis=1)  # (c, N): p + i q
     power = np.abs(z) ** 2
-    head = np.cumsum(power, axis=1)                                       # sum_{k < m} |z_k|^2 at m - 1
+    head = np.cumsum(power, axis=1)  # sum_{k < m} |z_k|^2 at m - 1
     size = 1 << int(np.ceil(np.log2(2 * N)))
     f = np.fft.fft(z, size, axis=1)
-    cross = np.fft.ifft(np.abs(f) ** 2, axis=1)[:, 1: n_cut + 1].real  # sum_k Re z_{k+n} conj z_k
-    later = head[:, -1:] - head[:, ns - 1]                                # sum_{k >= n} |z_k|^2
-    earlier = head[:, N - ns - 1]                                         # sum_{k < N - n} |z_k|^2
+    cross = np.fft.ifft(np.abs(f) ** 2, axis=1)[:, 1 : n_cut + 1].real  # sum_k Re z_{k+n} conj z_k
+    later = head[:, -1:] - head[:, ns - 1]  # sum_{k >= n} |z_k|^2
+    earlier = head[:, N - ns - 1]  # sum_{k < N - n} |z_k|^2
     M = (later + earlier - 2 * cross) / (N - ns)
     D = M - phi.mean() ** 2 * (1 - np.cos(np.outer(cs, ns))) / (1 - np.cos(cs))[:, None]
     Dc = D - D.mean(axis=1, keepdims=True)
     nc = ns - ns.mean()
-    K = (Dc @ nc) / np.sqrt((Dc ** 2).sum(axis=1) * (nc ** 2).sum())
+    K = (Dc @ nc) / np.sqrt((Dc**2).sum(axis=1) * (nc**2).sum())
     return float(np.median(K))
 
 
@@ -182,8 +197,9 @@ def separation_rate(system, seed: int = 0) -> tuple[float, float, float]:
     period, t = system.period, 0.0
     blocks, logs = [], 0.0
     for k in range(SEPARATION_TRANSIENT_PERIODS + SEPARATION_BLOCKS * SEPARATION_BLOCK_PERIODS):
-        sol = solve_ivp(both, (t, t + period), y, method="LSODA", rtol=SEPARATION_RTOL,
-                        atol=SEPARATION_RTOL * size * 1e-2)
+        sol = solve_ivp(
+            both, (t, t + period), y, method="LSODA", rtol=SEPARATION_RTOL, atol=SEPARATION_RTOL * size * 1e-2
+        )
         y, t = sol.y[:, -1], t + period
         d = np.linalg.norm(y[n:] - y[:n])
         if not (np.isfinite(d) and d > 0):
@@ -195,8 +211,11 @@ def separation_rate(system, seed: int = 0) -> tuple[float, float, float]:
                 blocks.append(logs / (SEPARATION_BLOCK_PERIODS * period))
                 logs = 0.0
     blocks = np.array(blocks)
-    return float(blocks.mean()), float(blocks.std(ddof=1) / np.sqrt(len(blocks))), len(blocks) * \
-        SEPARATION_BLOCK_PERIODS * period
+    return (
+        float(blocks.mean()),
+        float(blocks.std(ddof=1) / np.sqrt(len(blocks))),
+        len(blocks) * SEPARATION_BLOCK_PERIODS * period,
+    )
 
 
 def chaos_check(catalog_file: Path, names: list[str], seed: int = 0) -> list[dict]:
@@ -213,12 +232,19 @@ def chaos_check(catalog_file: Path, names: list[str], seed: int = 0) -> list[dic
         s = cat[name]
         x = trajectory(s, length=ZERO_ONE_POINTS, pts_per_period=ZERO_ONE_PTS_PER_PERIOD, seed=seed)[0, :, 0]
         k = zero_one_k(x, rng)
-        row = {"name": name, "K": k, "zero_one": k > ZERO_ONE_THRESHOLD,
-               "lambda_validator": s.invariants["lyapunov_spectrum"][0]}
+        row = {
+            "name": name,
+            "K": k,
+            "zero_one": k > ZERO_ONE_THRESHOLD,
+            "lambda_validator": s.invariants["lyapunov_spectrum"][0],
+        }
         if not row["zero_one"]:
             rate, sem, duration = separation_rate(s, seed)
-            row |= {"separation_rate": rate, "separation_sem": sem,
-                    "separation": bool(rate > SEPARATION_Z * sem and rate * duration > SEPARATION_MIN_GROWTH)}
+            row |= {
+                "separation_rate": rate,
+                "separation_sem": sem,
+                "separation": bool(rate > SEPARATION_Z * sem and rate * duration > SEPARATION_MIN_GROWTH),
+            }
         row["chaotic"] = row["zero_one"] or row.get("separation", False)
         out.append(row)
     return out
@@ -226,8 +252,10 @@ def chaos_check(catalog_file: Path, names: list[str], seed: int = 0) -> list[dic
 
 # -- the run -------------------------------------------------------------------------------------------
 def versions(python: str) -> dict:
-    code = ("import json, importlib.metadata as m; print(json.dumps({p: m.version(p) for p in "
-            "('dysts', 'numpy', 'scipy', 'statsmodels') if __import__('importlib').util.find_spec(p)}))")
+    code = (
+        "import json, importlib.metadata as m; print(json.dumps({p: m.version(p) for p in "
+        "('dysts', 'numpy', 'scipy', 'statsmodels') if __import__('importlib').util.find_spec(p)}))"
+    )
     r = subprocess.run([python, "-c", code], capture_output=True, text=True)
     return json.loads(r.stdout) if r.returncode == 0 else {}
 
@@ -249,26 +277,46 @@ def main() -> None:
     from common import load_average
 
     work = Path(tempfile.mkdtemp(prefix="cb-sampler-"))
+
     def ours_cmd(n: int, out: Path) -> list[str]:
-        return [sys.executable, str(ROOT / "cli.py"), "sample", "--parents", *PARENTS, "--n", str(n),
-                "--seed", str(args.seed), "--out", str(out), "--no-progress"]
+        return [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "sample",
+            "--parents",
+            *PARENTS,
+            "--n",
+            str(n),
+            "--seed",
+            str(args.seed),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
 
     # numba's machine code is cached on disk; a first small run loads it, so the timed run measures sampling
     subprocess.run(ours_cmd(2, work / "warm"), check=True, capture_output=True)
     cpu0, w0 = children_cpu(), time.perf_counter()
     subprocess.run(ours_cmd(args.n, work / "ours"), check=True, capture_output=True)
     ours_wall, ours_cpu = time.perf_counter() - w0, children_cpu() - cpu0
-    records = [json.loads(line) for f in ("accepted", "rejected")
-               for line in (work / "ours" / f"{f}.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for f in ("accepted", "rejected")
+        for line in (work / "ours" / f"{f}.jsonl").read_text().splitlines()
+    ]
     records.sort(key=lambda r: r["index"])
     ours_accepted = [r for r in records if r["accepted"]]
 
-    shared = [{"index": r["index"], "parent": r["parents"][0], "parameters": r["parameters"]}
-              for r in records[: args.n_dysts]]
+    shared = [
+        {"index": r["index"], "parent": r["parents"][0], "parameters": r["parameters"]} for r in records[: args.n_dysts]
+    ]
     (work / "candidates.json").write_text(json.dumps(shared))
     cpu0, w0 = children_cpu(), time.perf_counter()
-    subprocess.run([args.dysts_python, __file__, "--worker", str(work / "candidates.json"), str(work / "dysts.json")],
-                   check=True, env={**os.environ, "PYTHONPATH": ""})
+    subprocess.run(
+        [args.dysts_python, __file__, "--worker", str(work / "candidates.json"), str(work / "dysts.json")],
+        check=True,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     dysts_wall, dysts_cpu = time.perf_counter() - w0, children_cpu() - cpu0
     theirs = json.loads((work / "dysts.json").read_text())
     dysts_valid = {row["index"]: row for row in theirs["rows"]}
@@ -306,31 +354,64 @@ def main() -> None:
 
     result = {
         "command": "python benchmarks/sampler_vs_dysts.py " + " ".join(sys.argv[1:]),
-        "parents": list(PARENTS), "n_ours": args.n, "n_dysts": len(theirs["rows"]), "seed": args.seed,
-        "load_average": load_average(), "chaosbench": chaosbench.__version__,
-        "numpy": np.__version__, "dysts_env": versions(args.dysts_python),
-        "ours": {"accepted": len(ours_accepted), "wall": ours_wall, "cpu": ours_cpu,
-                 "per_minute_cpu": rate(len(ours_accepted), ours_cpu),
-                 "per_minute_wall": rate(len(ours_accepted), ours_wall),
-                 "candidates_per_hour_cpu": 3600 * args.n / ours_cpu, "per_parent": per_parent,
-                 "rejected_by": rejected_by},
-        "dysts": {"accepted": n_dysts_valid, "wall": dysts_wall, "cpu": dysts_cpu, "worker_cpu": theirs["cpu"],
-                  "per_minute_cpu": rate(n_dysts_valid, dysts_cpu), "per_minute_wall": rate(n_dysts_valid, dysts_wall),
-                  "failed_by": dysts_failed},
-        "agreement": {"candidates": len(both), "both_accept": table[(True, True)],
-                      "ours_only": table[(True, False)], "dysts_only": table[(False, True)],
-                      "both_reject": table[(False, False)], "fraction": agree},
-        "check": {"checked": len(check), "confirmed": confirmed,
-                  "zero_one_confirmed": sum(c["zero_one"] for c in check) / max(1, len(check)),
-                  "zero_one": {"pts_per_period": ZERO_ONE_PTS_PER_PERIOD, "points": ZERO_ONE_POINTS,
-                               "cs": ZERO_ONE_CS, "threshold": ZERO_ONE_THRESHOLD},
-                  "separation": {"d0": SEPARATION_D0, "rtol": SEPARATION_RTOL, "blocks": SEPARATION_BLOCKS,
-                                 "block_periods": SEPARATION_BLOCK_PERIODS, "z": SEPARATION_Z,
-                                 "min_growth": SEPARATION_MIN_GROWTH},
-                  "min_K": min((c["K"] for c in check), default=None),
-                  "seconds_cpu": check_cpu,
-                  "not_zero_one": [c for c in check if not c["zero_one"]],
-                  "not_confirmed": [c for c in check if not c["chaotic"]]},
+        "parents": list(PARENTS),
+        "n_ours": args.n,
+        "n_dysts": len(theirs["rows"]),
+        "seed": args.seed,
+        "load_average": load_average(),
+        "chaosbench": chaosbench.__version__,
+        "numpy": np.__version__,
+        "dysts_env": versions(args.dysts_python),
+        "ours": {
+            "accepted": len(ours_accepted),
+            "wall": ours_wall,
+            "cpu": ours_cpu,
+            "per_minute_cpu": rate(len(ours_accepted), ours_cpu),
+            "per_minute_wall": rate(len(ours_accepted), ours_wall),
+            "candidates_per_hour_cpu": 3600 * args.n / ours_cpu,
+            "per_parent": per_parent,
+            "rejected_by": rejected_by,
+        },
+        "dysts": {
+            "accepted": n_dysts_valid,
+            "wall": dysts_wall,
+            "cpu": dysts_cpu,
+            "worker_cpu": theirs["cpu"],
+            "per_minute_cpu": rate(n_dysts_valid, dysts_cpu),
+            "per_minute_wall": rate(n_dysts_valid, dysts_wall),
+            "failed_by": dysts_failed,
+        },
+        "agreement": {
+            "candidates": len(both),
+            "both_accept": table[(True, True)],
+            "ours_only": table[(True, False)],
+            "dysts_only": table[(False, True)],
+            "both_reject": table[(False, False)],
+            "fraction": agree,
+        },
+        "check": {
+            "checked": len(check),
+            "confirmed": confirmed,
+            "zero_one_confirmed": sum(c["zero_one"] for c in check) / max(1, len(check)),
+            "zero_one": {
+                "pts_per_period": ZERO_ONE_PTS_PER_PERIOD,
+                "points": ZERO_ONE_POINTS,
+                "cs": ZERO_ONE_CS,
+                "threshold": ZERO_ONE_THRESHOLD,
+            },
+            "separation": {
+                "d0": SEPARATION_D0,
+                "rtol": SEPARATION_RTOL,
+                "blocks": SEPARATION_BLOCKS,
+                "block_periods": SEPARATION_BLOCK_PERIODS,
+                "z": SEPARATION_Z,
+                "min_growth": SEPARATION_MIN_GROWTH,
+            },
+            "min_K": min((c["K"] for c in check), default=None),
+            "seconds_cpu": check_cpu,
+            "not_zero_one": [c for c in check if not c["zero_one"]],
+            "not_confirmed": [c for c in check if not c["chaotic"]],
+        },
     }
     result["dysts"]["rows"] = theirs["rows"]
     out = Path(args.out)
@@ -345,33 +426,49 @@ def render(r: dict) -> str:
     speed_cpu = o["per_minute_cpu"] / d["per_minute_cpu"] if d["per_minute_cpu"] else float("inf")
     speed_wall = o["per_minute_wall"] / d["per_minute_wall"] if d["per_minute_wall"] else float("inf")
     lines = [
-        "# Sampled chaotic systems: chaosbench vs dysts 0.96", "",
+        "# Sampled chaotic systems: chaosbench vs dysts 0.96",
+        "",
         f"Command: `{r['command']}` (parents {', '.join(r['parents'])}, seed {r['seed']}); "
         f"load average at the end {r['load_average']} on this 2-core machine, so CPU seconds are the fairer "
-        "denominator. chaosbench " + r["chaosbench"] + f", numpy {r['numpy']}; dysts environment: "
-        + ", ".join(f"{k} {v}" for k, v in r["dysts_env"].items()) + ".", "",
+        "denominator. chaosbench "
+        + r["chaosbench"]
+        + f", numpy {r['numpy']}; dysts environment: "
+        + ", ".join(f"{k} {v}" for k, v in r["dysts_env"].items())
+        + ".",
+        "",
         "Both pipelines take the same candidates (chaosbench's draws: each parameter x exp(0.1 N(0,1)));"
         f" chaosbench validated {r['n_ours']}, dysts the first {r['n_dysts']} of them (its pipeline is slower, "
-        "and a rate needs no equal counts). See the script's docstring for dysts' settings.", "",
+        "and a rate needs no equal counts). See the script's docstring for dysts' settings.",
+        "",
         "| pipeline | candidates | accepted | CPU s | wall s | validated / CPU-minute | validated / wall-minute |",
         "|---|---|---|---|---|---|---|",
         f"| chaosbench (sample + validate) | {r['n_ours']} | {o['accepted']} | {o['cpu']:.1f} | {o['wall']:.1f} | "
         f"{o['per_minute_cpu']:.1f} | {o['per_minute_wall']:.1f} |",
         f"| dysts 0.96 (make_trajectory + AttractorValidator) | {r['n_dysts']} | {d['accepted']} | {d['cpu']:.1f} | "
         f"{d['wall']:.1f} | {d['per_minute_cpu']:.2f} | {d['per_minute_wall']:.2f} |",
-        f"| ratio | | | | | **{speed_cpu:.0f}x** | **{speed_wall:.0f}x** |", "",
+        f"| ratio | | | | | **{speed_cpu:.0f}x** | **{speed_wall:.0f}x** |",
+        "",
         f"chaosbench: {o['candidates_per_hour_cpu']:.0f} candidates per CPU-hour; accepted per parent: "
         + ", ".join(f"{p} {acc}/{tot}" for p, (acc, tot) in o["per_parent"].items())
-        + "; rejected by: " + (", ".join(f"{k} {v}" for k, v in o["rejected_by"].items()) or "none") + ".",
-        "dysts rejections by test: " + (", ".join(f"{k} {v}" for k, v in d["failed_by"].items()) or "none") + ".", "",
-        f"## Agreement on the {a['candidates']} candidates both validated", "",
-        "| | dysts accepts | dysts rejects |", "|---|---|---|",
+        + "; rejected by: "
+        + (", ".join(f"{k} {v}" for k, v in o["rejected_by"].items()) or "none")
+        + ".",
+        "dysts rejections by test: " + (", ".join(f"{k} {v}" for k, v in d["failed_by"].items()) or "none") + ".",
+        "",
+        f"## Agreement on the {a['candidates']} candidates both validated",
+        "",
+        "| | dysts accepts | dysts rejects |",
+        "|---|---|---|",
         f"| chaosbench accepts | {a['both_accept']} | {a['ours_only']} |",
-        f"| chaosbench rejects | {a['dysts_only']} | {a['both_reject']} |", "",
-        f"Same verdict on {100 * a['fraction']:.0f}% of them.", "",
-        "## Independent check of the accepted systems", "",
+        f"| chaosbench rejects | {a['dysts_only']} | {a['both_reject']} |",
+        "",
+        f"Same verdict on {100 * a['fraction']:.0f}% of them.",
+        "",
+        "## Independent check of the accepted systems",
+        "",
         f"On {z['checked']} randomly chosen accepted systems ({z['seconds_cpu']:.0f} CPU s), two checks written in the "
-        "script from their papers, sharing no code with the validators' tests:", "",
+        "script from their papers, sharing no code with the validators' tests:",
+        "",
         f"1. 0-1 test for chaos (Gottwald & Melbourne 2009, correlation method on the modified mean square "
         f"displacement D_c): x_0 sampled every 1/{z['zero_one']['pts_per_period']} dominant period, "
         f"{z['zero_one']['points']} points, n_cut = N/10, median K over {z['zero_one']['cs']} random c in "
@@ -381,14 +478,21 @@ def render(r: dict) -> str:
         f"{z['separation']['d0']:g} apart (relative), renormalised every period, scipy LSODA at rtol "
         f"{z['separation']['rtol']:g}, {z['separation']['blocks']} blocks of {z['separation']['block_periods']} "
         f"periods; chaotic if the rate exceeds {z['separation']['z']:g} standard errors and "
-        f"{z['separation']['min_growth']:g} e-foldings over the run.", "",
-        f"Confirmed by one of the two: **{100 * z['confirmed']:.1f}%**.", "",
+        f"{z['separation']['min_growth']:g} e-foldings over the run.",
+        "",
+        f"Confirmed by one of the two: **{100 * z['confirmed']:.1f}%**.",
+        "",
     ]
     if z["not_zero_one"]:
-        lines += ["| system | K (0-1 test) | separation rate +- s.e. | validator lambda_max | confirmed |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {c['name']} | {c['K']:.2f} | {c['separation_rate']:.4g} +- {c['separation_sem']:.2g} | "
-                  f"{c['lambda_validator']:.4g} | {'yes' if c['chaotic'] else '**no**'} |" for c in z["not_zero_one"]]
+        lines += [
+            "| system | K (0-1 test) | separation rate +- s.e. | validator lambda_max | confirmed |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c['name']} | {c['K']:.2f} | {c['separation_rate']:.4g} +- {c['separation_sem']:.2g} | "
+            f"{c['lambda_validator']:.4g} | {'yes' if c['chaotic'] else '**no**'} |"
+            for c in z["not_zero_one"]
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ runs it, and compares everything that is a score or a choice.
 
 Writes ``results/perf/search_reproducibility.{json,md}``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,10 +50,15 @@ def run_once(cell, task_path: str, load: int) -> dict:
         for p in spinners:
             p.join()
     search = json.loads(rec["fit_info"]).get("search", {})
-    return {"load": load, "wall_seconds": round(rec["wall_seconds"], 1), "fit_seconds": round(rec["fit_seconds"], 1),
-            "n_trials": search.get("n_trials"), "chosen": search.get("chosen"),
-            "safety_limit_hit": search.get("safety_limit_hit"),
-            **{k: (np.asarray(rec[k]).tolist() if k == "vpt_windows" else rec[k]) for k in COMPARED}}
+    return {
+        "load": load,
+        "wall_seconds": round(rec["wall_seconds"], 1),
+        "fit_seconds": round(rec["fit_seconds"], 1),
+        "n_trials": search.get("n_trials"),
+        "chosen": search.get("chosen"),
+        "safety_limit_hit": search.get("safety_limit_hit"),
+        **{k: (np.asarray(rec[k]).tolist() if k == "vpt_windows" else rec[k]) for k in COMPARED},
+    }
 
 
 def main(argv=None) -> int:
@@ -63,29 +69,58 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     catalog = load_catalog()
     preset = get_preset("standard")
-    (cell,) = plan([args.system], [args.model], [0], task=preset.task, catalog=catalog,
-                   overrides={args.model: preset.overrides.get(args.model, {})}, time_budget=preset.time_budget)
+    (cell,) = plan(
+        [args.system],
+        [args.model],
+        [0],
+        task=preset.task,
+        catalog=catalog,
+        overrides={args.model: preset.overrides.get(args.model, {})},
+        time_budget=preset.time_budget,
+    )
     task_path = build_tasks([cell], catalog)[(cell.system, cell.seed, cell.task)]
     loaded = run_once(cell, task_path, args.load)
     idle = run_once(cell, task_path, 0)
     same = all(loaded[k] == idle[k] for k in COMPARED + ("chosen", "n_trials"))
     OUT.mkdir(parents=True, exist_ok=True)
-    out = {"system": args.system, "model": args.model, "cell_id": cell.id, "identical": same,
-           "runs": [loaded, idle], "versions": dependency_versions()}
+    out = {
+        "system": args.system,
+        "model": args.model,
+        "cell_id": cell.id,
+        "identical": same,
+        "runs": [loaded, idle],
+        "versions": dependency_versions(),
+    }
     (OUT / "search_reproducibility.json").write_text(json.dumps(out, indent=1))
-    rows = [f"| {r['load']} | {r['wall_seconds']} | {r['fit_seconds']} | {r['n_trials']} | "
-            f"`{json.dumps(r['chosen'])}` | {r['vpt_lyap']:.4f} | {r['d_stsp']:.4f} | {r['d_h']:.4f} |"
-            for r in (loaded, idle)]
-    (OUT / "search_reproducibility.md").write_text("\n".join([
-        f"# The standard {args.model} cell for {args.system} (seed 0) on a loaded and a quieter machine", "",
-        f"`python benchmarks/search_reproducibility.py --system {args.system} --model {args.model} --load {args.load}`"
-        " (the loaded run adds that many busy processes to whatever else the machine runs).", "",
-        "| extra busy processes | wall s | fit s | trials | chosen | median VPT | D_stsp | D_H |",
-        "|---:|---:|---:|---:|---|---:|---:|---:|", *rows, "",
-        f"Scores, windows and choices identical: **{same}**.", "",
-        f"Versions: `{json.dumps(dependency_versions(), sort_keys=True)}`", ""]))
-    print(f"identical: {same}; loaded {loaded['wall_seconds']} s, quieter {idle['wall_seconds']} s; "
-          f"VPT {loaded['vpt_lyap']:.3f} / {idle['vpt_lyap']:.3f}")
+    rows = [
+        f"| {r['load']} | {r['wall_seconds']} | {r['fit_seconds']} | {r['n_trials']} | "
+        f"`{json.dumps(r['chosen'])}` | {r['vpt_lyap']:.4f} | {r['d_stsp']:.4f} | {r['d_h']:.4f} |"
+        for r in (loaded, idle)
+    ]
+    (OUT / "search_reproducibility.md").write_text(
+        "\n".join(
+            [
+                f"# The standard {args.model} cell for {args.system} (seed 0) on a loaded and a quieter machine",
+                "",
+                f"`python benchmarks/search_reproducibility.py --system {args.system} --model {args.model} "
+                f"--load {args.load}` (the loaded run adds that many busy processes to whatever else the machine "
+                "runs).",
+                "",
+                "| extra busy processes | wall s | fit s | trials | chosen | median VPT | D_stsp | D_H |",
+                "|---:|---:|---:|---:|---|---:|---:|---:|",
+                *rows,
+                "",
+                f"Scores, windows and choices identical: **{same}**.",
+                "",
+                f"Versions: `{json.dumps(dependency_versions(), sort_keys=True)}`",
+                "",
+            ]
+        )
+    )
+    print(
+        f"identical: {same}; loaded {loaded['wall_seconds']} s, quieter {idle['wall_seconds']} s; "
+        f"VPT {loaded['vpt_lyap']:.3f} / {idle['vpt_lyap']:.3f}"
+    )
     return 0 if same else 1
 
 

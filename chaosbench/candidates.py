@@ -20,6 +20,7 @@ many candidates are drawn, in which order or on which machine:
 
 :mod:`chaosbench.sampler` validates the candidates and writes the accepted ones as a catalog.
 """
+
 from __future__ import annotations
 
 import ast
@@ -42,7 +43,7 @@ class Candidate:
 
     index: int
     name: str
-    kind: str                              # "perturbation" or "coupling"
+    kind: str  # "perturbation" or "coupling"
     parents: tuple[str, ...]
     parameters: dict[str, float]
     factors: dict[str, float] = field(default_factory=dict)
@@ -68,8 +69,7 @@ def _perturb(system: System, rng: np.random.Generator, sigma: float) -> tuple[di
     return {p: float(system.parameters[p] * factors[p]) for p in names}, factors
 
 
-def draw(index: int, parents: Sequence[System], *, seed: int, sigma: float = SIGMA, couple: float = 0.0
-         ) -> Candidate:
+def draw(index: int, parents: Sequence[System], *, seed: int, sigma: float = SIGMA, couple: float = 0.0) -> Candidate:
     """Candidate ``index``: a function of (``seed``, ``index``) and the parents only (see the module docstring)."""
     rng = np.random.default_rng([seed, index])
     first = parents[index % len(parents)]
@@ -81,8 +81,15 @@ def draw(index: int, parents: Sequence[System], *, seed: int, sigma: float = SIG
         params = {f"{k}_d": v for k, v in p_d.items()} | {f"{k}_r": v for k, v in p_r.items()}
         params |= _coupling_constants(first, second, kappa)
         factors = {f"{k}_d": v for k, v in f_d.items()} | {f"{k}_r": v for k, v in f_r.items()}
-        return Candidate(index, f"{first.name}_{second.name}_s{seed}_{index}", "coupling", (first.name, second.name),
-                         params, factors, kappa)
+        return Candidate(
+            index,
+            f"{first.name}_{second.name}_s{seed}_{index}",
+            "coupling",
+            (first.name, second.name),
+            params,
+            factors,
+            kappa,
+        )
     params, factors = _perturb(first, rng, sigma)
     return Candidate(index, f"{first.name}_s{seed}_{index}", "perturbation", (first.name,), params, factors)
 
@@ -103,8 +110,13 @@ def _stats(system: System) -> tuple[np.ndarray, np.ndarray]:
 def _coupling_constants(drive: System, response: System, kappa: float) -> dict[str, float]:
     (md, sd), (mr, sr) = _stats(drive), _stats(response)
     i, j = _first_state(drive), _first_state(response)
-    return {"k_couple": kappa / response.period, "mu_drive": float(md[i]), "sd_drive": float(sd[i]) or 1.0,
-            "mu_response": float(mr[j]), "sd_response": float(sr[j]) or 1.0}
+    return {
+        "k_couple": kappa / response.period,
+        "mu_drive": float(md[i]),
+        "sd_drive": float(sd[i]) or 1.0,
+        "mu_response": float(mr[j]),
+        "sd_response": float(sr[j]) or 1.0,
+    }
 
 
 def _renamed(text: str, mapping: dict[str, str]) -> str:
@@ -119,16 +131,20 @@ def coupled_template(drive: System, response: System) -> dict:
     """The catalog entry of ``drive`` -> ``response`` (see the module docstring), at the parents' parameters."""
     for s in (drive, response):
         if s.is_delay:
-            raise ChaosbenchError(f"system '{s.name}' is a delay equation; coupling needs ordinary differential "
-                                  "equations (use it without --couple)")
+            raise ChaosbenchError(
+                f"system '{s.name}' is a delay equation; coupling needs ordinary differential "
+                "equations (use it without --couple)"
+            )
     names_d = {n: f"{n}_d" for n in (*drive.variables, *drive.parameters)}
     names_r = {n: f"{n}_r" for n in (*response.variables, *response.parameters)}
     xd, xr = drive.variables[_first_state(drive)], response.variables[_first_state(response)]
     equations = {names_d[v]: _renamed(e, names_d) for v, e in zip(drive.variables, drive.equations)}
     for v, e in zip(response.variables, response.equations):
         equations[names_r[v]] = _renamed(e, names_r)
-    equations[names_r[xr]] = (f"{equations[names_r[xr]]} + k_couple*(mu_response + sd_response*({names_d[xd]} - "
-                              f"mu_drive)/sd_drive - {names_r[xr]})")
+    equations[names_r[xr]] = (
+        f"{equations[names_r[xr]]} + k_couple*(mu_response + sd_response*({names_d[xd]} - "
+        f"mu_drive)/sd_drive - {names_r[xr]})"
+    )
     params = {f"{k}_d": v for k, v in drive.parameters.items()} | {f"{k}_r": v for k, v in response.parameters.items()}
     params |= _coupling_constants(drive, response, sum(COUPLING_RANGE) / 2)
     observe = {names_d[v]: _renamed(t, names_d) for v, t in drive.observe.items()}
@@ -136,7 +152,9 @@ def coupled_template(drive: System, response: System) -> dict:
     entry = {
         "description": f"{drive.name} driving {response.name} through its variable {xd} (skew product).",
         "citation": f"Coupled by chaosbench.sample. Drive: {drive.citation} Response: {response.citation}",
-        "variables": list(equations), "equations": equations, "parameters": params,
+        "variables": list(equations),
+        "equations": equations,
+        "parameters": params,
         "initial_conditions": list(drive.initial_conditions) + list(response.initial_conditions),
         "period": min(drive.period, response.period),
         "flags": {"nonautonomous": drive.is_nonautonomous or response.is_nonautonomous},

@@ -7,6 +7,7 @@ An entry is a flow (``dx/dt = f(x)``, the default) or, with ``"kind": "map"``, a
 (``x_{n+1} = f(x_n)``, its ``equations`` giving the next state). A map has no period: its time unit
 is one iteration, so :attr:`System.period` is 1 and ``period``/``dt`` may not be given.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,10 +29,20 @@ from .expressions import RESERVED, constant_value, parse
 #: and ``chaosbench annotate`` writes, the same bytes.
 CATALOG_PATH = Path(str(resources.files(__package__) / "systems.json")).resolve()
 
-REQUIRED = ("description", "citation", "variables", "equations", "parameters", "initial_conditions",
-            "period")
-OPTIONAL = ("doi", "flags", "delay", "observe", "invariants", "notes", "dt", "excluded", "forcing_phase", "kind",
-            "provenance")
+REQUIRED = ("description", "citation", "variables", "equations", "parameters", "initial_conditions", "period")
+OPTIONAL = (
+    "doi",
+    "flags",
+    "delay",
+    "observe",
+    "invariants",
+    "notes",
+    "dt",
+    "excluded",
+    "forcing_phase",
+    "kind",
+    "provenance",
+)
 #: what an entry's equations give: the time derivative (a flow) or the next state (a map)
 KINDS = ("flow", "map")
 #: fields a map may not have: it has no period (its time unit is one iteration), delay or forcing
@@ -101,8 +112,13 @@ class System:
         known = set(self.variables) | set(self.parameters)
         out = []
         for i, (v, text) in enumerate(zip(self.variables, self.equations)):
-            tree = parse(text, where=f"system '{self.name}', field 'equations.{v}'", names=known,
-                         variables=self.variables, allow_delay=self.is_delay)
+            tree = parse(
+                text,
+                where=f"system '{self.name}', field 'equations.{v}'",
+                names=known,
+                variables=self.variables,
+                allow_delay=self.is_delay,
+            )
             if {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} <= set(self.parameters) | {"pi"}:
                 out.append(i)
         return tuple(out)
@@ -145,8 +161,7 @@ class Catalog(Mapping[str, System]):
         ``kind`` ("flow", the default, or "map"; None for both): maps never join flows' benchmarks unasked."""
         if kind is not None and kind not in KINDS:
             raise CatalogError(f"unknown kind '{kind}'; kinds are {', '.join(KINDS)}")
-        return [name for name, s in self.systems.items()
-                if s.excluded is None and (kind is None or s.kind == kind)]
+        return [name for name, s in self.systems.items() if s.excluded is None and (kind is None or s.kind == kind)]
 
 
 def unknown_system_message(name: str, known: Iterable[str]) -> str:
@@ -155,8 +170,11 @@ def unknown_system_message(name: str, known: Iterable[str]) -> str:
     known = list(known)
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     lower = [k for k in known if k.lower() == name.lower()]
-    hint = (f"; did you mean {' or '.join(repr(c) for c in (lower or close))}?" if lower or close
-            else "; run 'chaosbench list' to see the names")
+    hint = (
+        f"; did you mean {' or '.join(repr(c) for c in (lower or close))}?"
+        if lower or close
+        else "; run 'chaosbench list' to see the names"
+    )
     return f"unknown system '{name}'{hint}"
 
 
@@ -232,8 +250,13 @@ def validate_system(name: str, entry: object) -> System:
     names = set(variables) | set(values)
     uses_t = uses_delay = False
     for v in variables:
-        tree = parse(equations[v], where=f"{w}, field 'equations.{v}'", names=names, variables=variables,
-                     allow_delay=flags["delay"])
+        tree = parse(
+            equations[v],
+            where=f"{w}, field 'equations.{v}'",
+            names=names,
+            variables=variables,
+            allow_delay=flags["delay"],
+        )
         import ast
 
         for node in ast.walk(tree):
@@ -245,8 +268,10 @@ def validate_system(name: str, entry: object) -> System:
                     raise CatalogError(f"{w}, field 'equations.{v}': the delay must be positive, got {tau}")
             elif isinstance(node, ast.Name) and node.id == "t" and not _is_delay_time(tree, node):
                 if kind == "map":
-                    raise CatalogError(f"{w}, field 'equations.{v}': a map's next state cannot depend on the "
-                                       "time t (maps are autonomous)")
+                    raise CatalogError(
+                        f"{w}, field 'equations.{v}': a map's next state cannot depend on the "
+                        "time t (maps are autonomous)"
+                    )
                 uses_t = True
     if flags["delay"] and not uses_delay:
         raise CatalogError(f"{w}, field 'flags.delay': true, but no equation has a delayed term x(t - tau)")
@@ -255,15 +280,15 @@ def validate_system(name: str, entry: object) -> System:
         raise CatalogError(f"{w}, field 'flags.nonautonomous': must be true since the equations use the time t")
     delay = entry.get("delay")
     if flags["delay"]:
-        if delay is not None and (not isinstance(delay, dict) or delay.get("history", "constant") != "constant"
-                                  or set(delay) - {"history"}):
-            raise CatalogError(f"{w}, field 'delay': only {{\"history\": \"constant\"}} is supported")
+        if delay is not None and (
+            not isinstance(delay, dict) or delay.get("history", "constant") != "constant" or set(delay) - {"history"}
+        ):
+            raise CatalogError(f'{w}, field \'delay\': only {{"history": "constant"}} is supported')
     elif delay is not None:
         raise CatalogError(f"{w}, field 'delay': given, but flags.delay is false")
 
     ic = entry["initial_conditions"]
-    if (not isinstance(ic, list) or len(ic) != len(variables)
-            or not all(_finite_number(x) for x in ic)):
+    if not isinstance(ic, list) or len(ic) != len(variables) or not all(_finite_number(x) for x in ic):
         raise CatalogError(f"{w}, field 'initial_conditions': {len(variables)} finite numbers, one per variable")
     for key in ("period", "dt"):
         if key in entry and not (_finite_number(entry[key]) and entry[key] > 0):
@@ -276,8 +301,10 @@ def validate_system(name: str, entry: object) -> System:
         parse(text, where=f"{w}, field 'observe.{v}'", names=names)
     forcing = entry.get("forcing_phase", [])
     if not isinstance(forcing, list) or not all(isinstance(f, str) for f in forcing):
-        raise CatalogError(f"{w}, field 'forcing_phase': a list of expressions of t and the variables giving "
-                           "the forcing's phase angles (radians)")
+        raise CatalogError(
+            f"{w}, field 'forcing_phase': a list of expressions of t and the variables giving "
+            "the forcing's phase angles (radians)"
+        )
     if forcing and not flags["nonautonomous"]:
         raise CatalogError(f"{w}, field 'forcing_phase': given, but flags.nonautonomous is false")
     for i, text in enumerate(forcing):
@@ -291,14 +318,24 @@ def validate_system(name: str, entry: object) -> System:
         raise CatalogError(f"{w}, field 'invariants': must be an object")
 
     return System(
-        name=name, description=entry["description"], citation=entry["citation"],
-        variables=tuple(variables), equations=tuple(str(equations[v]) for v in variables),
-        parameters=values, initial_conditions=tuple(float(x) for x in ic),
+        name=name,
+        description=entry["description"],
+        citation=entry["citation"],
+        variables=tuple(variables),
+        equations=tuple(str(equations[v]) for v in variables),
+        parameters=values,
+        initial_conditions=tuple(float(x) for x in ic),
         period=1.0 if kind == "map" else float(entry["period"]),
-        flags=flags, observe=dict(observe), forcing_phase=tuple(forcing), invariants=dict(invariants),
+        flags=flags,
+        observe=dict(observe),
+        forcing_phase=tuple(forcing),
+        invariants=dict(invariants),
         doi=entry.get("doi"),
-        dt=float(entry["dt"]) if "dt" in entry else None, notes=entry.get("notes"),
-        excluded=entry.get("excluded"), kind=kind, raw=entry,
+        dt=float(entry["dt"]) if "dt" in entry else None,
+        notes=entry.get("notes"),
+        excluded=entry.get("excluded"),
+        kind=kind,
+        raw=entry,
     )
 
 
@@ -306,14 +343,18 @@ def _check_map_fields(w: str, entry: dict) -> None:
     """Refuse what a map cannot have: a period or dt (its step is one iteration), delays, time, forcing."""
     for key in NOT_FOR_MAPS:
         if key in entry:
-            raise CatalogError(f"{w}, field '{key}': not allowed for a map (kind 'map': its time step is one "
-                               "iteration; no period, dt, delay or forcing)")
+            raise CatalogError(
+                f"{w}, field '{key}': not allowed for a map (kind 'map': its time step is one "
+                "iteration; no period, dt, delay or forcing)"
+            )
     flags = entry.get("flags", {})
     if isinstance(flags, dict):
         for key in ("delay", "nonautonomous"):
             if flags.get(key):
-                raise CatalogError(f"{w}, field 'flags.{key}': a map is autonomous and without delays; "
-                                   "the equations give the next state from the current one")
+                raise CatalogError(
+                    f"{w}, field 'flags.{key}': a map is autonomous and without delays; "
+                    "the equations give the next state from the current one"
+                )
 
 
 def _is_delay_time(tree, name_node) -> bool:
@@ -361,8 +402,7 @@ def _load(paths: tuple[str, ...]) -> Catalog:
             _identifier(name, f"catalog '{path}', system name")
             merged[name] = entry
     systems = {name: validate_system(name, entry) for name, entry in merged.items()}
-    return Catalog(systems=systems, version=version, sources=paths,
-                   hash=_hash({"version": version, "systems": merged}))
+    return Catalog(systems=systems, version=version, sources=paths, hash=_hash({"version": version, "systems": merged}))
 
 
 def load_catalog(extra: str | os.PathLike | Iterable[str | os.PathLike] | None = None) -> Catalog:
@@ -380,8 +420,9 @@ def get_system(name: str, catalog: str | os.PathLike | None = None) -> System:
     return load_catalog(catalog)[name]
 
 
-def list_systems(catalog: str | os.PathLike | None = None, *, dimension: int | None = None,
-                 kind: str | None = None, **flags: bool) -> list[str]:
+def list_systems(
+    catalog: str | os.PathLike | None = None, *, dimension: int | None = None, kind: str | None = None, **flags: bool
+) -> list[str]:
     """Names of the systems, optionally filtered by dimension, kind ("flow" or "map") and flags
     (e.g. ``delay=True``)."""
     for k in flags:

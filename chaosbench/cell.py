@@ -8,6 +8,7 @@ kind (exception, segfault, out of memory) is recorded as that cell's failure wit
 instead of taking the run down. Executors (:mod:`chaosbench.harness`) only decide *where*
 :func:`execute` runs, so a local run and a Dask run give the same numbers for the same seeds.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,14 @@ from .tasks import EPS, PROTOCOL, Task, TaskSpec
 TMP_PREFIX = "chaosbench-cell-"
 #: grid of the stored error-vs-horizon curves, in Lyapunov times
 CURVE_STEP_LYAP = 0.25
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,16 @@ class Cell:
     @property
     def id(self) -> str:
         """Content hash of everything that determines the cell's scores (not the time budget)."""
-        key = {"system": self.system, "system_hash": self.system_hash, "model": self.model, "seed": self.seed,
-               "hyperparameters": self.hyperparameters, "task": self.task.as_dict(), "eps": self.eps,
-               "protocol": PROTOCOL}
+        key = {
+            "system": self.system,
+            "system_hash": self.system_hash,
+            "model": self.model,
+            "seed": self.seed,
+            "hyperparameters": self.hyperparameters,
+            "task": self.task.as_dict(),
+            "eps": self.eps,
+            "protocol": PROTOCOL,
+        }
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def to_dict(self) -> dict:
@@ -74,6 +88,7 @@ class Cell:
 
 
 # -- inside the cell's process -----------------------------------------------------------------
+
 
 def _median_censored(values: np.ndarray, censored: np.ndarray) -> bool:
     """Whether the median of ``values`` is only a lower bound (a middle value is censored)."""
@@ -116,12 +131,17 @@ def score(task: Task, forecasts: np.ndarray, *, eps: float = EPS, long_run: np.n
         smape = np.stack([metrics.smape(t, f) for t, f in zip(raw_truth, raw_fc)])
         nmae = np.stack([metrics.nmae(t, f) for t, f in zip(truth, fc)])
     vpt_smape = [metrics.valid_prediction_time_smape(t, f, **kw) for t, f in zip(raw_truth, raw_fc)]
-    out = {"vpt_lyap": float(np.median(vpt)), "vpt_windows": vpt, "censored_windows": censored,
-           "censored_fraction": float(censored.mean()), "vpt_censored": _median_censored(vpt, censored),
-           "vpt_periods": float(np.median(steps) * task.dt / task.period),
-           "certified_lyap": float(np.median(certified) * task.dt / task.lyapunov_time),
-           "diverged": int(np.sum(~np.all(np.isfinite(forecasts), axis=(1, 2)))),
-           "vpt_smape_lyap": float(np.median(vpt_smape))}
+    out = {
+        "vpt_lyap": float(np.median(vpt)),
+        "vpt_windows": vpt,
+        "censored_windows": censored,
+        "censored_fraction": float(censored.mean()),
+        "vpt_censored": _median_censored(vpt, censored),
+        "vpt_periods": float(np.median(steps) * task.dt / task.period),
+        "certified_lyap": float(np.median(certified) * task.dt / task.lyapunov_time),
+        "diverged": int(np.sum(~np.all(np.isfinite(forecasts), axis=(1, 2)))),
+        "vpt_smape_lyap": float(np.median(vpt_smape)),
+    }
     with np.errstate(invalid="ignore", over="ignore"):
         for name, curves in (("nrmse", nrmse), ("smape", smape), ("nmae", nmae)):
             at = metrics.at_horizons(curves.mean(0), **kw)
@@ -145,8 +165,19 @@ def dependency_versions() -> dict:
     from importlib import metadata
 
     out = {"chaosbench": __version__, "python": sys.version.split()[0]}
-    for name in ("numpy", "scipy", "numba", "llvmlite", "sympy", "pandas", "pyarrow", "statsmodels", "torch",
-                 "darts", "scikit-learn"):
+    for name in (
+        "numpy",
+        "scipy",
+        "numba",
+        "llvmlite",
+        "sympy",
+        "pandas",
+        "pyarrow",
+        "statsmodels",
+        "torch",
+        "darts",
+        "scikit-learn",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -173,22 +204,54 @@ def _npy_bytes(a: np.ndarray, max_points: int = SAMPLE_POINTS) -> bytes:
 def _base_record(cell: Cell, task: Task | None = None) -> dict:
     import platform
 
-    rec = {"cell_id": cell.id, "system": cell.system, "model": cell.model, "seed": cell.seed,
-           "status": "failed", "reason": "", "traceback": "",
-           "hyperparameters": json.dumps(cell.hyperparameters, sort_keys=True, default=str),
-           "task": json.dumps(cell.task.as_dict(), sort_keys=True), "eps": cell.eps, "time_budget": cell.time_budget,
-           "vpt_lyap": 0.0, "vpt_smape_lyap": 0.0, "d_stsp": math.nan, "d_h": math.nan, "mase": math.nan,
-           "diverged": 0, "censored_fraction": math.nan, "safety_limit_hit": False,
-           "fit_seconds": math.nan, "forecast_seconds": math.nan, "n_parameters": 0, "fit_info": "{}",
-           "chaosbench_version": __version__, "versions": json.dumps(dependency_versions(), sort_keys=True),
-           "catalog_hash": cell.catalog_hash,
-           "catalog_version": cell.catalog_version, "system_hash": cell.system_hash,
-           "python": platform.python_version(), "host": platform.node(), "threads": 0,
-           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    rec = {
+        "cell_id": cell.id,
+        "system": cell.system,
+        "model": cell.model,
+        "seed": cell.seed,
+        "status": "failed",
+        "reason": "",
+        "traceback": "",
+        "hyperparameters": json.dumps(cell.hyperparameters, sort_keys=True, default=str),
+        "task": json.dumps(cell.task.as_dict(), sort_keys=True),
+        "eps": cell.eps,
+        "time_budget": cell.time_budget,
+        "vpt_lyap": 0.0,
+        "vpt_smape_lyap": 0.0,
+        "d_stsp": math.nan,
+        "d_h": math.nan,
+        "mase": math.nan,
+        "diverged": 0,
+        "censored_fraction": math.nan,
+        "safety_limit_hit": False,
+        "fit_seconds": math.nan,
+        "forecast_seconds": math.nan,
+        "n_parameters": 0,
+        "fit_info": "{}",
+        "chaosbench_version": __version__,
+        "versions": json.dumps(dependency_versions(), sort_keys=True),
+        "catalog_hash": cell.catalog_hash,
+        "catalog_version": cell.catalog_version,
+        "system_hash": cell.system_hash,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "threads": 0,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     if task is not None:
-        rec.update({"task_id": task.id, "max_lyapunov": task.max_lyapunov, "dt": task.dt, "period": task.period,
-                    "dimension": task.n_scored, "horizon_steps": task.horizon, "n_windows": len(task.targets),
-                    "horizon_lyap": task.horizon / task.steps_per_lyapunov, "horizon_capped": task.horizon_capped})
+        rec.update(
+            {
+                "task_id": task.id,
+                "max_lyapunov": task.max_lyapunov,
+                "dt": task.dt,
+                "period": task.period,
+                "dimension": task.n_scored,
+                "horizon_steps": task.horizon,
+                "n_windows": len(task.targets),
+                "horizon_lyap": task.horizon / task.steps_per_lyapunov,
+                "horizon_capped": task.horizon_capped,
+            }
+        )
     return rec
 
 
@@ -227,8 +290,8 @@ def run_cell(cell: Cell, task: Task, *, threads: int = 1, fitted=None, fit_secon
         rec["forecast_seconds"] = time.perf_counter() - t0
         if forecasts.shape != task.targets.shape:
             raise ChaosbenchError(f"forecast has shape {forecasts.shape}, expected {task.targets.shape}")
-        rec["sample_truth"] = _npy_bytes(task.targets[0, :, :task.n_scored])
-        rec["sample_forecast"] = _npy_bytes(forecasts[0, :, :task.n_scored])
+        rec["sample_truth"] = _npy_bytes(task.targets[0, :, : task.n_scored])
+        rec["sample_forecast"] = _npy_bytes(forecasts[0, :, : task.n_scored])
         bad = _first_step_failure(forecasts)
         if bad:
             rec["reason"] = bad
@@ -237,7 +300,9 @@ def run_cell(cell: Cell, task: Task, *, threads: int = 1, fitted=None, fit_secon
         t0 = time.perf_counter()
         # the long run starts from the first window's context; its first horizon is the scored forecast
         n_long = len(task.long_truth)
-        long_run = np.asarray(model.forecast_windows(task.contexts[:1], task.horizon + n_long), float)[0, task.horizon:]
+        long_run = np.asarray(model.forecast_windows(task.contexts[:1], task.horizon + n_long), float)[
+            0, task.horizon :
+        ]
         rec["long_run_seconds"] = time.perf_counter() - t0
         phase = "scoring"
         rec.update(score(task, forecasts, eps=cell.eps, long_run=long_run))
@@ -271,8 +336,9 @@ def run_group(cells: list[Cell], tasks: list[Task], *, threads: int = 1) -> list
         _pin_torch(threads)
         models = [make_model(c.model, **c.hyperparameters) for c in cells]
         t0 = time.perf_counter()
-        fit_together(models, [t.train for t in tasks], dt=[t.dt for t in tasks],
-                     validations=[t.validation for t in tasks])
+        fit_together(
+            models, [t.train for t in tasks], dt=[t.dt for t in tasks], validations=[t.validation for t in tasks]
+        )
         share = (time.perf_counter() - t0) / len(cells)
     except ChaosbenchError:
         return [run_cell(c, t, threads=threads) for c, t in zip(cells, tasks)]
@@ -294,6 +360,7 @@ def _watch_parent() -> None:
             time.sleep(1.0)
             if os.getppid() != parent:
                 os._exit(3)
+
     threading.Thread(target=watch, daemon=True).start()
 
 
@@ -320,8 +387,9 @@ _RUNNING: set[subprocess.Popen] = set()
 _RUNNING_LOCK = threading.Lock()
 
 
-def execute(cell: Cell | dict, task_path: str | None = None, *, task_bytes: bytes | None = None,
-            threads: int = 1) -> dict:
+def execute(
+    cell: Cell | dict, task_path: str | None = None, *, task_bytes: bytes | None = None, threads: int = 1
+) -> dict:
     """Run one cell in a fresh process with ``threads`` threads and the cell's time budget.
 
     Returns the cell's record; a process that dies, or that overruns its budget and is killed,
@@ -354,15 +422,25 @@ def execute_group(cells: list[Cell], task_paths: list[str], *, threads: int = 1)
 def _spawn(tmp: Path, task_arg: str, threads: int, budget: float):
     """Run ``python -m chaosbench.cell`` on ``tmp/cell.json``: what it wrote, or why it wrote nothing."""
     out = tmp / "record.pkl"
-    env = {**os.environ, **{v: str(threads) for v in THREAD_VARIABLES}, "PYTHONWARNINGS": "ignore",
-           # the cell imports this very chaosbench first (a chaosbench/ folder in the working directory
-           # must not shadow it), then the modules its parent sees (models given as "module:Class")
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.getcwd()]
-                                         + [p for p in sys.path if p and os.path.isdir(p)])}
+    env = {
+        **os.environ,
+        **{v: str(threads) for v in THREAD_VARIABLES},
+        "PYTHONWARNINGS": "ignore",
+        # the cell imports this very chaosbench first (a chaosbench/ folder in the working directory
+        # must not shadow it), then the modules its parent sees (models given as "module:Class")
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parent.parent), os.getcwd()] + [p for p in sys.path if p and os.path.isdir(p)]
+        ),
+    }
     with open(tmp / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "chaosbench.cell", str(tmp / "cell.json"), task_arg,
-                                 str(out), str(threads)], env=env, stdout=subprocess.DEVNULL, stderr=err,
-                                start_new_session=True, cwd=tmp)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chaosbench.cell", str(tmp / "cell.json"), task_arg, str(out), str(threads)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            cwd=tmp,
+        )
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
         try:
@@ -388,7 +466,7 @@ def remove_stale_folders() -> list[str]:
 
     removed = []
     for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
-        owner = d.name[len(TMP_PREFIX):].split("-", 1)[0]
+        owner = d.name[len(TMP_PREFIX) :].split("-", 1)[0]
         if not (d.is_dir() and owner.isdigit()) or _alive(int(owner)):
             continue
         shutil.rmtree(d, ignore_errors=True)

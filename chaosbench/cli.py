@@ -1,4 +1,5 @@
 """The command line: a thin layer over the library. User mistakes are one line on stderr, exit 2."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,12 @@ def _length(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chaosbench", description="Chaotic systems as data; forecasts scored in Lyapunov times.")
     parser.add_argument("--version", action="version", version=f"chaosbench {__version__}")
-    parser.add_argument("--catalog", action="append", metavar="FILE",
-                        help="extra catalog JSON adding or overriding systems (repeatable)")
+    parser.add_argument(
+        "--catalog",
+        action="append",
+        metavar="FILE",
+        help="extra catalog JSON adding or overriding systems (repeatable)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="table of the catalog's systems")
@@ -55,14 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--dt", type=number(float))
     p.add_argument("--trajectories", type=number(int), default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--initial", choices=("attractor", "catalog"), default="attractor",
-                   help="start points drawn on the attractor (default) or the catalog's point")
-    p.add_argument("--method", choices=("dop853", "rk4", "heun"), default=None,
-                   help="integrator (default dop853; with --noise always heun)")
+    p.add_argument(
+        "--initial",
+        choices=("attractor", "catalog"),
+        default="attractor",
+        help="start points drawn on the attractor (default) or the catalog's point",
+    )
+    p.add_argument(
+        "--method",
+        choices=("dop853", "rk4", "heun"),
+        default=None,
+        help="integrator (default dop853; with --noise always heun)",
+    )
     p.add_argument("--rtol", type=number(float), default=None)
     p.add_argument("--atol", type=number(float), default=None)
-    p.add_argument("--noise", type=number(float, allow_zero=True), default=0.0,
-                   help="dynamical noise, relative to each variable's std over one period")
+    p.add_argument(
+        "--noise",
+        type=number(float, allow_zero=True),
+        default=0.0,
+        help="dynamical noise, relative to each variable's std over one period",
+    )
     p.add_argument("--standardize", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset made with other settings")
     p.set_defaults(run=cmd_generate)
@@ -72,11 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=number(int), required=True, help="number of candidates (accepted + rejected)")
     p.add_argument("--out", required=True, help="directory for systems.json, rejected.jsonl, accepted.jsonl")
     p.add_argument("--seed", type=number(int, allow_zero=True), default=0)
-    p.add_argument("--sigma", type=number(float), default=None,
-                   help="spread of each parameter's factor exp(sigma N(0,1)) (default 0.1)")
-    p.add_argument("--couple", type=number(float, allow_zero=True), nargs="?", const=0.5, default=0.0,
-                   metavar="FRACTION", help="fraction of candidates that couple two parents drive -> response "
-                                            "(0.5 if given without a value)")
+    p.add_argument(
+        "--sigma",
+        type=number(float),
+        default=None,
+        help="spread of each parameter's factor exp(sigma N(0,1)) (default 0.1)",
+    )
+    p.add_argument(
+        "--couple",
+        type=number(float, allow_zero=True),
+        nargs="?",
+        const=0.5,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of candidates that couple two parents drive -> response (0.5 if given without a value)",
+    )
     p.add_argument("--trajectories", action="store_true", help="also write a parquet dataset in OUT/trajectories")
     p.add_argument("--length", type=_length, default=1000, help="points per trajectory (with --trajectories)")
     where = p.add_mutually_exclusive_group()
@@ -108,17 +135,30 @@ def cmd_list(args) -> int:
         if any(not s.flags[f] for f in flags):
             continue
         lam = s.max_lyapunov
-        marks = "".join(c for f, c in (("delay", "D"), ("nonautonomous", "N"), ("hamiltonian", "H"),
-                                       ("conservative", "C")) if s.flags[f])
-        rows.append((name, str(s.dimension), marks or "-", f"{s.period:.4g}", f"{lam:.4g}" if lam else "-",
-                     textwrap.shorten(s.citation.split("(")[0], 38, placeholder="...")))
+        marks = "".join(
+            c
+            for f, c in (("delay", "D"), ("nonautonomous", "N"), ("hamiltonian", "H"), ("conservative", "C"))
+            if s.flags[f]
+        )
+        rows.append(
+            (
+                name,
+                str(s.dimension),
+                marks or "-",
+                f"{s.period:.4g}",
+                f"{lam:.4g}" if lam else "-",
+                textwrap.shorten(s.citation.split("(")[0], 38, placeholder="..."),
+            )
+        )
     header = ("system", "dim", "flags", "period", "lambda_max", "source")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
-    print(f"{len(rows)} of {len(cat)} systems; catalog {cat.version}, hash {cat.hash[:12]}; "
-          "flags: D delay, N nonautonomous, H hamiltonian, C conservative")
+    print(
+        f"{len(rows)} of {len(cat)} systems; catalog {cat.version}, hash {cat.hash[:12]}; "
+        "flags: D delay, N nonautonomous, H hamiltonian, C conservative"
+    )
     return 0
 
 
@@ -168,8 +208,11 @@ def note_first_compile() -> None:
         return
     root = Path(os.environ.get("NUMBA_CACHE_DIR") or cache_dir() / "__pycache__")
     if not (root.is_dir() and next(root.rglob("*.nbi"), None)):
-        print("chaosbench: compiling numba code on first use (a minute or so; cached for later runs)...",
-              file=sys.stderr, flush=True)
+        print(
+            "chaosbench: compiling numba code on first use (a minute or so; cached for later runs)...",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def integrator_options(args) -> dict:
@@ -182,10 +225,23 @@ def cmd_generate(args) -> int:
     from .store import generate
 
     note_first_compile()
-    path = generate(args.systems, out=args.out, catalog=args.catalog, overwrite=args.overwrite, progress=True,
-                    length=args.length, pts_per_period=args.pts_per_period, pts_per_lyapunov=args.pts_per_lyapunov,
-                    dt=args.dt, n_trajectories=args.trajectories, seed=args.seed, initial=args.initial,
-                    noise=args.noise, standardize=args.standardize, **integrator_options(args))
+    path = generate(
+        args.systems,
+        out=args.out,
+        catalog=args.catalog,
+        overwrite=args.overwrite,
+        progress=True,
+        length=args.length,
+        pts_per_period=args.pts_per_period,
+        pts_per_lyapunov=args.pts_per_lyapunov,
+        dt=args.dt,
+        n_trajectories=args.trajectories,
+        seed=args.seed,
+        initial=args.initial,
+        noise=args.noise,
+        standardize=args.standardize,
+        **integrator_options(args),
+    )
     print(f"wrote {path}")
     return 0
 
@@ -194,12 +250,26 @@ def cmd_sample(args) -> int:
     from .sampler import SIGMA, sample
 
     note_first_compile()
-    s = sample(args.parents, args.n, out=args.out, seed=args.seed, sigma=args.sigma or SIGMA, couple=args.couple,
-               catalog=args.catalog, trajectories=args.trajectories, length=args.length, scheduler=args.scheduler,
-               dask_workers=args.dask_workers, overwrite=args.overwrite, progress=not args.no_progress)
+    s = sample(
+        args.parents,
+        args.n,
+        out=args.out,
+        seed=args.seed,
+        sigma=args.sigma or SIGMA,
+        couple=args.couple,
+        catalog=args.catalog,
+        trajectories=args.trajectories,
+        length=args.length,
+        scheduler=args.scheduler,
+        dask_workers=args.dask_workers,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
     rate = 3600.0 * (s.candidates - s.skipped) / s.seconds if s.seconds > 0 else 0.0
-    print(f"{s.accepted} of {s.candidates} candidates accepted ({s.skipped} already done) in {s.seconds:.0f} s "
-          f"({rate:.0f} candidates/hour); wrote {Path(s.out) / 'systems.json'} and rejected.jsonl")
+    print(
+        f"{s.accepted} of {s.candidates} candidates accepted ({s.skipped} already done) in {s.seconds:.0f} s "
+        f"({rate:.0f} candidates/hour); wrote {Path(s.out) / 'systems.json'} and rejected.jsonl"
+    )
     for parent, (acc, total) in s.per_parent.items():
         print(f"  {parent}: {acc}/{total} accepted")
     if s.rejected_by:

@@ -1,4 +1,5 @@
 """Argument types shared by the CLI's commands: numbers checked at parse time, with one-line errors."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
 """The ``bench``, ``report`` and ``models`` commands (registered by :func:`register`, called from
 ``cli.build_parser``)."""
+
 from __future__ import annotations
 
 import json
@@ -15,16 +16,29 @@ def register(sub) -> None:
     from .tasks import PRESETS
 
     p = sub.add_parser("bench", help="train and score models on systems (cells = system x model x seed)")
-    p.add_argument("--preset", default="quick", choices=list(PRESETS),
-                   help="named benchmark (default quick); --systems/--models/--seeds override its lists")
+    p.add_argument(
+        "--preset",
+        default="quick",
+        choices=list(PRESETS),
+        help="named benchmark (default quick); --systems/--models/--seeds override its lists",
+    )
     p.add_argument("--systems", nargs="+", metavar="NAME", help="systems, or 'all' for the chaotic catalog")
     p.add_argument("--models", nargs="+", metavar="NAME", help="models from the registry")
     p.add_argument("--seeds", nargs="+", type=number(int, allow_zero=True), metavar="N")
     p.add_argument("--out", help="results directory (default runs/PRESET; results/ holds the committed ones)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
-                   help="override a setting: MODEL.NAME=VALUE (hyperparameter) or task.NAME=VALUE (repeatable)")
-    p.add_argument("--config", metavar="FILE", help="JSON or TOML with systems, models, seeds, task, "
-                                                    "hyperparameters ({model: {name: value}}), time_budget")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="settings",
+        help="override a setting: MODEL.NAME=VALUE (hyperparameter) or task.NAME=VALUE (repeatable)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="JSON or TOML with systems, models, seeds, task, hyperparameters ({model: {name: value}}), time_budget",
+    )
     p.add_argument("--workers", type=number(int), help="cells run at once locally (default: cores)")
     p.add_argument("--threads", type=number(int), help="threads per cell (default: cores / workers)")
     where = p.add_mutually_exclusive_group()
@@ -33,8 +47,11 @@ def register(sub) -> None:
     p.add_argument("--time-budget", type=number(float), metavar="SECONDS", help="per cell; overrun = failure")
     p.add_argument("--eps", type=number(float), help="NRMSE threshold of the valid prediction time (0.3)")
     p.add_argument("--retry-failed", action="store_true", help="run failed cells again instead of skipping them")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress (a bar on a terminal, one line per finished cell otherwise)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress (a bar on a terminal, one line per finished cell otherwise)",
+    )
     p.set_defaults(run=cmd_bench)
 
     p = sub.add_parser("models", help="the registered forecasters, or one model's hyperparameters and defaults")
@@ -66,13 +83,27 @@ def _add_dask_to_generate(sub) -> None:
         from .harness import generate_distributed
 
         path = generate_distributed(
-            args.systems, out=args.out, catalog=args.catalog, overwrite=args.overwrite, scheduler=args.scheduler,
-            dask_workers=args.dask_workers, length=args.length, pts_per_period=args.pts_per_period,
-            pts_per_lyapunov=args.pts_per_lyapunov, dt=args.dt, n_trajectories=args.trajectories, seed=args.seed,
-            initial=args.initial, noise=args.noise, standardize=args.standardize, progress=sys.stderr.isatty(),
-            **integrator_options(args))
+            args.systems,
+            out=args.out,
+            catalog=args.catalog,
+            overwrite=args.overwrite,
+            scheduler=args.scheduler,
+            dask_workers=args.dask_workers,
+            length=args.length,
+            pts_per_period=args.pts_per_period,
+            pts_per_lyapunov=args.pts_per_lyapunov,
+            dt=args.dt,
+            n_trajectories=args.trajectories,
+            seed=args.seed,
+            initial=args.initial,
+            noise=args.noise,
+            standardize=args.standardize,
+            progress=sys.stderr.isatty(),
+            **integrator_options(args),
+        )
         print(f"wrote {path}")
         return 0
+
     gen.set_defaults(run=run)
 
 
@@ -102,8 +133,11 @@ def read_config(path: str) -> dict:
     if not isinstance(data, dict) or set(data) - allowed:
         raise ChaosbenchError(f"config '{path}': an object with keys among {', '.join(sorted(allowed))}")
     seeds = data.get("seeds", [0])
-    if not (isinstance(seeds, list) and seeds
-            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+    if not (
+        isinstance(seeds, list)
+        and seeds
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
         raise ChaosbenchError(f"config '{path}': seeds must be a list of non-negative integers, got {seeds!r}")
     return data
 
@@ -122,8 +156,9 @@ def parse_settings(settings: list[str], models: list[str]) -> tuple[dict, dict]:
         elif owner in models:
             hyper.setdefault(owner, {})[name] = _value(text)
         else:
-            raise ChaosbenchError(f"--set '{s}': '{owner}' is neither 'task' nor a model of this run "
-                                  f"({', '.join(models)})")
+            raise ChaosbenchError(
+                f"--set '{s}': '{owner}' is neither 'task' nor a model of this run ({', '.join(models)})"
+            )
     return hyper, task
 
 
@@ -141,13 +176,22 @@ def cmd_models(args) -> int:
         return 0
     rows = [("model", "family", "needs", "installed", "class")]
     for name, (reference, extra) in REGISTRY.items():
-        rows.append((name, FAMILIES.get(name, "other"), extra or "-", "yes" if is_available(name) else "no",
-                     reference.partition(":")[2]))
+        rows.append(
+            (
+                name,
+                FAMILIES.get(name, "other"),
+                extra or "-",
+                "yes" if is_available(name) else "no",
+                reference.partition(":")[2],
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
-    print("\n'chaosbench models NAME' lists a model's hyperparameters; a model of your own runs as "
-          "--models package.module:Class")
+    print(
+        "\n'chaosbench models NAME' lists a model's hyperparameters; a model of your own runs as "
+        "--models package.module:Class"
+    )
     return 0
 
 
@@ -179,27 +223,50 @@ def cmd_bench(args) -> int:
         for m, kv in source.items():
             overrides.setdefault(m, {}).update(kv)
     task = preset.task.replace(**{**config.get("task", {}), **task_settings})
-    cells = harness.plan(systems, models, seeds, task=task, overrides=overrides, catalog=catalog,
-                         time_budget=args.time_budget or config.get("time_budget") or preset.time_budget,
-                         eps=args.eps or config.get("eps") or 0.3)
+    cells = harness.plan(
+        systems,
+        models,
+        seeds,
+        task=task,
+        overrides=overrides,
+        catalog=catalog,
+        time_budget=args.time_budget or config.get("time_budget") or preset.time_budget,
+        eps=args.eps or config.get("eps") or 0.3,
+    )
     out = args.out or f"runs/{preset.name}"
-    print(f"chaosbench bench: {len(systems)} systems x {len(models)} models x {len(seeds)} seeds = "
-          f"{len(cells)} cells -> {out}", file=sys.stderr)
+    print(
+        f"chaosbench bench: {len(systems)} systems x {len(models)} models x {len(seeds)} seeds = "
+        f"{len(cells)} cells -> {out}",
+        file=sys.stderr,
+    )
     from .cli import EXIT_FAILED, note_first_compile
 
     note_first_compile()
     # a bar on a terminal, one line per cell in a log (harness.Progress)
-    summary = harness.run(cells, out, workers=args.workers, threads=args.threads, scheduler=args.scheduler,
-                          dask_workers=args.dask_workers, retry_failed=args.retry_failed,
-                          progress=not args.no_progress, catalog=catalog)
-    print(f"{summary.ok} scored, {summary.failed} failed, {summary.skipped} already done, "
-          f"in {summary.seconds:.0f} s; next: chaosbench report {out}")
+    summary = harness.run(
+        cells,
+        out,
+        workers=args.workers,
+        threads=args.threads,
+        scheduler=args.scheduler,
+        dask_workers=args.dask_workers,
+        retry_failed=args.retry_failed,
+        progress=not args.no_progress,
+        catalog=catalog,
+    )
+    print(
+        f"{summary.ok} scored, {summary.failed} failed, {summary.skipped} already done, "
+        f"in {summary.seconds:.0f} s; next: chaosbench report {out}"
+    )
     for line in summary.failures[:20]:
         print(f"  failed: {line}")
     if summary.failed and not summary.ok:
         # nothing scored: a broken installation or setting rather than a result
-        print(f"chaosbench bench: every cell of this run failed ({summary.failed}); the first: {summary.failures[0]}; "
-              "fix the cause and rerun with --retry-failed", file=sys.stderr)
+        print(
+            f"chaosbench bench: every cell of this run failed ({summary.failed}); the first: {summary.failures[0]}; "
+            "fix the cause and rerun with --retry-failed",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return 0
 

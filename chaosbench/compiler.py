@@ -9,6 +9,7 @@ compiles it with ``cache=True``, so a second process loads machine code instead 
 The module's name carries a hash of the equations, so an edited system gets a fresh module.
 sympy is imported only when a module has to be written.
 """
+
 from __future__ import annotations
 
 import ast
@@ -116,8 +117,9 @@ def compile_system(system: System, parameters: Mapping[str, float] | None = None
     values = dict(system.parameters)
     for name, value in (parameters or {}).items():
         if name not in values:
-            raise CatalogError(f"system '{system.name}': unknown parameter '{name}' "
-                               f"(parameters: {', '.join(values) or 'none'})")
+            raise CatalogError(
+                f"system '{system.name}': unknown parameter '{name}' (parameters: {', '.join(values) or 'none'})"
+            )
         values[name] = float(value)
     key = _module_key(system)
     module = _load_module(system, key, "rhs")
@@ -125,15 +127,20 @@ def compile_system(system: System, parameters: Mapping[str, float] | None = None
     lags = delay_terms(system)
     lag_var = np.array([system.variables.index(v) for v, _ in lags], dtype=np.int64)
     lag_tau = np.array([values[tau] if tau in values else float(tau) for _, tau in lags], dtype=float)
-    return CompiledSystem(system=system, rhs=module.rhs, params=np.array([values[n] for n in names], float),
-                          lag_var=lag_var, lag_tau=lag_tau, _module_key=key)
+    return CompiledSystem(
+        system=system,
+        rhs=module.rhs,
+        params=np.array([values[n] for n in names], float),
+        lag_var=lag_var,
+        lag_tau=lag_tau,
+        _module_key=key,
+    )
 
 
 def _module_key(system: System) -> str:
     import numba
 
-    text = repr((COMPILER_VERSION, numba.__version__, system.variables, system.equations,
-                 tuple(system.parameters)))
+    text = repr((COMPILER_VERSION, numba.__version__, system.variables, system.equations, tuple(system.parameters)))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -157,12 +164,15 @@ def _load_module(system: System, key: str, kind: str):
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise CatalogError(f"system '{system.name}': its equations did not compile ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+        raise CatalogError(
+            f"system '{system.name}': its equations did not compile ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
     return module
 
 
 # --- source generation (sympy only from here on) ---------------------------------------------
+
 
 def symbolic(system: System):
     """The system as sympy: (right-hand sides, state symbols, delayed-term symbols).
@@ -183,8 +193,13 @@ def symbolic(system: System):
     lag_syms = [sp.Symbol(f"lag[{k}]", real=True) for k in range(len(lags))]
     exprs = []
     for v, text in zip(system.variables, system.equations):
-        tree = parse(text, where=f"system '{system.name}', field 'equations.{v}'", names=names,
-                     variables=system.variables, allow_delay=system.is_delay)
+        tree = parse(
+            text,
+            where=f"system '{system.name}', field 'equations.{v}'",
+            names=names,
+            variables=system.variables,
+            allow_delay=system.is_delay,
+        )
         expr = to_sympy(tree, symbols)
         for k, (var, tau) in enumerate(lags):
             tau_expr = symbols[tau] if tau in symbols else sp.Float(tau)
@@ -230,9 +245,10 @@ def _body(assignments: list[tuple[str, object]]) -> str:
 def _rhs_source(system: System) -> str:
     exprs, _, _ = symbolic(system)
     body = _body([(f"out[{i}]", e) for i, e in enumerate(exprs)])
-    return (_HEADER.format(name=system.name)
-            + "\n@nb.njit(RHS_SIG, cache=True, error_model='numpy')\n"
-              f"def rhs(t, y, lag, p, out):\n{body}\n")
+    return (
+        _HEADER.format(name=system.name) + "\n@nb.njit(RHS_SIG, cache=True, error_model='numpy')\n"
+        f"def rhs(t, y, lag, p, out):\n{body}\n"
+    )
 
 
 def _derivative(expr, sym):
@@ -240,8 +256,9 @@ def _derivative(expr, sym):
 
     # sympy leaves d Mod(a, b) as an unevaluated derivative (which the rule below would zero):
     # a - b floor(a/b) has the same value, and its derivative almost everywhere
-    expr = expr.replace(lambda e: isinstance(e, sp.Mod),
-                        lambda e: e.args[0] - e.args[1] * sp.floor(e.args[0] / e.args[1]))
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.Mod), lambda e: e.args[0] - e.args[1] * sp.floor(e.args[0] / e.args[1])
+    )
     d = sp.diff(expr, sym)
     # Derivatives of kinks and jumps (abs, max, heaviside, mod) are taken almost everywhere.
     d = d.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.Integer(0))
@@ -255,11 +272,12 @@ def _jac_source(system: System) -> str:
     jlag = [(f"JL[{i}, {k}]", _derivative(e, s)) for i, e in enumerate(exprs) for k, s in enumerate(lag_syms)]
     jac = [(t, e) for t, e in jac if e != 0]
     jlag = [(t, e) for t, e in jlag if e != 0]
-    return (_HEADER.format(name=system.name)
-            + "\n@nb.njit(JAC_SIG, cache=True, error_model='numpy')\n"
-              f"def jac(t, y, lag, p, J):\n    J[:, :] = 0.0\n{_body(jac)}\n"
-            + "\n\n@nb.njit(JAC_SIG, cache=True, error_model='numpy')\n"
-              f"def jac_lag(t, y, lag, p, JL):\n    JL[:, :] = 0.0\n{_body(jlag)}\n")
+    return (
+        _HEADER.format(name=system.name) + "\n@nb.njit(JAC_SIG, cache=True, error_model='numpy')\n"
+        f"def jac(t, y, lag, p, J):\n    J[:, :] = 0.0\n{_body(jac)}\n"
+        + "\n\n@nb.njit(JAC_SIG, cache=True, error_model='numpy')\n"
+        f"def jac_lag(t, y, lag, p, JL):\n    JL[:, :] = 0.0\n{_body(jlag)}\n"
+    )
 
 
 def observe_function(system: System) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -269,9 +287,10 @@ def observe_function(system: System) -> Callable[[np.ndarray], np.ndarray] | Non
     from .expressions import evaluate_numpy, parse
 
     names = list(system.variables) + list(system.parameters)
-    trees = {system.variables.index(v): parse(text, where=f"system '{system.name}', field 'observe.{v}'",
-                                              names=names)
-             for v, text in system.observe.items()}
+    trees = {
+        system.variables.index(v): parse(text, where=f"system '{system.name}', field 'observe.{v}'", names=names)
+        for v, text in system.observe.items()
+    }
 
     def observe(states: np.ndarray) -> np.ndarray:
         env = dict(system.parameters) | {v: states[..., i] for i, v in enumerate(system.variables)}

@@ -5,6 +5,7 @@ An equation is Python-syntax text checked node by node against a whitelist over 
 delayed term ``x(t - tau)``), then translated to sympy. Anything else (attribute access, calls of
 unknown names, lambdas, subscripts, strings) is refused with an error naming the system and field.
 """
+
 from __future__ import annotations
 
 import ast
@@ -14,10 +15,27 @@ from typing import Iterable
 from .errors import CatalogError
 
 FUNCTIONS: dict[str, tuple[int, int]] = {  # name -> (min args, max args)
-    "sin": (1, 1), "cos": (1, 1), "tan": (1, 1), "asin": (1, 1), "acos": (1, 1), "atan": (1, 1),
-    "atan2": (2, 2), "sinh": (1, 1), "cosh": (1, 1), "tanh": (1, 1), "exp": (1, 1), "log": (1, 1),
-    "sqrt": (1, 1), "abs": (1, 1), "sign": (1, 1), "heaviside": (1, 1), "floor": (1, 1),
-    "min": (2, 8), "max": (2, 8), "mod": (2, 2), "piecewise": (3, 63),
+    "sin": (1, 1),
+    "cos": (1, 1),
+    "tan": (1, 1),
+    "asin": (1, 1),
+    "acos": (1, 1),
+    "atan": (1, 1),
+    "atan2": (2, 2),
+    "sinh": (1, 1),
+    "cosh": (1, 1),
+    "tanh": (1, 1),
+    "exp": (1, 1),
+    "log": (1, 1),
+    "sqrt": (1, 1),
+    "abs": (1, 1),
+    "sign": (1, 1),
+    "heaviside": (1, 1),
+    "floor": (1, 1),
+    "min": (2, 8),
+    "max": (2, 8),
+    "mod": (2, 2),
+    "piecewise": (3, 63),
 }
 CONSTANTS = {"pi"}
 TIME = "t"
@@ -53,8 +71,7 @@ class _Checker:
                 raise _fail(self.where, f"unknown name '{node.id}' (declare it as a variable or parameter)")
         elif isinstance(node, ast.BinOp):
             if not isinstance(node.op, _BINOPS):
-                raise _fail(self.where, f"operator '{type(node.op).__name__}' is not allowed "
-                                        "(use + - * / **)")
+                raise _fail(self.where, f"operator '{type(node.op).__name__}' is not allowed (use + - * / **)")
             self.expr(node.left), self.expr(node.right)
         elif isinstance(node, ast.UnaryOp):
             if not isinstance(node.op, _UNARY):
@@ -84,9 +101,15 @@ class _Checker:
             raise _fail(self.where, f"unknown function '{name}' (allowed: {', '.join(sorted(FUNCTIONS))})")
         lo, hi = FUNCTIONS[name]
         if not lo <= len(args) <= hi or (name == "piecewise" and len(args) % 2 == 0):
-            raise _fail(self.where, f"'{name}' takes "
-                        + ("cond, value pairs and a final otherwise value" if name == "piecewise"
-                           else f"{lo}" + (f" to {hi}" if hi != lo else "") + " argument(s)"))
+            raise _fail(
+                self.where,
+                f"'{name}' takes "
+                + (
+                    "cond, value pairs and a final otherwise value"
+                    if name == "piecewise"
+                    else f"{lo}" + (f" to {hi}" if hi != lo else "") + " argument(s)"
+                ),
+            )
         for i, arg in enumerate(args):
             is_condition = name == "piecewise" and i % 2 == 0 and i < len(args) - 1
             self.expr(arg, in_condition=is_condition)
@@ -95,10 +118,14 @@ class _Checker:
         name = node.func.id
         if not self.allow_delay:
             raise _fail(self.where, f"delayed term '{name}(...)' needs flags.delay = true")
-        ok = (len(node.args) == 1 and isinstance(node.args[0], ast.BinOp)
-              and isinstance(node.args[0].op, ast.Sub) and isinstance(node.args[0].left, ast.Name)
-              and node.args[0].left.id == TIME
-              and isinstance(node.args[0].right, (ast.Name, ast.Constant)))
+        ok = (
+            len(node.args) == 1
+            and isinstance(node.args[0], ast.BinOp)
+            and isinstance(node.args[0].op, ast.Sub)
+            and isinstance(node.args[0].left, ast.Name)
+            and node.args[0].left.id == TIME
+            and isinstance(node.args[0].right, (ast.Name, ast.Constant))
+        )
         if not ok:
             raise _fail(self.where, f"a delayed term is written '{name}(t - tau)' with a parameter or number")
         lag = node.args[0].right
@@ -108,8 +135,9 @@ class _Checker:
             self.expr(lag)
 
 
-def parse(text: object, *, where: str, names: Iterable[str], variables: Iterable[str] = (),
-          allow_delay: bool = False) -> ast.Expression:
+def parse(
+    text: object, *, where: str, names: Iterable[str], variables: Iterable[str] = (), allow_delay: bool = False
+) -> ast.Expression:
     """Check ``text`` against the grammar and return its AST.
 
     ``where`` names the system and field for error messages; ``names`` are the declared variables
@@ -151,8 +179,11 @@ def _check_size(tree: ast.Expression, where: str) -> None:
         if count > MAX_NODES:
             raise _fail(where, f"expression has more than {MAX_NODES} parts; split it with parameters")
         if depth > MAX_DEPTH:
-            raise _fail(where, f"expression nested more than {MAX_DEPTH} levels deep (a sum or product of "
-                               "n terms counts n levels); group long sums or products in parentheses")
+            raise _fail(
+                where,
+                f"expression nested more than {MAX_DEPTH} levels deep (a sum or product of "
+                "n terms counts n levels); group long sums or products in parentheses",
+            )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
@@ -166,8 +197,11 @@ def _check_powers(tree: ast.Expression, where: str) -> None:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exponent = _constant_magnitude(node.right)
             if exponent is not None and not power * max(exponent, 1.0) <= MAX_EXPONENT:
-                raise _fail(where, f"constant exponents multiplying past {MAX_EXPONENT} are not allowed "
-                                   f"(in '{_excerpt(ast.unparse(node))}')")
+                raise _fail(
+                    where,
+                    f"constant exponents multiplying past {MAX_EXPONENT} are not allowed "
+                    f"(in '{_excerpt(ast.unparse(node))}')",
+                )
             stack += [(node.left, power * max(exponent or 1.0, 1.0)), (node.right, 1.0)]
         else:
             stack.extend((child, power) for child in ast.iter_child_nodes(node))
@@ -199,10 +233,25 @@ def to_sympy(tree: ast.Expression, symbols: dict[str, object]):
     import sympy as sp
 
     funcs = {
-        "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
-        "atan2": sp.atan2, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "exp": sp.exp,
-        "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "floor": sp.floor,
-        "heaviside": lambda x: sp.Heaviside(x, sp.Rational(1, 2)), "min": sp.Min, "max": sp.Max,
+        "sin": sp.sin,
+        "cos": sp.cos,
+        "tan": sp.tan,
+        "asin": sp.asin,
+        "acos": sp.acos,
+        "atan": sp.atan,
+        "atan2": sp.atan2,
+        "sinh": sp.sinh,
+        "cosh": sp.cosh,
+        "tanh": sp.tanh,
+        "exp": sp.exp,
+        "log": sp.log,
+        "sqrt": sp.sqrt,
+        "abs": sp.Abs,
+        "sign": sp.sign,
+        "floor": sp.floor,
+        "heaviside": lambda x: sp.Heaviside(x, sp.Rational(1, 2)),
+        "min": sp.Min,
+        "max": sp.Max,
         "mod": sp.Mod,
     }
 
@@ -215,8 +264,13 @@ def to_sympy(tree: ast.Expression, symbols: dict[str, object]):
         if isinstance(node, ast.BinOp):
             a, b = conv(node.left), conv(node.right)
             op = type(node.op)
-            return {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
-                    ast.Div: lambda: a / b, ast.Pow: lambda: a ** b}[op]()
+            return {
+                ast.Add: lambda: a + b,
+                ast.Sub: lambda: a - b,
+                ast.Mult: lambda: a * b,
+                ast.Div: lambda: a / b,
+                ast.Pow: lambda: a**b,
+            }[op]()
         if isinstance(node, ast.UnaryOp):
             v = conv(node.operand)
             return -v if isinstance(node.op, ast.USub) else v
@@ -242,6 +296,7 @@ def _delayed_class():
 
     class Delayed(sp.Function):
         """``Delayed(x, tau)`` stands for x(t - tau); the compiler turns it into a history lookup."""
+
         nargs = 2
 
     return Delayed
@@ -282,11 +337,28 @@ def constant_value(text: object, *, where: str) -> float:
     return value
 
 
-_MATH = {"sin": math.sin, "cos": math.cos, "tan": math.tan, "asin": math.asin, "acos": math.acos,
-         "atan": math.atan, "atan2": math.atan2, "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh,
-         "exp": math.exp, "log": math.log, "sqrt": math.sqrt, "abs": abs, "floor": math.floor,
-         "min": min, "max": max, "mod": lambda a, b: a % b,
-         "sign": lambda a: (a > 0) - (a < 0), "heaviside": lambda a: 1.0 if a > 0 else (0.0 if a < 0 else 0.5)}
+_MATH = {
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "asin": math.asin,
+    "acos": math.acos,
+    "atan": math.atan,
+    "atan2": math.atan2,
+    "sinh": math.sinh,
+    "cosh": math.cosh,
+    "tanh": math.tanh,
+    "exp": math.exp,
+    "log": math.log,
+    "sqrt": math.sqrt,
+    "abs": abs,
+    "floor": math.floor,
+    "min": min,
+    "max": max,
+    "mod": lambda a, b: a % b,
+    "sign": lambda a: (a > 0) - (a < 0),
+    "heaviside": lambda a: 1.0 if a > 0 else (0.0 if a < 0 else 0.5),
+}
 
 
 def _evaluate(node: ast.AST) -> float:
@@ -301,8 +373,13 @@ def _evaluate(node: ast.AST) -> float:
     if isinstance(node, ast.BinOp):
         a, b = _evaluate(node.left), _evaluate(node.right)
         op = type(node.op)
-        return {ast.Add: a.__add__, ast.Sub: a.__sub__, ast.Mult: a.__mul__, ast.Div: a.__truediv__,
-                ast.Pow: a.__pow__}[op](b)
+        return {
+            ast.Add: a.__add__,
+            ast.Sub: a.__sub__,
+            ast.Mult: a.__mul__,
+            ast.Div: a.__truediv__,
+            ast.Pow: a.__pow__,
+        }[op](b)
     if isinstance(node, ast.Call) and node.func.id in _MATH:
         return float(_MATH[node.func.id](*[_evaluate(a) for a in node.args]))
     raise ValueError("not a constant")
@@ -315,10 +392,26 @@ def evaluate_numpy(tree: ast.Expression, env: dict):
     """
     import numpy as np
 
-    ufuncs = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
-              "atan": np.arctan, "atan2": np.arctan2, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
-              "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign,
-              "floor": np.floor, "mod": np.mod, "heaviside": lambda x: np.heaviside(x, 0.5)}
+    ufuncs = {
+        "sin": np.sin,
+        "cos": np.cos,
+        "tan": np.tan,
+        "asin": np.arcsin,
+        "acos": np.arccos,
+        "atan": np.arctan,
+        "atan2": np.arctan2,
+        "sinh": np.sinh,
+        "cosh": np.cosh,
+        "tanh": np.tanh,
+        "exp": np.exp,
+        "log": np.log,
+        "sqrt": np.sqrt,
+        "abs": np.abs,
+        "sign": np.sign,
+        "floor": np.floor,
+        "mod": np.mod,
+        "heaviside": lambda x: np.heaviside(x, 0.5),
+    }
 
     def ev(node):
         if isinstance(node, ast.Constant):
@@ -330,12 +423,18 @@ def evaluate_numpy(tree: ast.Expression, env: dict):
             return -v if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.BinOp):
             a, b = ev(node.left), ev(node.right)
-            return {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
-                    ast.Pow: np.power}[type(node.op)](a, b)
+            return {
+                ast.Add: np.add,
+                ast.Sub: np.subtract,
+                ast.Mult: np.multiply,
+                ast.Div: np.divide,
+                ast.Pow: np.power,
+            }[type(node.op)](a, b)
         if isinstance(node, ast.Compare):
             a, b = ev(node.left), ev(node.comparators[0])
-            return {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
-                    ast.GtE: np.greater_equal}[type(node.ops[0])](a, b)
+            return {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal}[
+                type(node.ops[0])
+            ](a, b)
         if isinstance(node, ast.BoolOp):
             parts = [ev(v) for v in node.values]
             combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or

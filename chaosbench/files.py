@@ -8,6 +8,7 @@
 - :func:`flock`: advisory locks on an open file.
 - :func:`available_memory`, :func:`human_size`: the room a write needs, in words.
 """
+
 from __future__ import annotations
 
 import contextlib

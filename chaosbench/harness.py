@@ -16,6 +16,7 @@ Locally, cells of the small AL-RNN and PLRNN that share a configuration are trai
 process (:func:`fit_groups`, :mod:`chaosbench.models.batched`): the same models, for a fraction of
 the CPU time; each cell is still scored and written on its own.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +40,17 @@ from .models import EXTRA_MODULES, make_model, missing_extra_message
 from .tasks import TaskSpec, check_spec, make_task, require_lyapunov, task_id
 
 
-def plan(systems, models, seeds, *, task: TaskSpec | None = None, overrides: dict | None = None,
-         time_budget: float = 1800.0, eps: float = 0.3, catalog: Catalog | str | None = None) -> list[Cell]:
+def plan(
+    systems,
+    models,
+    seeds,
+    *,
+    task: TaskSpec | None = None,
+    overrides: dict | None = None,
+    time_budget: float = 1800.0,
+    eps: float = 0.3,
+    catalog: Catalog | str | None = None,
+) -> list[Cell]:
     """Every cell of ``systems x models x seeds``, with each model's defaults updated by ``overrides``
     (``{model: {name: value}}``); a cell's seed seeds both its task's data and its model. Unknown systems,
     models, hyperparameters or missing Lyapunov exponents are refused here, before anything runs."""
@@ -59,11 +69,23 @@ def plan(systems, models, seeds, *, task: TaskSpec | None = None, overrides: dic
         require_lyapunov(catalog[s])
         check_spec(catalog[s], task)
     # the model is seeded by the cell's seed, as the task's data are
-    return [Cell(system=catalog[s].name, model=m, seed=int(seed), hyperparameters={**params[m], "seed": int(seed)},
-                 task=task,
-                 system_hash=catalog[s].content_hash, catalog_hash=catalog.hash, catalog_version=catalog.version,
-                 time_budget=float(time_budget), eps=float(eps))
-            for s in systems for seed in seeds for m in models]
+    return [
+        Cell(
+            system=catalog[s].name,
+            model=m,
+            seed=int(seed),
+            hyperparameters={**params[m], "seed": int(seed)},
+            task=task,
+            system_hash=catalog[s].content_hash,
+            catalog_hash=catalog.hash,
+            catalog_version=catalog.version,
+            time_budget=float(time_budget),
+            eps=float(eps),
+        )
+        for s in systems
+        for seed in seeds
+        for m in models
+    ]
 
 
 @dataclass
@@ -142,8 +164,11 @@ class Progress:
         ok = rec["status"] == "ok"
         what = f"VPT {rec['vpt_lyap']:.2f}" if ok else "failed: " + " ".join(str(rec["reason"]).split())
         if self.lines:
-            print(f"cell {self.done}/{self.total}: {rec['system']} / {rec['model']} / seed {rec['seed']}: {what}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"cell {self.done}/{self.total}: {rec['system']} / {rec['model']} / seed {rec['seed']}: {what}",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             self.bar.set_postfix_str(f"{rec['system']}/{rec['model']}: " + (what if ok else "failed"))
             self.bar.update()
@@ -169,8 +194,9 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None):
         client = Client(scheduler)
         cluster = None
     else:
-        cluster = LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     try:
         yield client
@@ -180,9 +206,18 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None):
             cluster.close()
 
 
-def run(cells: list[Cell], out, *, workers: int | None = None, threads: int | None = None,
-        scheduler: str | None = None, dask_workers: int | None = None, retry_failed: bool = False,
-        progress: bool = True, catalog: Catalog | str | None = None) -> RunSummary:
+def run(
+    cells: list[Cell],
+    out,
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    scheduler: str | None = None,
+    dask_workers: int | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    catalog: Catalog | str | None = None,
+) -> RunSummary:
     """Run the cells not yet in the results table ``out``; write each as it finishes.
 
     ``progress``: a bar on a terminal, one line per finished cell on stderr otherwise. On
@@ -265,7 +300,7 @@ def fit_groups(runnable: list, workers: int, *, max_group: int = MAX_GROUP) -> t
             continue
         pieces = max(math.ceil(len(members) / max_group), min(workers, len(members) // 8), 1)
         size = math.ceil(len(members) / pieces)
-        groups += [members[i:i + size] for i in range(0, len(members), size)]
+        groups += [members[i : i + size] for i in range(0, len(members), size)]
     return groups, rest
 
 
@@ -290,8 +325,17 @@ def _run_local(runnable, workers: int, threads: int, record, groups=()) -> None:
 def _run_dask(client, runnable, threads: int, record) -> None:
     from dask.distributed import as_completed as dask_completed
 
-    futures = [client.submit(execute, c.to_dict(), task_bytes=Path(path).read_bytes(), threads=threads,
-                             key=f"chaosbench-cell-{c.id}", pure=False) for c, path in runnable]
+    futures = [
+        client.submit(
+            execute,
+            c.to_dict(),
+            task_bytes=Path(path).read_bytes(),
+            threads=threads,
+            key=f"chaosbench-cell-{c.id}",
+            pure=False,
+        )
+        for c, path in runnable
+    ]
     try:
         for fut in dask_completed(futures):
             record(fut.result())
@@ -310,9 +354,17 @@ def _generate_one(name: str, out: str, catalog, options: dict) -> str | None:
     return None
 
 
-def generate_distributed(systems="all", *, out=None, catalog=None, overwrite: bool = False,
-                         scheduler: str | None = None, dask_workers: int | None = None, progress: bool = True,
-                         **options) -> Path:
+def generate_distributed(
+    systems="all",
+    *,
+    out=None,
+    catalog=None,
+    overwrite: bool = False,
+    scheduler: str | None = None,
+    dask_workers: int | None = None,
+    progress: bool = True,
+    **options,
+) -> Path:
     """:func:`chaosbench.store.generate` with one Dask task per system (the backend of the benchmark).
 
     The dataset directory is prepared once here; each worker then writes its system's file
@@ -328,8 +380,10 @@ def generate_distributed(systems="all", *, out=None, catalog=None, overwrite: bo
     with dask_client(scheduler, dask_workers) as client:
         from dask.distributed import as_completed as dask_completed
 
-        futures = [client.submit(_generate_one, n, str(path), catalog, options, key=f"chaosbench-generate-{n}",
-                                 pure=False) for n in names]
+        futures = [
+            client.submit(_generate_one, n, str(path), catalog, options, key=f"chaosbench-generate-{n}", pure=False)
+            for n in names
+        ]
         with tqdm(total=len(futures), desc="generate", unit="system", disable=not progress) as bar:
             for fut in dask_completed(futures):
                 why = fut.result()

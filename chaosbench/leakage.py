@@ -23,6 +23,7 @@ controls' maximum by ``CONTROL_MARGIN``). The rank of the training data among th
 Hypotheses*, ch. 3) is reported too, but it is not a verdict: only tasks already past the absolute
 limits are tested, a selection on the same statistic that biases it low.
 """
+
 from __future__ import annotations
 
 import numba as nb
@@ -133,7 +134,7 @@ def analogue_tracking(reference, target, *, threshold: float = THRESHOLD, k: int
     best = 0
     for i in np.argsort(d)[:k]:
         m = min(len(target), len(reference) - i)
-        err = np.sqrt(np.mean((reference[i:i + m] - target[:m]) ** 2, axis=1))
+        err = np.sqrt(np.mean((reference[i : i + m] - target[:m]) ** 2, axis=1))
         bad = err > threshold
         best = max(best, int(np.argmax(bad)) if bad.any() else m)
     return best
@@ -146,8 +147,9 @@ def _tracking(seen: np.ndarray, task, threshold: float, *, pairs: bool = True) -
     return steps, analogue
 
 
-def task_leakage(task, *, controls: list[np.ndarray] | None = None, pair_controls: int | None = None,
-                 threshold: float = THRESHOLD) -> dict:
+def task_leakage(
+    task, *, controls: list[np.ndarray] | None = None, pair_controls: int | None = None, threshold: float = THRESHOLD
+) -> dict:
     """For every test target of ``task``, how long the training and validation data track it (scored
     variables only), in steps and Lyapunov times: from the target's first point by the method of
     analogues (``analogue_*``), and over every pair of starting points (``tracking_*``, the stricter
@@ -161,10 +163,17 @@ def task_leakage(task, *, controls: list[np.ndarray] | None = None, pair_control
     seen = np.concatenate([task.train[:, :n], task.validation[:, :n]])
     steps, analogue = _tracking(seen, task, threshold)
     lyap, analogue_lyap = steps / task.steps_per_lyapunov, analogue / task.steps_per_lyapunov
-    out = {"system": task.system, "seed": task.seed, "tracking_steps": steps.tolist(),
-           "tracking_lyap": lyap.tolist(), "max_tracking_lyap": float(lyap.max()),
-           "analogue_lyap": analogue_lyap.tolist(), "max_analogue_lyap": float(analogue_lyap.max()),
-           "horizon_lyap": task.horizon / task.steps_per_lyapunov, "threshold": threshold}
+    out = {
+        "system": task.system,
+        "seed": task.seed,
+        "tracking_steps": steps.tolist(),
+        "tracking_lyap": lyap.tolist(),
+        "max_tracking_lyap": float(lyap.max()),
+        "analogue_lyap": analogue_lyap.tolist(),
+        "max_analogue_lyap": float(analogue_lyap.max()),
+        "horizon_lyap": task.horizon / task.steps_per_lyapunov,
+        "threshold": threshold,
+    }
     if controls is not None:
         n_pairs = len(controls) if pair_controls is None else pair_controls
         a, t = [], []
@@ -188,12 +197,16 @@ def control_data(task, system, n_controls: int, *, seed: int = 1_000_003) -> np.
 
     n_steps = len(task.train) + len(task.validation)
     relative = task.tolerances.get("perturbation") == "relative"
-    opts = make_options(length=n_steps, dt=task.dt, n_trajectories=n_controls, seed=seed + task.seed,
-                        relative_perturbation=relative)
+    opts = make_options(
+        length=n_steps, dt=task.dt, n_trajectories=n_controls, seed=seed + task.seed, relative_perturbation=relative
+    )
     p = plan(system, opts)
     states = record(p, 0, n_controls, n_steps, opts)
-    keep = [i for i in range(len(system.variables)) if i not in set(system.clock_variables)] \
-        if states.shape[-1] != task.n_scored else list(range(task.n_scored))
+    keep = (
+        [i for i in range(len(system.variables)) if i not in set(system.clock_variables)]
+        if states.shape[-1] != task.n_scored
+        else list(range(task.n_scored))
+    )
     n = task.n_scored
     return (states[..., keep][..., :n] - task.mean[:n]) / task.std[:n]
 
@@ -208,8 +221,11 @@ def dataset_leakage(states, *, steps_per_lyapunov: float, threshold: float = THR
         for b in range(a + 1, m):
             worst[a, b] = worst[b, a] = longest_tracking(states[a], states[b], threshold=threshold)
     lyap = worst / steps_per_lyapunov
-    return {"pairs_lyap": lyap.tolist(), "max_tracking_lyap": float(lyap.max()) if m > 1 else 0.0,
-            "threshold": threshold}
+    return {
+        "pairs_lyap": lyap.tolist(),
+        "max_tracking_lyap": float(lyap.max()) if m > 1 else 0.0,
+        "threshold": threshold,
+    }
 
 
 def decorrelation_distance(system, *, n_pairs: int = 8, seed: int = 0) -> float:

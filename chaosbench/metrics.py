@@ -12,6 +12,7 @@ the truth, as the dynamical-systems reconstruction literature does (Koppe et al.
 al. 2022; Hess et al. 2023), since no model can follow a chaotic trajectory for long.
 :func:`bootstrap_median_ci` summarises a score over many forecast windows.
 """
+
 from __future__ import annotations
 
 import math
@@ -98,8 +99,7 @@ def first_exceedance(error, threshold: float) -> int:
     return int(np.argmax(bad)) if bad.any() else len(error)
 
 
-def valid_prediction_time(truth, forecast, *, dt: float, lyapunov_time: float, scale=None,
-                          eps: float = 0.3) -> float:
+def valid_prediction_time(truth, forecast, *, dt: float, lyapunov_time: float, scale=None, eps: float = 0.3) -> float:
     """Valid prediction time in Lyapunov times: how long the NRMSE stays within ``eps``.
 
     ``VPT = k* dt / T_L`` where ``k*`` is the first forecast step whose :func:`nrmse` exceeds
@@ -116,8 +116,7 @@ def _time_of_exceedance(err: np.ndarray, threshold: float, dt: float, lyapunov_t
     return first_exceedance(err, threshold) * dt / lyapunov_time
 
 
-def valid_prediction_time_smape(truth, forecast, *, dt: float, lyapunov_time: float,
-                                threshold: float = 30.0) -> float:
+def valid_prediction_time_smape(truth, forecast, *, dt: float, lyapunov_time: float, threshold: float = 30.0) -> float:
     """Valid prediction time by the sMAPE criterion: first time :func:`smape` exceeds 30 (percent).
 
     The variant used by Gilpin 2023 (Phys. Rev. Research 5, 043252), in Lyapunov times, with the
@@ -224,9 +223,9 @@ def _log_mixture(points: np.ndarray, centres: np.ndarray, variance: float, chunk
     c2 = np.sum(centres * centres, axis=1)
     out = np.empty(len(points))
     for i in range(0, len(points), chunk):
-        s = points[i:i + chunk]
+        s = points[i : i + chunk]
         d2 = np.sum(s * s, axis=1)[:, None] + c2[None, :] - 2.0 * s @ centres.T
-        out[i:i + chunk] = logsumexp(-0.5 * np.maximum(d2, 0.0) / variance, axis=1)
+        out[i : i + chunk] = logsumexp(-0.5 * np.maximum(d2, 0.0) / variance, axis=1)
     return out - math.log(len(centres))
 
 
@@ -244,9 +243,18 @@ def _gmm_kl(truth, generated, *, variance: float, n_points: int, mc_samples: int
     return float(np.mean(log_ratio))
 
 
-def state_space_divergence(truth, generated, *, n_bins: int = 30, max_binned_dim: int = 5,
-                           alpha: float = 1e-5, gmm_variance: float = 1.0, gmm_points: int = 10_000,
-                           mc_samples: int = 1000, seed: int = 0) -> float:
+def state_space_divergence(
+    truth,
+    generated,
+    *,
+    n_bins: int = 30,
+    max_binned_dim: int = 5,
+    alpha: float = 1e-5,
+    gmm_variance: float = 1.0,
+    gmm_points: int = 10_000,
+    mc_samples: int = 1000,
+    seed: int = 0,
+) -> float:
     """State-space divergence ``D_stsp = KL(p_true || p_gen)`` between the distributions of points
     visited by the true and the generated (freely running) trajectories, arrays ``(n_steps, n)``.
 
@@ -290,8 +298,7 @@ def state_space_divergence(truth, generated, *, n_bins: int = 30, max_binned_dim
         return math.inf
     n = truth.shape[1]
     if n > max_binned_dim:
-        return _gmm_kl(truth, generated, variance=gmm_variance, n_points=gmm_points,
-                       mc_samples=mc_samples, seed=seed)
+        return _gmm_kl(truth, generated, variance=gmm_variance, n_points=gmm_points, mc_samples=mc_samples, seed=seed)
     edges = _bin_edges(truth, n_bins)
     q_bins, q_counts = _sparse_histogram(generated, edges)
     if len(q_bins) == 0:
@@ -355,8 +362,9 @@ def power_spectrum_distance(truth, generated, *, smoothing: float = 20.0) -> flo
 # --- summaries --------------------------------------------------------------------------------------
 
 
-def bootstrap_median_ci(values, *, n_boot: int = 2000, level: float = 0.95,
-                        seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_median_ci(
+    values, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """Median of a 1-D sample with a percentile-bootstrap confidence interval.
 
     ``n_boot`` resamples with replacement (generator ``seed``, so repeatable); the interval runs
@@ -376,9 +384,12 @@ def bootstrap_median_ci(values, *, n_boot: int = 2000, level: float = 0.95,
         raise ValueError(f"level must lie in (0, 1), got {level}")
     rng = np.random.default_rng(seed)
     rows = max(1, 4_000_000 // len(values))  # resamples per batch, to bound memory
-    medians = np.concatenate([
-        np.median(values[rng.integers(len(values), size=(min(rows, n_boot - i), len(values)))], axis=1)
-        for i in range(0, n_boot, rows)])
+    medians = np.concatenate(
+        [
+            np.median(values[rng.integers(len(values), size=(min(rows, n_boot - i), len(values)))], axis=1)
+            for i in range(0, n_boot, rows)
+        ]
+    )
     medians.sort()
     lo = int(math.floor((1 - level) / 2 * n_boot))
     hi = max(lo, int(math.ceil((1 + level) / 2 * n_boot)) - 1)

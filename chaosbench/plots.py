@@ -6,6 +6,7 @@ leaderboard, per-system scores, error curves) or its prepared per-cell frame, so
 figure is the number in ``leaderboard.md``. A figure with nothing to draw still writes a file saying
 why, so a report always has the same files.
 """
+
 from __future__ import annotations
 
 import io
@@ -61,8 +62,10 @@ def plot_ranks(board, path) -> None:
     y = np.arange(n)
     for i, r in board.iterrows():
         c = colors[r["model"]]
-        for ax, mid, lo, hi in ((left, r["mean_rank"], r["rank_low"], r["rank_high"]),
-                                (right, r["vpt_median"], r["vpt_low"], r["vpt_high"])):
+        for ax, mid, lo, hi in (
+            (left, r["mean_rank"], r["rank_low"], r["rank_high"]),
+            (right, r["vpt_median"], r["vpt_low"], r["vpt_high"]),
+        ):
             if np.isfinite(mid):
                 ax.errorbar([mid], [i], xerr=[[max(0, mid - lo)], [max(0, hi - mid)]], fmt="o", color=c, capsize=3)
     left.set_yticks(y, list(board["model"]))
@@ -75,9 +78,13 @@ def plot_ranks(board, path) -> None:
         ax.grid(alpha=0.3, axis="x")
     n_systems = int(board["systems"].max()) if n else 0
     fig.suptitle(f"Ranking of {n} models over {n_systems} systems, with 95% bootstrap intervals")
-    _save(fig, path, "Left: each model's rank of VPT among the models on one system and seed, averaged over seeds "
-          "and systems. Right: median over systems of the median VPT over seeds. Bars: 95% percentile bootstrap "
-          "intervals resampling systems. A failed cell counts as VPT 0 and ranks last.")
+    _save(
+        fig,
+        path,
+        "Left: each model's rank of VPT among the models on one system and seed, averaged over seeds "
+        "and systems. Right: median over systems of the median VPT over seeds. Bars: 95% percentile bootstrap "
+        "intervals resampling systems. A failed cell counts as VPT 0 and ranks last.",
+    )
 
 
 def plot_win_rates(matrix, path) -> None:
@@ -90,16 +97,21 @@ def plot_win_rates(matrix, path) -> None:
     for i in range(n):
         for j in range(n):
             v = matrix.iat[i, j]
-            ax.text(j, i, "—" if i == j else f"{v:.0%}" if np.isfinite(v) else "–", ha="center", va="center",
-                    fontsize=8)
+            ax.text(
+                j, i, "—" if i == j else f"{v:.0%}" if np.isfinite(v) else "–", ha="center", va="center", fontsize=8
+            )
     ax.set_xticks(range(n), names, rotation=35, ha="right")
     ax.set_yticks(range(n), names)
     ax.set_xlabel("opponent (column)")
     ax.set_ylabel("model (row)")
     fig.colorbar(image, ax=ax, label="share of systems won", fraction=0.046, pad=0.04)
     ax.set_title("How often the row model's VPT beats the column model's")
-    _save(fig, path, "Share of the systems both models ran on where the row model's median VPT over seeds is "
-          "higher than the column model's (a tie counts one half; failed cells count as 0).")
+    _save(
+        fig,
+        path,
+        "Share of the systems both models ran on where the row model's median VPT over seeds is "
+        "higher than the column model's (a tie counts one half; failed cells count as 0).",
+    )
 
 
 def _plain_log_ticks(axis, values) -> None:
@@ -117,8 +129,12 @@ def _notable(scores) -> list[str]:
     if not len(s):
         return []
     best = s.groupby("system")["vpt"].max()
-    picks = [s.loc[s["max_lyapunov"].idxmin(), "system"], s.loc[s["max_lyapunov"].idxmax(), "system"],
-             best.idxmax(), best.idxmin()]
+    picks = [
+        s.loc[s["max_lyapunov"].idxmin(), "system"],
+        s.loc[s["max_lyapunov"].idxmax(), "system"],
+        best.idxmax(),
+        best.idxmin(),
+    ]
     return list(dict.fromkeys(picks))
 
 
@@ -143,8 +159,15 @@ def plot_vpt_vs_lyapunov(scores, order, path) -> None:
         ax.scatter(x[hollow], y[hollow], marker=marker, facecolors="white", edgecolors=colors[m], s=30, zorder=3)
     for system in _notable(s):
         g = s[s["system"] == system]
-        ax.annotate(system, (g["max_lyapunov"].iloc[0], np.nanmax(np.r_[g["vpt"], g["q3"]])), xytext=(0, 7),
-                    textcoords="offset points", ha="center", fontsize=8, color="0.2")
+        ax.annotate(
+            system,
+            (g["max_lyapunov"].iloc[0], np.nanmax(np.r_[g["vpt"], g["q3"]])),
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            color="0.2",
+        )
     ax.scatter([], [], marker="o", facecolors="white", edgecolors="k", label="censored median (lower bound)")
     ax.set_xscale("log")
     _plain_log_ticks(ax.xaxis, s["max_lyapunov"])
@@ -154,11 +177,15 @@ def plot_vpt_vs_lyapunov(scores, order, path) -> None:
     ax.set_title("Valid prediction time against the system's chaoticity")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    _save(fig, path, "One point per system and model: the median over seeds of the cell's median VPT (failed "
-          "cells 0). Bars: interquartile range over the test windows of all seeds. Hollow: the median is only a "
-          "lower bound (the forecasts were still valid where the horizon or the certified truth ended). Models are "
-          "shifted slightly sideways so they do not hide each other. Named: the systems with the smallest and "
-          "largest λ_max, the longest VPT and the lowest best VPT.")
+    _save(
+        fig,
+        path,
+        "One point per system and model: the median over seeds of the cell's median VPT (failed "
+        "cells 0). Bars: interquartile range over the test windows of all seeds. Hollow: the median is only a "
+        "lower bound (the forecasts were still valid where the horizon or the certified truth ended). Models are "
+        "shifted slightly sideways so they do not hide each other. Named: the systems with the smallest and "
+        "largest λ_max, the longest VPT and the lowest best VPT.",
+    )
 
 
 def plot_families(fams, scores, path) -> None:
@@ -193,11 +220,15 @@ def plot_families(fams, scores, path) -> None:
     for ax in axes[-1]:
         ax.set_xlabel(f"system (all {len(best)}, sorted by the best VPT any model reached)")
     fig.suptitle("Each model family's best member, system by system")
-    _save(fig, path, "One panel per family of models (chaosbench.models.FAMILIES); in each, the family's best member "
-          "on the leaderboard: its median VPT over seeds on every system (dots; hollow: only a lower bound, the "
-          "forecasts were still valid where the horizon or the certified truth ended). Grey: the best median VPT "
-          "any model reached on that system. Systems are in the same order in every panel, sorted by that best "
-          "value, so a family's gap to the best is the white space under the grey.")
+    _save(
+        fig,
+        path,
+        "One panel per family of models (chaosbench.models.FAMILIES); in each, the family's best member "
+        "on the leaderboard: its median VPT over seeds on every system (dots; hollow: only a lower bound, the "
+        "forecasts were still valid where the horizon or the certified truth ended). Grey: the best median VPT "
+        "any model reached on that system. Systems are in the same order in every panel, sorted by that best "
+        "value, so a family's gap to the best is the white space under the grey.",
+    )
 
 
 def _flag_bool(v) -> bool:
@@ -236,9 +267,13 @@ def plot_error_vs_horizon(curves, eps, order, path) -> None:
     h2, l2 = axes[1].get_legend_handles_labels()
     fig.legend(handles + h2[-1:], labels + l2[-1:], loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.suptitle("Forecast error against lead time")
-    _save(fig, path, "Error at each lead time, averaged over a cell's test windows, then the median over seeds and "
-          "the median over systems, scored cells only. A missing point: the horizon is shorter, or the median "
-          "error is infinite (diverged forecasts).")
+    _save(
+        fig,
+        path,
+        "Error at each lead time, averaged over a cell's test windows, then the median over seeds and "
+        "the median over systems, scored cells only. A missing point: the horizon is shorter, or the median "
+        "error is infinite (diverged forecasts).",
+    )
 
 
 def _array(blob):
@@ -343,11 +378,15 @@ def plot_forecasts(f, scores, order, path) -> None:
     handles += [Line2D([], [], color="0.3", ls="--", lw=1, label="model's VPT (window 0)")]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.suptitle("Forecasts against the truth over time (first test window)")
-    _save(fig, path, "Rows: systems at the 10%, 50% and 90% quantiles of λ_max among those with plot samples "
-          f"(preferring systems that oscillate at most {MAX_CYCLES:g} times per Lyapunov time). "
-          f"Variables are normalised by the training data's mean and std. Dashed lines: where each model's NRMSE "
-          f"first exceeds ε in this window. The time axis ends at {ZOOM_VPT:g}× the longest VPT shown (at least 2 "
-          "Lyapunov times) or at the horizon; curves are sampled at up to 1000 points over the whole horizon.")
+    _save(
+        fig,
+        path,
+        "Rows: systems at the 10%, 50% and 90% quantiles of λ_max among those with plot samples "
+        f"(preferring systems that oscillate at most {MAX_CYCLES:g} times per Lyapunov time). "
+        f"Variables are normalised by the training data's mean and std. Dashed lines: where each model's NRMSE "
+        f"first exceeds ε in this window. The time axis ends at {ZOOM_VPT:g}× the longest VPT shown (at least 2 "
+        "Lyapunov times) or at the horizon; curves are sampled at up to 1000 points over the whole horizon.",
+    )
 
 
 def _project(x: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -364,8 +403,9 @@ def plot_attractors(f, scores, order, path) -> None:
     if not systems:
         return _empty(path, "Forecast attractors", "no cell kept a plot sample")
     colors = _colors(order)
-    fig, axes = plt.subplots(len(systems), len(order), figsize=(2.5 * len(order) + 0.6, 2.5 * len(systems) + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(systems), len(order), figsize=(2.5 * len(order) + 0.6, 2.5 * len(systems) + 0.4), squeeze=False
+    )
     for r, system in enumerate(systems):
         seed, truth, cells = _window0(f, system)
         lag = max(1, int(round(0.1 * len(truth) / max(1.0, float(cells["horizon_lyap"].iloc[0]) or 1.0))))
@@ -377,19 +417,36 @@ def plot_attractors(f, scores, order, path) -> None:
             cell = cells[cells["variant"] == m]
             forecast = _array(cell["sample_forecast"].iloc[0]) if len(cell) else None
             if forecast is None or forecast.shape != truth.shape:
-                ax.text(0.5, 0.5, "no forecast\n(cell failed)" if len(cell) else "not run", ha="center",
-                        va="center", transform=ax.transAxes, fontsize=8)
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no forecast\n(cell failed)" if len(cell) else "not run",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    fontsize=8,
+                )
             else:
                 u, v = _project(forecast, lag)
                 ax.plot(u, v, color=colors[m], lw=0.7)
                 if np.ptp(u) < 0.01 * np.ptp(tu) and np.ptp(v) < 0.01 * np.ptp(tv):  # a line too short to see
                     ax.plot(u[:1], v[:1], "o", color=colors[m], ms=5)
                     ax.text(0.03, 0.9, "constant forecast (dot)", transform=ax.transAxes, fontsize=7, color="0.2")
-                inside = ((u >= tu.min() - pad_u) & (u <= tu.max() + pad_u)
-                          & (v >= tv.min() - pad_v) & (v <= tv.max() + pad_v))
+                inside = (
+                    (u >= tu.min() - pad_u)
+                    & (u <= tu.max() + pad_u)
+                    & (v >= tv.min() - pad_v)
+                    & (v <= tv.max() + pad_v)
+                )
                 if inside.mean() < 0.99:
-                    ax.text(0.03, 0.03, f"{1 - inside.mean():.0%} of points outside", transform=ax.transAxes,
-                            fontsize=7, color="0.2")
+                    ax.text(
+                        0.03,
+                        0.03,
+                        f"{1 - inside.mean():.0%} of points outside",
+                        transform=ax.transAxes,
+                        fontsize=7,
+                        color="0.2",
+                    )
             ax.set_xlim(tu.min() - pad_u, tu.max() + pad_u)
             ax.set_ylim(tv.min() - pad_v, tv.max() + pad_v)
             ax.tick_params(labelsize=7)
@@ -400,7 +457,11 @@ def plot_attractors(f, scores, order, path) -> None:
             if r == 0:
                 ax.set_title(m, fontsize=9, color=colors[m])
     fig.suptitle("Forecast (colour) over the true trajectory (grey), first test window, all models")
-    _save(fig, path, "Each panel: the whole forecast horizon of test window 0 projected on the first two "
-          "(normalised) variables; for a one-variable system a delay embedding with τ = 0.1 Lyapunov times. "
-          "Axes are the truth's range plus 10%; a note gives the share of forecast points beyond them. Rows: the "
-          "systems of the forecast figure (forecasts.png).")
+    _save(
+        fig,
+        path,
+        "Each panel: the whole forecast horizon of test window 0 projected on the first two "
+        "(normalised) variables; for a one-variable system a delay embedding with τ = 0.1 Lyapunov times. "
+        "Axes are the truth's range plus 10%; a note gives the share of forecast points beyond them. Rows: the "
+        "systems of the forecast figure (forecasts.png).",
+    )

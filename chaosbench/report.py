@@ -10,6 +10,7 @@ VPT for a model is the median over seeds; a model's VPT is the median over syste
 bootstrap interval that resamples systems (the unit a reader generalises over). Ranks are taken
 among the models on each system and seed, averaged over seeds, then over systems.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,40 @@ from .metrics import HORIZONS_LYAP, bootstrap_median_ci
 #: the columns without which a table is not a results table; every other column is optional
 REQUIRED = ("system", "model", "seed", "status")
 #: optional columns, filled with NaN when a directory predates them (shown as "–")
-OPTIONAL = ("reason", "hyperparameters", "task", "versions", "chaosbench_version", "catalog_hash",
-            "catalog_version", "eps", "max_lyapunov", "horizon_lyap", "horizon_steps", "n_windows",
-            "vpt_lyap", "vpt_windows", "censored_windows", "censored_fraction", "vpt_censored",
-            "certified_lyap", "horizon_capped", "vpt_periods", "diverged", "d_stsp", "d_h", "d_stsp_floor", "d_h_floor",
-            "mase", "fit_seconds", "forecast_seconds", "n_parameters", "sample_truth", "sample_forecast",
-            *(f"{m}_at_{h:g}" for m in ("nrmse", "smape") for h in HORIZONS_LYAP))
+OPTIONAL = (
+    "reason",
+    "hyperparameters",
+    "task",
+    "versions",
+    "chaosbench_version",
+    "catalog_hash",
+    "catalog_version",
+    "eps",
+    "max_lyapunov",
+    "horizon_lyap",
+    "horizon_steps",
+    "n_windows",
+    "vpt_lyap",
+    "vpt_windows",
+    "censored_windows",
+    "censored_fraction",
+    "vpt_censored",
+    "certified_lyap",
+    "horizon_capped",
+    "vpt_periods",
+    "diverged",
+    "d_stsp",
+    "d_h",
+    "d_stsp_floor",
+    "d_h_floor",
+    "mase",
+    "fit_seconds",
+    "forecast_seconds",
+    "n_parameters",
+    "sample_truth",
+    "sample_forecast",
+    *(f"{m}_at_{h:g}" for m in ("nrmse", "smape") for h in HORIZONS_LYAP),
+)
 #: bootstrap resamples and interval level of every interval in the report
 N_BOOT, LEVEL = 2000, 0.95
 
@@ -83,8 +112,14 @@ def variant_names(frame):
         settings = {k: json.loads(k) for k in keys[mine].unique()}
         if len(settings) < 2:
             continue
-        differing = sorted({p for s in settings.values() for p in s
-                            if len({json.dumps(t.get(p), default=str) for t in settings.values()}) > 1})
+        differing = sorted(
+            {
+                p
+                for s in settings.values()
+                for p in s
+                if len({json.dumps(t.get(p), default=str) for t in settings.values()}) > 1
+            }
+        )
         for key, s in settings.items():
             label = ", ".join(f"{p}={_short(s[p]) if p in s else '–'}" for p in differing)
             names[mine & (keys == key)] = f"{model} ({label})"
@@ -134,13 +169,25 @@ def system_scores(f):
         windows = [w for w in map(_seq, ok["vpt_windows"]) if w is not None]
         spread = np.concatenate(windows) if windows else np.asarray(g["vpt"], float)
         q1, q3 = np.nanpercentile(spread, [25, 75]) if np.isfinite(spread).any() else (np.nan, np.nan)
-        rows.append({"system": system, "variant": variant, "vpt": vpt, "lower_bound": lower_bound,
-                     "q1": q1, "q3": q3, "d_stsp": _median(ok["d_stsp"]), "d_h": _median(ok["d_h"]),
-                     "max_lyapunov": _median(g["max_lyapunov"]), "horizon_lyap": _median(g["horizon_lyap"]),
-                     "certified_lyap": _median(ok["certified_lyap"]),
-                     "vpt_periods": _median(np.where(g["ok"], g["vpt_periods"], 0.0)),
-                     "horizon_capped": bool(g["horizon_capped"].map(_flag).any()),
-                     "d_stsp_floor": _median(ok["d_stsp_floor"]), "d_h_floor": _median(ok["d_h_floor"])})
+        rows.append(
+            {
+                "system": system,
+                "variant": variant,
+                "vpt": vpt,
+                "lower_bound": lower_bound,
+                "q1": q1,
+                "q3": q3,
+                "d_stsp": _median(ok["d_stsp"]),
+                "d_h": _median(ok["d_h"]),
+                "max_lyapunov": _median(g["max_lyapunov"]),
+                "horizon_lyap": _median(g["horizon_lyap"]),
+                "certified_lyap": _median(ok["certified_lyap"]),
+                "vpt_periods": _median(np.where(g["ok"], g["vpt_periods"], 0.0)),
+                "horizon_capped": bool(g["horizon_capped"].map(_flag).any()),
+                "d_stsp_floor": _median(ok["d_stsp_floor"]),
+                "d_h_floor": _median(ok["d_h_floor"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -181,22 +228,40 @@ def leaderboard(frame):
         ok = g[g["ok"]]
         per_system = scores.loc[scores["variant"] == variant, "vpt"].to_numpy(float)
         known = per_system[~np.isnan(per_system)]  # NaN only where an old directory lacks vpt_lyap
-        median, low, high = (bootstrap_median_ci(known, n_boot=N_BOOT, level=LEVEL, seed=0) if len(known)
-                             else (float("nan"),) * 3)
+        median, low, high = (
+            bootstrap_median_ci(known, n_boot=N_BOOT, level=LEVEL, seed=0) if len(known) else (float("nan"),) * 3
+        )
         q1, q3 = np.quantile(known, [0.25, 0.75]) if len(known) else (float("nan"),) * 2
         rank_low, rank_high = _bootstrap_mean_ci(system_rank[variant])
         windows, censored, diverged = _window_counts(ok)
-        rows.append({"model": variant, "base_model": g["model"].iloc[0], "cells": len(g),
-                     "failed": int((~g["ok"]).sum()), "systems": len(per_system),
-                     "mean_rank": float(system_rank[variant].mean()), "rank_low": rank_low, "rank_high": rank_high,
-                     "vpt_median": median, "vpt_low": low, "vpt_high": high,
-                     "vpt_q1": q1, "vpt_q3": q3, "windows": windows,
-                     "censored_pct": 100 * censored / windows if windows else float("nan"),
-                     "diverged_pct": 100 * diverged / windows if windows else float("nan"),
-                     "d_stsp": _median(ok["d_stsp"]), "d_stsp_floor": _median(ok["d_stsp_floor"]),
-                     "d_h": _median(ok["d_h"]), "d_h_floor": _median(ok["d_h_floor"]),
-                     "mase": _median(ok["mase"]), "fit_seconds": _median(g["fit_seconds"]),
-                     "forecast_seconds": _median(g["forecast_seconds"]), "n_parameters": _median(g["n_parameters"])})
+        rows.append(
+            {
+                "model": variant,
+                "base_model": g["model"].iloc[0],
+                "cells": len(g),
+                "failed": int((~g["ok"]).sum()),
+                "systems": len(per_system),
+                "mean_rank": float(system_rank[variant].mean()),
+                "rank_low": rank_low,
+                "rank_high": rank_high,
+                "vpt_median": median,
+                "vpt_low": low,
+                "vpt_high": high,
+                "vpt_q1": q1,
+                "vpt_q3": q3,
+                "windows": windows,
+                "censored_pct": 100 * censored / windows if windows else float("nan"),
+                "diverged_pct": 100 * diverged / windows if windows else float("nan"),
+                "d_stsp": _median(ok["d_stsp"]),
+                "d_stsp_floor": _median(ok["d_stsp_floor"]),
+                "d_h": _median(ok["d_h"]),
+                "d_h_floor": _median(ok["d_h_floor"]),
+                "mase": _median(ok["mase"]),
+                "fit_seconds": _median(g["fit_seconds"]),
+                "forecast_seconds": _median(g["forecast_seconds"]),
+                "n_parameters": _median(g["n_parameters"]),
+            }
+        )
     board = pd.DataFrame(rows).sort_values(["mean_rank", "vpt_median"], ascending=[True, False])
     return board.reset_index(drop=True)
 
@@ -236,9 +301,11 @@ def _pct(x) -> str:
 
 
 def _leaderboard_table(board, eps) -> list[str]:
-    lines = ["| rank | model | mean rank [95% CI] | median VPT [95% CI] | IQR | censored | diverged | failed | "
-             "D_stsp (floor) | D_H (floor) | MASE | fit s | params |",
-             "|---:|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|"]
+    lines = [
+        "| rank | model | mean rank [95% CI] | median VPT [95% CI] | IQR | censored | diverged | failed | "
+        "D_stsp (floor) | D_H (floor) | MASE | fit s | params |",
+        "|---:|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|",
+    ]
     for i, r in board.iterrows():
         lines.append(
             f"| {i + 1} | {r['model']} | {_fmt(r['mean_rank'])} [{_fmt(r['rank_low'])}–{_fmt(r['rank_high'])}] | "
@@ -246,36 +313,45 @@ def _leaderboard_table(board, eps) -> list[str]:
             f"{_fmt(r['vpt_q1'])}–{_fmt(r['vpt_q3'])} | {_pct(r['censored_pct'])} | {_pct(r['diverged_pct'])} | "
             f"{r['failed']}/{r['cells']} | {_fmt(r['d_stsp'])} ({_fmt(r['d_stsp_floor'])}) | "
             f"{_fmt(r['d_h'], 3)} ({_fmt(r['d_h_floor'], 3)}) | {_fmt(r['mase'])} | {_fmt(r['fit_seconds'], 1)} | "
-            f"{_fmt(r['n_parameters'], 0)} |")
-    lines += ["", f"*Mean rank*: the rank of each model's VPT among the models on one system and seed (1 is best, "
-              "ties share), averaged over seeds and then systems. *Median VPT*: valid prediction time in Lyapunov "
-              f"times — how long the forecast's NRMSE stays within ε = {eps} — taken as the median over a cell's "
-              "test windows, then over seeds, then over systems; a failed cell counts as 0. Both intervals are "
-              f"{LEVEL:.0%} bootstrap intervals ({N_BOOT} resamples of the systems); *IQR* is the interquartile "
-              "range over systems. *Censored*: the share of test windows whose VPT is only a lower bound, because "
-              "the forecast was still valid when the horizon or the truth's certified time ended. *Diverged*: the "
-              "share of windows whose forecast became non-finite (scored up to that point, not failed). *Failed*: "
-              "cells that raised, timed out or were non-finite from their first step. *D_stsp* (state-space "
-              "divergence) and *D_H* (power-spectrum Hellinger distance) compare a long free run of the model "
-              "with an independent long true run (median over cells, lower is better, ∞ when the free run "
-              "diverged); in brackets the median noise floor, the same score between two independent true runs. "
-              "*MASE*: mean absolute error scaled by the in-sample one-step naive error. *fit s*: median fitting "
-              "time per cell in seconds; *params*: median number of fitted parameters."]
+            f"{_fmt(r['n_parameters'], 0)} |"
+        )
+    lines += [
+        "",
+        f"*Mean rank*: the rank of each model's VPT among the models on one system and seed (1 is best, "
+        "ties share), averaged over seeds and then systems. *Median VPT*: valid prediction time in Lyapunov "
+        f"times — how long the forecast's NRMSE stays within ε = {eps} — taken as the median over a cell's "
+        "test windows, then over seeds, then over systems; a failed cell counts as 0. Both intervals are "
+        f"{LEVEL:.0%} bootstrap intervals ({N_BOOT} resamples of the systems); *IQR* is the interquartile "
+        "range over systems. *Censored*: the share of test windows whose VPT is only a lower bound, because "
+        "the forecast was still valid when the horizon or the truth's certified time ended. *Diverged*: the "
+        "share of windows whose forecast became non-finite (scored up to that point, not failed). *Failed*: "
+        "cells that raised, timed out or were non-finite from their first step. *D_stsp* (state-space "
+        "divergence) and *D_H* (power-spectrum Hellinger distance) compare a long free run of the model "
+        "with an independent long true run (median over cells, lower is better, ∞ when the free run "
+        "diverged); in brackets the median noise floor, the same score between two independent true runs. "
+        "*MASE*: mean absolute error scaled by the in-sample one-step naive error. *fit s*: median fitting "
+        "time per cell in seconds; *params*: median number of fitted parameters.",
+    ]
     return lines
 
 
 def _per_system_table(scores, order) -> list[str]:
     vpt = scores.pivot(index="system", columns="variant", values="vpt").reindex(columns=order)
     lower = scores.pivot(index="system", columns="variant", values="lower_bound").reindex(columns=order)
-    system = scores.groupby("system").agg({"max_lyapunov": "median", "horizon_lyap": "median",
-                                           "certified_lyap": "median", "horizon_capped": "any"})
-    lines = ["## Median VPT per system (Lyapunov times)", "",
-             "Median over seeds (failed = 0); \"≥\" marks a median that is only a lower bound, the best per "
-             "system is bold. *Horizon* and *certified*: how far the forecasts were scored and how far the true "
-             "trajectory is certified (median over windows); † marks a system whose horizon was capped in "
-             "periods and steps because its Lyapunov time spans many periods.", "",
-             "| system | λ_max | horizon | certified | " + " | ".join(order) + " |",
-             "|---|---:|---:|---:|" + "---:|" * len(order)]
+    system = scores.groupby("system").agg(
+        {"max_lyapunov": "median", "horizon_lyap": "median", "certified_lyap": "median", "horizon_capped": "any"}
+    )
+    lines = [
+        "## Median VPT per system (Lyapunov times)",
+        "",
+        'Median over seeds (failed = 0); "≥" marks a median that is only a lower bound, the best per '
+        "system is bold. *Horizon* and *certified*: how far the forecasts were scored and how far the true "
+        "trajectory is certified (median over windows); † marks a system whose horizon was capped in "
+        "periods and steps because its Lyapunov time spans many periods.",
+        "",
+        "| system | λ_max | horizon | certified | " + " | ".join(order) + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(order),
+    ]
     for name, row in vpt.iterrows():
         values = row.to_numpy(float)
         best = np.nanmax(values) if np.isfinite(values).any() else np.nan
@@ -284,8 +360,10 @@ def _per_system_table(scores, order) -> list[str]:
             text = ("≥ " if _flag(lower.at[name, variant]) else "") + _fmt(v)
             cells.append(f"**{text}**" if np.isfinite(v) and v == best and best > 0 else text)
         s = system.loc[name]
-        lines.append(f"| {name}{' †' if s['horizon_capped'] else ''} | {_fmt(s['max_lyapunov'], 4)} | "
-                     f"{_fmt(s['horizon_lyap'], 1)} | {_fmt(s['certified_lyap'], 1)} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {name}{' †' if s['horizon_capped'] else ''} | {_fmt(s['max_lyapunov'], 4)} | "
+            f"{_fmt(s['horizon_lyap'], 1)} | {_fmt(s['certified_lyap'], 1)} | " + " | ".join(cells) + " |"
+        )
     return lines
 
 
@@ -296,10 +374,15 @@ def _capped_table(scores, order) -> list[str]:
     if not len(capped):
         return []
     periods = capped.pivot(index="system", columns="variant", values="vpt_periods").reindex(columns=order)
-    lines = ["## Horizon-capped systems: median VPT in periods", "",
-             "One Lyapunov time of these systems spans many periods, so the horizon is capped (250 periods by "
-             "default) and the valid prediction time is read in dominant periods (median over seeds, failed = 0).",
-             "", "| system | " + " | ".join(order) + " |", "|---|" + "---:|" * len(order)]
+    lines = [
+        "## Horizon-capped systems: median VPT in periods",
+        "",
+        "One Lyapunov time of these systems spans many periods, so the horizon is capped (250 periods by "
+        "default) and the valid prediction time is read in dominant periods (median over seeds, failed = 0).",
+        "",
+        "| system | " + " | ".join(order) + " |",
+        "|---|" + "---:|" * len(order),
+    ]
     for name, row in periods.iterrows():
         lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in row.to_numpy(float)) + " |")
     return lines
@@ -309,16 +392,26 @@ def _long_run_table(scores, order) -> list[str]:
     d_stsp = scores.pivot(index="system", columns="variant", values="d_stsp").reindex(columns=order)
     d_h = scores.pivot(index="system", columns="variant", values="d_h").reindex(columns=order)
     floor = scores.groupby("system")[["d_stsp_floor", "d_h_floor"]].median()
-    lines = ["## Long-run statistics per system (D_stsp / D_H)", "",
-             "Each entry is D_stsp / D_H of the model's long free run against an independent true run (median "
-             "over scored seeds, lower is better, ∞ / 1 when the run diverged, – when no cell was scored). The "
-             "noise floor is the same pair between two independent true runs: a model cannot meaningfully beat it.",
-             "", "| system | noise floor | " + " | ".join(order) + " |", "|---|---:|" + "---:|" * len(order)]
+    lines = [
+        "## Long-run statistics per system (D_stsp / D_H)",
+        "",
+        "Each entry is D_stsp / D_H of the model's long free run against an independent true run (median "
+        "over scored seeds, lower is better, ∞ / 1 when the run diverged, – when no cell was scored). The "
+        "noise floor is the same pair between two independent true runs: a model cannot meaningfully beat it.",
+        "",
+        "| system | noise floor | " + " | ".join(order) + " |",
+        "|---|---:|" + "---:|" * len(order),
+    ]
     for name in d_stsp.index:
-        pairs = [f"{_fmt(a)} / {_fmt(b, 3)}" if not (np.isnan(a) and np.isnan(b)) else "–"
-                 for a, b in zip(d_stsp.loc[name].to_numpy(float), d_h.loc[name].to_numpy(float))]
-        lines.append(f"| {name} | {_fmt(floor.at[name, 'd_stsp_floor'])} / {_fmt(floor.at[name, 'd_h_floor'], 3)} | "
-                     + " | ".join(pairs) + " |")
+        pairs = [
+            f"{_fmt(a)} / {_fmt(b, 3)}" if not (np.isnan(a) and np.isnan(b)) else "–"
+            for a, b in zip(d_stsp.loc[name].to_numpy(float), d_h.loc[name].to_numpy(float))
+        ]
+        lines.append(
+            f"| {name} | {_fmt(floor.at[name, 'd_stsp_floor'])} / {_fmt(floor.at[name, 'd_h_floor'], 3)} | "
+            + " | ".join(pairs)
+            + " |"
+        )
     return lines
 
 
@@ -332,11 +425,14 @@ def error_curves(f, order):
 
 
 def _error_table(curves) -> list[str]:
-    lines = ["## Error against horizon (NRMSE, median over systems of the median over seeds; scored cells)", "",
-             "| model | " + " | ".join(f"{h:g} LT" for h in HORIZONS_LYAP) + " |",
-             "|---|" + "---:|" * len(HORIZONS_LYAP)]
+    lines = [
+        "## Error against horizon (NRMSE, median over systems of the median over seeds; scored cells)",
+        "",
+        "| model | " + " | ".join(f"{h:g} LT" for h in HORIZONS_LYAP) + " |",
+        "|---|" + "---:|" * len(HORIZONS_LYAP),
+    ]
     for variant, row in curves.iterrows():
-        lines.append(f"| {variant} | " + " | ".join(_sig(row[f'nrmse_at_{h:g}']) for h in HORIZONS_LYAP) + " |")
+        lines.append(f"| {variant} | " + " | ".join(_sig(row[f"nrmse_at_{h:g}"]) for h in HORIZONS_LYAP) + " |")
     return lines
 
 
@@ -361,19 +457,27 @@ def _provenance(f) -> list[str]:
     for text in _distinct(f["versions"]):
         for package, version in _json(text).items():
             versions.setdefault(package, set()).add(str(version))
-    catalogs = sorted({(str(v), str(h)[:12]) for v, h in zip(f["catalog_version"], f["catalog_hash"])
-                       if isinstance(h, str)})
-    settings = sorted({(v, json.dumps(_settings(h), sort_keys=True, default=str))
-                       for v, h in zip(f["variant"], f["hyperparameters"])})
+    catalogs = sorted(
+        {(str(v), str(h)[:12]) for v, h in zip(f["catalog_version"], f["catalog_hash"]) if isinstance(h, str)}
+    )
+    settings = sorted(
+        {(v, json.dumps(_settings(h), sort_keys=True, default=str)) for v, h in zip(f["variant"], f["hyperparameters"])}
+    )
     fit, forecast = np.nansum(np.asarray(f["fit_seconds"], float)), np.nansum(np.asarray(f["forecast_seconds"], float))
-    return ["## Provenance", "",
-            "- chaosbench " + (", ".join(_distinct(f["chaosbench_version"])) or "–") + "; catalog "
-            + (", ".join(f"{v} ({h})" for v, h in catalogs) or "–"),
-            "- versions: " + ("; ".join(f"{p} {' / '.join(sorted(v))}" for p, v in sorted(versions.items())) or "–"),
-            *[f"- task: `{spec}`" for spec in _distinct(f["task"])],
-            *[f"- {variant}: `{text}` (seeded by the cell's seed)" for variant, text in settings],
-            f"- compute: {fit:.0f} s fitting and {forecast:.0f} s forecasting over {len(f)} cells "
-            f"({(fit + forecast) / 3600:.2f} h)", ""]
+    return [
+        "## Provenance",
+        "",
+        "- chaosbench "
+        + (", ".join(_distinct(f["chaosbench_version"])) or "–")
+        + "; catalog "
+        + (", ".join(f"{v} ({h})" for v, h in catalogs) or "–"),
+        "- versions: " + ("; ".join(f"{p} {' / '.join(sorted(v))}" for p, v in sorted(versions.items())) or "–"),
+        *[f"- task: `{spec}`" for spec in _distinct(f["task"])],
+        *[f"- {variant}: `{text}` (seeded by the cell's seed)" for variant, text in settings],
+        f"- compute: {fit:.0f} s fitting and {forecast:.0f} s forecasting over {len(f)} cells "
+        f"({(fit + forecast) / 3600:.2f} h)",
+        "",
+    ]
 
 
 def _eps(f) -> list[float]:
@@ -392,26 +496,43 @@ def families(board, scores):
     rows = []
     for fam, g in b.groupby("family", sort=False):  # the board is sorted: the first row is the best member
         best = g.iloc[0]
-        rows.append({"family": fam, "best": best["model"], "members": ", ".join(g["model"]),
-                     "vpt_median": best["vpt_median"], "vpt_low": best["vpt_low"], "vpt_high": best["vpt_high"],
-                     "mean_rank": best["mean_rank"], "systems": best["systems"]})
+        rows.append(
+            {
+                "family": fam,
+                "best": best["model"],
+                "members": ", ".join(g["model"]),
+                "vpt_median": best["vpt_median"],
+                "vpt_low": best["vpt_low"],
+                "vpt_high": best["vpt_high"],
+                "mean_rank": best["mean_rank"],
+                "systems": best["systems"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _family_table(fams) -> list[str]:
-    lines = ["## Model families", "",
-             "Each family's best member (the highest on the leaderboard above), its median VPT over systems with "
-             f"the {LEVEL:.0%} bootstrap interval, and its mean rank; `families.png` shows it system by system.", "",
-             "| family | best member | median VPT [95% CI] | mean rank | members |", "|---|---|---|---:|---|"]
+    lines = [
+        "## Model families",
+        "",
+        "Each family's best member (the highest on the leaderboard above), its median VPT over systems with "
+        f"the {LEVEL:.0%} bootstrap interval, and its mean rank; `families.png` shows it system by system.",
+        "",
+        "| family | best member | median VPT [95% CI] | mean rank | members |",
+        "|---|---|---|---:|---|",
+    ]
     for _, r in fams.iterrows():
-        lines.append(f"| {r['family']} | {r['best']} | {_fmt(r['vpt_median'])} [{_fmt(r['vpt_low'])}–"
-                     f"{_fmt(r['vpt_high'])}] | {_fmt(r['mean_rank'])} | {r['members']} |")
+        lines.append(
+            f"| {r['family']} | {r['best']} | {_fmt(r['vpt_median'])} [{_fmt(r['vpt_low'])}–"
+            f"{_fmt(r['vpt_high'])}] | {_fmt(r['mean_rank'])} | {r['members']} |"
+        )
     return lines
 
 
 def _safety_note(f) -> list[str]:
     """Cells whose fit hit a wall-time safety limit (a torch fit's or a search's): the one way a score
     can depend on the machine's load, so the report names them."""
+
     def hit_in(row) -> bool:  # cells written before the column existed say it in their fit_info
         flag = row.get("safety_limit_hit")
         if isinstance(flag, (bool, np.bool_)):
@@ -420,18 +541,27 @@ def _safety_note(f) -> list[str]:
             info = json.loads(row.get("fit_info") or "{}")
         except (TypeError, ValueError):
             return False
-        return bool(info.get("safety_limit_hit") or (info.get("search") or {}).get("safety_limit_hit")
-                    or "time budget" in str(info.get("stopped", "")))
+        return bool(
+            info.get("safety_limit_hit")
+            or (info.get("search") or {}).get("safety_limit_hit")
+            or "time budget" in str(info.get("stopped", ""))
+        )
 
     hit = f[[hit_in(r) for r in f.to_dict("records")]]
     if not len(hit):
-        return ["No fit reached its wall-time safety limit: every score comes from a fixed amount of work "
-                "(epochs, trials), independent of the machine's load.", ""]
+        return [
+            "No fit reached its wall-time safety limit: every score comes from a fixed amount of work "
+            "(epochs, trials), independent of the machine's load.",
+            "",
+        ]
     counts = ", ".join(f"{m} {n}" for m, n in hit.groupby("model").size().items())
-    return [f"**{len(hit)} cells reached a wall-time safety limit** before their epochs or trials ended ({counts}); "
-            "their scores depend on the machine's load: " + ", ".join(
-                f"{r.system}/{r.model}/seed {r.seed}" for r in hit.head(20).itertuples())
-            + (" …" if len(hit) > 20 else ""), ""]
+    return [
+        f"**{len(hit)} cells reached a wall-time safety limit** before their epochs or trials ended ({counts}); "
+        "their scores depend on the machine's load: "
+        + ", ".join(f"{r.system}/{r.model}/seed {r.seed}" for r in hit.head(20).itertuples())
+        + (" …" if len(hit) > 20 else ""),
+        "",
+    ]
 
 
 def markdown(frame, board) -> str:
@@ -441,13 +571,18 @@ def markdown(frame, board) -> str:
     order = list(board["model"])
     eps = ", ".join(f"{e:g}" for e in _eps(f)) or "–"
     n_failed = int((~f["ok"]).sum())
-    lines = ["# chaosbench leaderboard", "",
-             f"{f['system'].nunique()} systems × {len(order)} models × {f['seed'].nunique()} seeds = {len(f)} cells "
-             f"({n_failed} failed).", ""]
+    lines = [
+        "# chaosbench leaderboard",
+        "",
+        f"{f['system'].nunique()} systems × {len(order)} models × {f['seed'].nunique()} seeds = {len(f)} cells "
+        f"({n_failed} failed).",
+        "",
+    ]
     lines += _safety_note(f)
     if n_failed == len(f):  # nothing to rank: the reasons are the report
-        return "\n".join(lines + ["**Every cell failed**, so there is no ranking.", ""] + _failures(f) + [""]
-                         + _provenance(f))
+        return "\n".join(
+            lines + ["**Every cell failed**, so there is no ranking.", ""] + _failures(f) + [""] + _provenance(f)
+        )
     lines += _leaderboard_table(board, eps) + [""] + _family_table(families(board, scores)) + [""]
     lines += _per_system_table(scores, order) + [""]
     capped = _capped_table(scores, order)
@@ -474,13 +609,15 @@ def write_report(root, *, out=None) -> list[Path]:
     paths = [out / "leaderboard.md", out / "leaderboard.csv"]
     paths[0].write_text(markdown(frame, board))
     board.to_csv(paths[1], index=False)
-    figures = {"ranks.png": lambda p: plots.plot_ranks(board, p),
-               "win_rate.png": lambda p: plots.plot_win_rates(win_rates(f).loc[order, order], p),
-               "vpt_vs_lyapunov.png": lambda p: plots.plot_vpt_vs_lyapunov(scores, order, p),
-               "families.png": lambda p: plots.plot_families(families(board, scores), scores, p),
-               "error_vs_horizon.png": lambda p: plots.plot_error_vs_horizon(error_curves(f, order), eps, order, p),
-               "forecasts.png": lambda p: plots.plot_forecasts(f, scores, order, p),
-               "attractors.png": lambda p: plots.plot_attractors(f, scores, order, p)}
+    figures = {
+        "ranks.png": lambda p: plots.plot_ranks(board, p),
+        "win_rate.png": lambda p: plots.plot_win_rates(win_rates(f).loc[order, order], p),
+        "vpt_vs_lyapunov.png": lambda p: plots.plot_vpt_vs_lyapunov(scores, order, p),
+        "families.png": lambda p: plots.plot_families(families(board, scores), scores, p),
+        "error_vs_horizon.png": lambda p: plots.plot_error_vs_horizon(error_curves(f, order), eps, order, p),
+        "forecasts.png": lambda p: plots.plot_forecasts(f, scores, order, p),
+        "attractors.png": lambda p: plots.plot_attractors(f, scores, order, p),
+    }
     for name, draw in figures.items():
         draw(out / name)
         paths.append(out / name)

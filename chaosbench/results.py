@@ -6,6 +6,7 @@ killed at any moment leaves finished cells intact and no partial row; a cell id 
 of everything that determines the cell, so re-running can skip what is there and never writes a
 row twice. Temporary files of a killed run are removed at the next start.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def prepare(root) -> Path:
         for leftover in d.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
     except OSError as exc:
-        raise ChaosbenchError(f"results directory '{root}' is not writable ({exc.strerror}); choose another --out") \
-            from None
+        raise ChaosbenchError(
+            f"results directory '{root}' is not writable ({exc.strerror}); choose another --out"
+        ) from None
     return d
 
 

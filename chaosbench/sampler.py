@@ -15,6 +15,7 @@ chunks (a larger ``n`` only adds candidates). The catalog and logs are assembled
 end, atomically. With ``scheduler`` or ``dask_workers`` the chunks run as Dask tasks (results travel back
 to this process, so workers need no shared disk).
 """
+
 from __future__ import annotations
 
 import copy
@@ -73,11 +74,15 @@ def _entry(c: Candidate, base: System, parents: _Parents, verdict, sigma: float,
     for key in ("doi", "dt", "excluded", "invariants", "notes", "provenance"):  # a sampled parent's too
         entry.pop(key, None)
     cites = " ".join(f"{p}: {parents.systems[p].citation}" for p in c.parents)
-    how = (f"each parameter x exp({sigma:g} N(0,1))" if c.kind == "perturbation" else
-           f"drive {c.parents[0]} -> response {c.parents[1]} with kappa = {c.kappa:.4g}, parameters each x "
-           f"exp({sigma:g} N(0,1))")
-    entry["description"] = (f"{' -> '.join(c.parents)}, {how} (seed {seed}, candidate {c.index}); found chaotic by "
-                            "chaosbench.validate.")
+    how = (
+        f"each parameter x exp({sigma:g} N(0,1))"
+        if c.kind == "perturbation"
+        else f"drive {c.parents[0]} -> response {c.parents[1]} with kappa = {c.kappa:.4g}, parameters each x "
+        f"exp({sigma:g} N(0,1))"
+    )
+    entry["description"] = (
+        f"{' -> '.join(c.parents)}, {how} (seed {seed}, candidate {c.index}); found chaotic by chaosbench.validate."
+    )
     entry["citation"] = f"Sampled by chaosbench.sampler from {' and '.join(c.parents)}. Parent(s): {cites}"
     entry["parameters"] = {k: float(v) for k, v in c.parameters.items()}
     if not base.is_nonautonomous:  # a nonautonomous system keeps its parent's point at t = 0
@@ -97,11 +102,12 @@ def _entry(c: Candidate, base: System, parents: _Parents, verdict, sigma: float,
         "suggested_dt": _sig(verdict.suggested_dt),
         "mean": [_sig(v) for v in verdict.mean],
         "std": [_sig(v) for v in verdict.std],
-        "method": {"computed_by": "chaosbench.validate (the sampler's validation run); run 'chaosbench annotate' "
-                                  "for the full set of invariants",
-                   "lyapunov": {k: (_sig(v) if isinstance(v, float) else v)
-                                for k, v in verdict.settings["lyapunov"].items()},
-                   "recording": verdict.settings["recording"]},
+        "method": {
+            "computed_by": "chaosbench.validate (the sampler's validation run); run 'chaosbench annotate' "
+            "for the full set of invariants",
+            "lyapunov": {k: (_sig(v) if isinstance(v, float) else v) for k, v in verdict.settings["lyapunov"].items()},
+            "recording": verdict.settings["recording"],
+        },
     }
     entry["invariants"] = inv
     entry["provenance"] = _provenance(c, verdict, sigma, seed)
@@ -111,9 +117,16 @@ def _entry(c: Candidate, base: System, parents: _Parents, verdict, sigma: float,
 
 
 def _provenance(c: Candidate, verdict, sigma: float, seed: int) -> dict:
-    out = {"sampler": f"chaosbench.sampler {__version__}", "kind": c.kind, "parents": list(c.parents), "seed": seed,
-           "index": c.index, "sigma": sigma, "factors": {k: _sig(v) for k, v in c.factors.items()},
-           "verdicts": {ch.name: _sig(ch.value) if ch.value is not None else None for ch in verdict.checks}}
+    out = {
+        "sampler": f"chaosbench.sampler {__version__}",
+        "kind": c.kind,
+        "parents": list(c.parents),
+        "seed": seed,
+        "index": c.index,
+        "sigma": sigma,
+        "factors": {k: _sig(v) for k, v in c.factors.items()},
+        "verdicts": {ch.name: _sig(ch.value) if ch.value is not None else None for ch in verdict.checks},
+    }
     if c.kappa is not None:
         out["kappa"] = _sig(c.kappa)
     return out
@@ -124,17 +137,23 @@ def evaluate(c: Candidate, parents: _Parents, *, sigma: float, seed: int) -> dic
     from .validate import validate
 
     base = parents.base(c)
-    record = {"index": c.index, "name": c.name, "kind": c.kind, "parents": list(c.parents),
-              "parameters": {k: _sig(v) for k, v in c.parameters.items()},
-              "factors": {k: _sig(v) for k, v in c.factors.items()}}
+    record = {
+        "index": c.index,
+        "name": c.name,
+        "kind": c.kind,
+        "parents": list(c.parents),
+        "parameters": {k: _sig(v) for k, v in c.parameters.items()},
+        "factors": {k: _sig(v) for k, v in c.factors.items()},
+    }
     if c.kappa is not None:
         record["kappa"] = _sig(c.kappa)
     kwargs = {}
     if c.kind == "coupling":
         d, r = (parents.systems[p] for p in c.parents)
         (md, sd), (mr, sr) = _stats(d), _stats(r)
-        cols = [i for i in range(base.dimension)
-                if i not in (set(base.clock_variables) if base.is_nonautonomous else set())]
+        cols = [
+            i for i in range(base.dimension) if i not in (set(base.clock_variables) if base.is_nonautonomous else set())
+        ]
         kwargs["reference"] = (np.concatenate([md, mr])[cols], np.concatenate([sd, sr])[cols])
         times = [s.lyapunov_time for s in (d, r) if s.lyapunov_time]
         kwargs["lyapunov_time"] = min(times) if times else None
@@ -146,15 +165,20 @@ def evaluate(c: Candidate, parents: _Parents, *, sigma: float, seed: int) -> dic
     record["checks"] = verdict.summary()
     if not verdict.chaotic:
         failed = verdict.rejected_by
-        return record | {"accepted": False, "rejected_by": failed.name, "value": failed.as_dict()["value"],
-                         "detail": failed.detail}
+        return record | {
+            "accepted": False,
+            "rejected_by": failed.name,
+            "value": failed.as_dict()["value"],
+            "detail": failed.detail,
+        }
     record["accepted"] = True
     record["entry"] = _entry(c, base, parents, verdict, sigma, seed)
     return record
 
 
-def run_chunk(indices: Sequence[int], parent_entries: dict[str, dict], *, seed: int, sigma: float,
-              couple: float) -> list[dict]:
+def run_chunk(
+    indices: Sequence[int], parent_entries: dict[str, dict], *, seed: int, sigma: float, couple: float
+) -> list[dict]:
     """Validate candidates ``indices``; ``parent_entries`` are raw catalog entries, so a Dask worker needs no
     catalog file of the user's."""
     parents = _Parents({name: validate_system(name, e) for name, e in parent_entries.items()})
@@ -175,7 +199,7 @@ class SampleSummary:
     out: Path
     candidates: int
     accepted: int
-    per_parent: dict[str, tuple[int, int]]   # parent (or "A->B") -> (accepted, candidates)
+    per_parent: dict[str, tuple[int, int]]  # parent (or "A->B") -> (accepted, candidates)
     rejected_by: dict[str, int]
     seconds: float
     skipped: int = 0
@@ -187,8 +211,16 @@ def _spec(parents: list[str], cat: Catalog, seed: int, sigma: float, couple: flo
     thresholds = {k: getattr(v, k) for k in dir(v) if k.isupper() and isinstance(getattr(v, k), (int, float))}
     entries = {p: cat[p].raw for p in parents}
     parent_hash = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:16]
-    return {"parents": parents, "seed": seed, "sigma": sigma, "couple": couple, "chunk": CHUNK,
-            "sampler_version": SAMPLER_VERSION, "validator": thresholds, "parents_hash": parent_hash}
+    return {
+        "parents": parents,
+        "seed": seed,
+        "sigma": sigma,
+        "couple": couple,
+        "chunk": CHUNK,
+        "sampler_version": SAMPLER_VERSION,
+        "validator": thresholds,
+        "parents_hash": parent_hash,
+    }
 
 
 def _check_arguments(parents: Sequence[str], n: object, seed: object, sigma: object, couple: object) -> None:
@@ -209,8 +241,9 @@ def _settle(out: Path, spec: dict, overwrite: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "chunks").mkdir(exist_ok=True)
     except OSError as exc:
-        raise ChaosbenchError(f"output directory '{out}' is not writable ({exc.strerror}); choose another --out") \
-            from None
+        raise ChaosbenchError(
+            f"output directory '{out}' is not writable ({exc.strerror}); choose another --out"
+        ) from None
     path = out / SPEC_FILE
     if path.exists():
         try:
@@ -218,9 +251,10 @@ def _settle(out: Path, spec: dict, overwrite: bool) -> None:
         except (ValueError, KeyError, TypeError):
             old = None
         if old != spec and not overwrite:
-            what = (", ".join(k for k in spec if old.get(k) != spec[k]) if isinstance(old, dict) else "a damaged file")
-            raise ChaosbenchError(f"'{out}' holds a sample made with other settings ({what}); use another --out "
-                                  "or --overwrite")
+            what = ", ".join(k for k in spec if old.get(k) != spec[k]) if isinstance(old, dict) else "a damaged file"
+            raise ChaosbenchError(
+                f"'{out}' holds a sample made with other settings ({what}); use another --out or --overwrite"
+            )
         if old != spec:
             for f in (out / "chunks").glob("*.json"):
                 f.unlink()
@@ -251,18 +285,32 @@ def _progress(total: int, enabled: bool):
         state["done"] += len(records)
         state["accepted"] += sum(r["accepted"] for r in records)
         if lines:
-            print(f"sample: {state['done']}/{total} candidates, {state['accepted']} accepted", file=sys.stderr,
-                  flush=True)
+            print(
+                f"sample: {state['done']}/{total} candidates, {state['accepted']} accepted", file=sys.stderr, flush=True
+            )
         else:
             bar.update(len(records))
             bar.set_postfix_str(f"{state['accepted']} accepted")
+
     return update, bar
 
 
-def sample(parents: Sequence[str], n: int, *, out: str | os.PathLike, seed: int = 0, sigma: float = SIGMA,
-           couple: float = 0.0, catalog: str | os.PathLike | Iterable[str] | None = None,
-           trajectories: bool = False, length: int = 1000, scheduler: str | None = None,
-           dask_workers: int | None = None, overwrite: bool = False, progress: bool = False) -> SampleSummary:
+def sample(
+    parents: Sequence[str],
+    n: int,
+    *,
+    out: str | os.PathLike,
+    seed: int = 0,
+    sigma: float = SIGMA,
+    couple: float = 0.0,
+    catalog: str | os.PathLike | Iterable[str] | None = None,
+    trajectories: bool = False,
+    length: int = 1000,
+    scheduler: str | None = None,
+    dask_workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> SampleSummary:
     """Draw ``n`` candidate systems from ``parents``, keep the chaotic ones, and write them to ``out``.
 
     Parameters
@@ -300,8 +348,10 @@ def sample(parents: Sequence[str], n: int, *, out: str | os.PathLike, seed: int 
     if couple > 0:
         for p in names:
             if cat[p].is_delay:
-                raise ChaosbenchError(f"system '{p}' is a delay equation; coupling needs ordinary differential "
-                                      "equations (leave it out or use couple=0)")
+                raise ChaosbenchError(
+                    f"system '{p}' is a delay equation; coupling needs ordinary differential "
+                    "equations (leave it out or use couple=0)"
+                )
     out = Path(out)
     spec = _spec(names, cat, seed, float(sigma), float(couple))
     _settle(out, spec, overwrite)
@@ -337,22 +387,32 @@ def sample(parents: Sequence[str], n: int, *, out: str | os.PathLike, seed: int 
         bar.close()
     summary = _assemble(out, [records[i] for i in range(n)], spec)
     if trajectories and summary.accepted:
-        _write_trajectories(out, [records[i]["name"] for i in range(n) if records[i]["accepted"]], length,
-                            scheduler, dask_workers)
+        _write_trajectories(
+            out, [records[i]["name"] for i in range(n) if records[i]["accepted"]], length, scheduler, dask_workers
+        )
     summary.seconds, summary.skipped = time.perf_counter() - t0, skipped
     return summary
 
 
-def _run_dask(todo: dict[int, list[int]], entries, spec, seed, sigma, couple, scheduler, dask_workers, finish
-              ) -> None:
+def _run_dask(todo: dict[int, list[int]], entries, spec, seed, sigma, couple, scheduler, dask_workers, finish) -> None:
     from .harness import dask_client
 
     with dask_client(scheduler, dask_workers) as client:
         from dask.distributed import as_completed
 
-        futures = {client.submit(run_chunk, idx, entries, seed=seed, sigma=sigma, couple=couple,
-                                 key=f"chaosbench-sample-{spec_id(spec)}-{k}", pure=False): k
-                   for k, idx in todo.items()}
+        futures = {
+            client.submit(
+                run_chunk,
+                idx,
+                entries,
+                seed=seed,
+                sigma=sigma,
+                couple=couple,
+                key=f"chaosbench-sample-{spec_id(spec)}-{k}",
+                pure=False,
+            ): k
+            for k, idx in todo.items()
+        }
         try:
             for fut in as_completed(futures):
                 finish(futures[fut], fut.result())
@@ -381,13 +441,17 @@ def _assemble(out: Path, records: list[dict], spec: dict) -> SampleSummary:
         else:
             rejected_by[r["rejected_by"]] = rejected_by.get(r["rejected_by"], 0) + 1
             rejected.append(r)
-    atomic_write(out / "systems.json", json.dumps({"version": f"sample-{spec_id(spec)}", "systems": systems},
-                                                  indent=1))
+    atomic_write(out / "systems.json", json.dumps({"version": f"sample-{spec_id(spec)}", "systems": systems}, indent=1))
     atomic_write(out / "accepted.jsonl", "".join(json.dumps(r) + "\n" for r in accepted))
     atomic_write(out / "rejected.jsonl", "".join(json.dumps(r) + "\n" for r in rejected))
-    return SampleSummary(out=out, candidates=len(records), accepted=len(systems),
-                         per_parent={k: (a, c) for k, (a, c) in per_parent.items()}, rejected_by=rejected_by,
-                         seconds=0.0)
+    return SampleSummary(
+        out=out,
+        candidates=len(records),
+        accepted=len(systems),
+        per_parent={k: (a, c) for k, (a, c) in per_parent.items()},
+        rejected_by=rejected_by,
+        seconds=0.0,
+    )
 
 
 def _write_trajectories(out: Path, names: list[str], length: int, scheduler, dask_workers) -> Path:
@@ -396,8 +460,16 @@ def _write_trajectories(out: Path, names: list[str], length: int, scheduler, das
     if scheduler or dask_workers:
         from .harness import generate_distributed
 
-        return generate_distributed(names, out=out / "trajectories", catalog=catalog, overwrite=True,
-                                    scheduler=scheduler, dask_workers=dask_workers, progress=False, **options)
+        return generate_distributed(
+            names,
+            out=out / "trajectories",
+            catalog=catalog,
+            overwrite=True,
+            scheduler=scheduler,
+            dask_workers=dask_workers,
+            progress=False,
+            **options,
+        )
     from .store import generate
 
     return generate(names, out=out / "trajectories", catalog=catalog, overwrite=True, **options)

@@ -24,6 +24,7 @@ Nothing lost, nothing silently wrong:
 - a dataset larger than this machine's memory (one trajectory) or free disk is refused before
   anything is written.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -81,14 +82,18 @@ def read_spec(out: Path) -> tuple[Path, dict] | None:
             try:
                 return path, json.loads(path.read_text())["spec"]
             except (ValueError, KeyError, TypeError) as exc:
-                raise DamagedFileError(f"dataset file '{path}' is damaged ({_first_line(exc)}); generate the "
-                                       "dataset again with the same settings to rewrite it", path) from None
+                raise DamagedFileError(
+                    f"dataset file '{path}' is damaged ({_first_line(exc)}); generate the "
+                    "dataset again with the same settings to rewrite it",
+                    path,
+                ) from None
     return None
 
 
 def _write_spec(out: Path, spec: dict) -> None:
-    atomic_write(out / SPEC_FILE, json.dumps({"spec": spec, "chaosbench_version": __version__}, indent=1,
-                                             sort_keys=True))
+    atomic_write(
+        out / SPEC_FILE, json.dumps({"spec": spec, "chaosbench_version": __version__}, indent=1, sort_keys=True)
+    )
     (out / LEGACY_SPEC_FILE).unlink(missing_ok=True)
 
 
@@ -105,8 +110,9 @@ def _writing(out: Path, spec: dict, overwrite: bool) -> Iterator[None]:
             mutex = stack.enter_context(open(out / MUTEX_FILE, "a"))
             writers = stack.enter_context(open(out / WRITERS_FILE, "a"))
         except OSError as exc:
-            raise ChaosbenchError(f"output directory '{out}' is not writable ({exc.strerror}); "
-                                  "choose another --out") from None
+            raise ChaosbenchError(
+                f"output directory '{out}' is not writable ({exc.strerror}); choose another --out"
+            ) from None
         flock(mutex, "exclusive")
         try:
             alone = flock(writers, "exclusive", wait=False)
@@ -127,19 +133,25 @@ def _settle_spec(out: Path, spec: dict, overwrite: bool, alone: bool) -> None:
     except DamagedFileError as exc:
         agree = _files_agree(out, spec)  # the files themselves say which spec the directory held
         if not (agree or overwrite):
-            raise ChaosbenchError(f"dataset file '{exc.path}' is damaged and the files beside it were made with "
-                                  "other settings; use --overwrite or another output directory") from None
+            raise ChaosbenchError(
+                f"dataset file '{exc.path}' is damaged and the files beside it were made with "
+                "other settings; use --overwrite or another output directory"
+            ) from None
         old, current = (spec if agree else {}), False
     if old == spec:
         if not current:  # damaged, or under its pre-underscore name
             _write_spec(out, spec)
         return
     if old is not None and not overwrite:
-        raise ChaosbenchError(f"'{out}' holds a dataset made with other settings (differs in "
-                              f"{_differences(old, spec)}); use another output directory or --overwrite")
+        raise ChaosbenchError(
+            f"'{out}' holds a dataset made with other settings (differs in "
+            f"{_differences(old, spec)}); use another output directory or --overwrite"
+        )
     if not alone:
-        raise ChaosbenchError(f"another chaosbench process is writing a dataset with other settings into "
-                              f"'{out}'; wait for it to finish or use another output directory")
+        raise ChaosbenchError(
+            f"another chaosbench process is writing a dataset with other settings into "
+            f"'{out}'; wait for it to finish or use another output directory"
+        )
     if old is not None:
         for f in out.glob("*.parquet"):
             f.unlink()
@@ -185,21 +197,27 @@ def check_size(names: Sequence[str], catalog: Catalog, opts: Options, out: Path)
     memory = opts.n_steps * (24 * widest.dimension + 32)
     available = available_memory()
     if available is not None and memory > available:
-        raise ChaosbenchError(f"length={opts.n_steps}: one trajectory of '{widest.name}' needs about "
-                              f"{human_size(memory)} of memory, more than the {human_size(available)} "
-                              "available; use a smaller length")
+        raise ChaosbenchError(
+            f"length={opts.n_steps}: one trajectory of '{widest.name}' needs about "
+            f"{human_size(memory)} of memory, more than the {human_size(available)} "
+            "available; use a smaller length"
+        )
     disk = opts.n_trajectories * opts.n_steps * sum(8 * (s.dimension + 1) for s in todo)
     parent = next(p for p in [Path(out).absolute(), *Path(out).absolute().parents] if p.exists())
     usage = shutil.disk_usage(parent)
     if usage.total > 0 and disk > usage.free:  # pseudo file systems (/proc) say 0 of 0
-        raise ChaosbenchError(f"the dataset needs about {human_size(disk)} of disk ({len(todo)} system(s) x "
-                              f"{opts.n_trajectories} trajectories x {opts.n_steps} steps), more than the "
-                              f"{human_size(usage.free)} free in '{parent}'; use a smaller length or fewer "
-                              "trajectories")
+        raise ChaosbenchError(
+            f"the dataset needs about {human_size(disk)} of disk ({len(todo)} system(s) x "
+            f"{opts.n_trajectories} trajectories x {opts.n_steps} steps), more than the "
+            f"{human_size(usage.free)} free in '{parent}'; use a smaller length or fewer "
+            "trajectories"
+        )
     for what in ("n_steps", "n_trajectories"):
         if getattr(opts, what) >= 2**31:
-            raise ChaosbenchError(f"{'length' if what == 'n_steps' else what} must be below 2**31 "
-                                  "(steps and trajectories are stored as int32)")
+            raise ChaosbenchError(
+                f"{'length' if what == 'n_steps' else what} must be below 2**31 "
+                "(steps and trajectories are stored as int32)"
+            )
 
 
 # -- system files ------------------------------------------------------------------------------------
@@ -221,8 +239,11 @@ def _reading(path: Path) -> Iterator[None]:
     except ChaosbenchError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise DamagedFileError(f"dataset file '{path}' is damaged ({_first_line(exc)}); generate the dataset "
-                               "again with the same settings to rewrite it", path) from None
+        raise DamagedFileError(
+            f"dataset file '{path}' is damaged ({_first_line(exc)}); generate the dataset "
+            "again with the same settings to rewrite it",
+            path,
+        ) from None
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -270,27 +291,41 @@ def write_system(out: Path, system, opts: Options, catalog: Catalog, spec: dict)
                 b, n = states.shape[0], states.shape[1]
                 nulls = pa.nulls(b * n, pa.float64())  # one buffer for every variable of other systems
                 cols = {
-                    "system": pa.DictionaryArray.from_arrays(pa.array(np.zeros(b * n, np.int32)),
-                                                             pa.array([system.name])),
+                    "system": pa.DictionaryArray.from_arrays(
+                        pa.array(np.zeros(b * n, np.int32)), pa.array([system.name])
+                    ),
                     "trajectory": pa.array(np.repeat(np.arange(first, first + b, dtype=np.int32), n)),
                     "step": pa.array(np.tile(np.arange(n, dtype=np.int32), b)),
                     "time": pa.array(np.tile(times, b)),
                 }
-                for c in columns[len(COLUMN_NAMES):]:
+                for c in columns[len(COLUMN_NAMES) :]:
                     i = system.variables.index(c) if c in system.variables else None
                     cols[c] = nulls if i is None else pa.array(states[:, :, i].reshape(-1))
                 table = pa.table(cols)
                 if writer is None:
                     meta = {
-                        "chaosbench_version": __version__, "catalog_hash": catalog.hash,
-                        "catalog_version": catalog.version, "system": system.name,
-                        "system_hash": system.content_hash, "variables": list(system.variables),
-                        "spec": spec, "integrator": info["method"], "rtol": opts.rtol, "atol": opts.atol,
-                        "seed": opts.seed, "dt": info["dt"], "n_steps": opts.n_steps,
-                        "n_trajectories": opts.n_trajectories, "standardized": opts.standardize,
-                        "attractor_mean": info["mean"], "attractor_std": info["std"],
-                        "noise_sigma": info["noise_sigma"], "parameters": info["parameters"],
-                        "invariants": system.invariants, "period": system.period, "kind": system.kind,
+                        "chaosbench_version": __version__,
+                        "catalog_hash": catalog.hash,
+                        "catalog_version": catalog.version,
+                        "system": system.name,
+                        "system_hash": system.content_hash,
+                        "variables": list(system.variables),
+                        "spec": spec,
+                        "integrator": info["method"],
+                        "rtol": opts.rtol,
+                        "atol": opts.atol,
+                        "seed": opts.seed,
+                        "dt": info["dt"],
+                        "n_steps": opts.n_steps,
+                        "n_trajectories": opts.n_trajectories,
+                        "standardized": opts.standardize,
+                        "attractor_mean": info["mean"],
+                        "attractor_std": info["std"],
+                        "noise_sigma": info["noise_sigma"],
+                        "parameters": info["parameters"],
+                        "invariants": system.invariants,
+                        "period": system.period,
+                        "kind": system.kind,
                     }
                     schema = table.schema.with_metadata({META_KEY: json.dumps(meta).encode()})
                     writer = pq.ParquetWriter(tmp, schema, compression="snappy", write_page_checksum=True)
@@ -323,9 +358,15 @@ def _progress(names: list[str]) -> Iterator[str]:
         yield name
 
 
-def generate(systems: str | Sequence[str] | None = "all", *, out: str | os.PathLike | None = None,
-             catalog: str | os.PathLike | None = None, overwrite: bool = False, progress: bool = False,
-             **options) -> Path:
+def generate(
+    systems: str | Sequence[str] | None = "all",
+    *,
+    out: str | os.PathLike | None = None,
+    catalog: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    **options,
+) -> Path:
     """Generate trajectories for ``systems`` into a dataset directory and return its path.
 
     Options are those of :func:`chaosbench.trajectories.make_options`: ``length``, ``pts_per_period``
@@ -366,9 +407,16 @@ class GenerationFailed(ChaosbenchError):
         super().__init__(f"{len(failures)} system(s) failed (the others are in '{out}'): " + "; ".join(failures))
 
 
-def load(source: str | os.PathLike | None = None, *, systems: str | Sequence[str] | None = None,
-         trajectories: Sequence[int] | None = None, time_range: tuple[float, float] | None = None,
-         columns: Sequence[str] | None = None, catalog: str | os.PathLike | None = None, **options):
+def load(
+    source: str | os.PathLike | None = None,
+    *,
+    systems: str | Sequence[str] | None = None,
+    trajectories: Sequence[int] | None = None,
+    time_range: tuple[float, float] | None = None,
+    columns: Sequence[str] | None = None,
+    catalog: str | os.PathLike | None = None,
+    **options,
+):
     """Load a dataset as a tidy pandas DataFrame (system, trajectory, step, time, variables...).
 
     ``source`` is a dataset directory; without it the dataset is addressed by ``options`` (as for
@@ -407,8 +455,9 @@ def load(source: str | os.PathLike | None = None, *, systems: str | Sequence[str
         path = system_file(source, name)
         meta = read_metadata(path)
         if meta.get("spec") != found[1]:
-            raise ChaosbenchError(f"'{path}' was made with other settings than '{found[0]}'; "
-                                  "generate the dataset again to replace it")
+            raise ChaosbenchError(
+                f"'{path}' was made with other settings than '{found[0]}'; generate the dataset again to replace it"
+            )
         own = list(COLUMN_NAMES) + list(meta["variables"])
         if columns is not None:
             unknown = [c for c in columns if c not in own]
@@ -449,11 +498,17 @@ def to_darts(frame, *, system: str | None = None):
         values = group.drop(columns=["system", "trajectory", "step", "time"]).dropna(axis=1, how="all")
         steps = group["step"].to_numpy()
         if len(steps) and not np.array_equal(steps, np.arange(steps[0], steps[0] + len(steps))):
-            raise ChaosbenchError(f"to_darts: system '{name}', trajectory {traj}: the steps are not consecutive "
-                                  "(load a time range, not a selection of steps)")
+            raise ChaosbenchError(
+                f"to_darts: system '{name}', trajectory {traj}: the steps are not consecutive "
+                "(load a time range, not a selection of steps)"
+            )
         dt = float(group["time"].iloc[1] - group["time"].iloc[0]) if len(group) > 1 else None
         index = pd.RangeIndex(int(steps[0]), int(steps[0]) + len(steps), name="step")
-        series = TimeSeries.from_times_and_values(index, values.to_numpy(), columns=list(values.columns),
-                                                  metadata={"system": name, "dt": dt, "trajectory": int(traj)})
+        series = TimeSeries.from_times_and_values(
+            index,
+            values.to_numpy(),
+            columns=list(values.columns),
+            metadata={"system": name, "dt": dt, "trajectory": int(traj)},
+        )
         out[(name, int(traj))] = series
     return out

@@ -39,6 +39,7 @@ chaotic systems", Phys. Rev. Research 5, 043252) — 10 periods of training data
 periods — windows here are many, independent of the training data, long enough that the best
 models are rarely censored, and certified.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -112,8 +113,14 @@ class TaskSpec:
     noise: float = 0.0
 
     def __post_init__(self):
-        ints = {"n_train": 2, "n_validation": 0, "n_windows": 1, "context": 1, "min_long_run_steps": 100,
-                "max_long_run_steps": 100}
+        ints = {
+            "n_train": 2,
+            "n_validation": 0,
+            "n_windows": 1,
+            "context": 1,
+            "min_long_run_steps": 100,
+            "max_long_run_steps": 100,
+        }
         for name, low in ints.items():
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
@@ -127,8 +134,10 @@ class TaskSpec:
             if not (isinstance(v, (int, float)) and 1e-15 <= v < 1e-3):
                 raise ChaosbenchError(f"task {name} must be a number in [1e-15, 1e-3), got {v!r}")
         if self.check_rtol <= self.truth_rtol:
-            raise ChaosbenchError(f"task check_rtol ({self.check_rtol:g}) must be looser than truth_rtol "
-                                  f"({self.truth_rtol:g}): the check certifies the truth")
+            raise ChaosbenchError(
+                f"task check_rtol ({self.check_rtol:g}) must be looser than truth_rtol "
+                f"({self.truth_rtol:g}): the check certifies the truth"
+            )
         if self.max_long_run_steps < self.min_long_run_steps:
             raise ChaosbenchError("task max_long_run_steps must be >= min_long_run_steps")
         if not isinstance(self.forcing_phase, bool):
@@ -142,8 +151,10 @@ class TaskSpec:
     def replace(self, **changes) -> "TaskSpec":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ChaosbenchError(f"unknown task setting(s) {sorted(unknown)}; settings are "
-                                  f"{', '.join(f.name for f in dataclasses.fields(self))}")
+            raise ChaosbenchError(
+                f"unknown task setting(s) {sorted(unknown)}; settings are "
+                f"{', '.join(f.name for f in dataclasses.fields(self))}"
+            )
         return dataclasses.replace(self, **changes)
 
 
@@ -161,17 +172,17 @@ class Task:
     system: str
     seed: int
     spec: TaskSpec
-    variables: tuple[str, ...]   # every column; the first n_scored are the system's, the rest forcing phases
+    variables: tuple[str, ...]  # every column; the first n_scored are the system's, the rest forcing phases
     dt: float
     max_lyapunov: float
-    train: np.ndarray          # (n_train, n)
-    validation: np.ndarray     # (n_validation, n)
-    contexts: np.ndarray       # (K, context, n)
-    targets: np.ndarray        # (K, horizon, n)
-    mean: np.ndarray           # training mean, original units
-    std: np.ndarray            # training std, original units
-    truth_error: np.ndarray    # (K, horizon): NRMSE between the truth and its check integration
-    long_truth: np.ndarray     # (n_long, n_scored): an independent long truth
+    train: np.ndarray  # (n_train, n)
+    validation: np.ndarray  # (n_validation, n)
+    contexts: np.ndarray  # (K, context, n)
+    targets: np.ndarray  # (K, horizon, n)
+    mean: np.ndarray  # training mean, original units
+    std: np.ndarray  # training std, original units
+    truth_error: np.ndarray  # (K, horizon): NRMSE between the truth and its check integration
+    long_truth: np.ndarray  # (n_long, n_scored): an independent long truth
     n_scored: int = 0
     period: float = 1.0
     horizon_capped: bool = False
@@ -208,12 +219,22 @@ class Task:
         """Write the task to an ``.npz`` file (atomic: a temporary file renamed into place)."""
         from .files import atomic_path
 
-        meta = {"system": self.system, "seed": self.seed, "spec": self.spec.as_dict(),
-                "variables": list(self.variables), "dt": self.dt, "max_lyapunov": self.max_lyapunov,
-                "n_scored": self.n_scored, "period": self.period, "horizon_capped": self.horizon_capped,
-                "noise_floor": self.noise_floor, "tolerances": self.tolerances, "system_hash": self.system_hash,
-                "catalog_hash": self.catalog_hash,
-                "protocol": PROTOCOL}
+        meta = {
+            "system": self.system,
+            "seed": self.seed,
+            "spec": self.spec.as_dict(),
+            "variables": list(self.variables),
+            "dt": self.dt,
+            "max_lyapunov": self.max_lyapunov,
+            "n_scored": self.n_scored,
+            "period": self.period,
+            "horizon_capped": self.horizon_capped,
+            "noise_floor": self.noise_floor,
+            "tolerances": self.tolerances,
+            "system_hash": self.system_hash,
+            "catalog_hash": self.catalog_hash,
+            "protocol": PROTOCOL,
+        }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, meta=np.array(json.dumps(meta)), **{k: getattr(self, k) for k in _ARRAYS})
 
@@ -231,24 +252,30 @@ def require_lyapunov(system: System) -> float:
     lam = system.max_lyapunov
     if lam is None or not lam > 0:
         have = "no Lyapunov exponent" if lam is None else f"a non-positive leading exponent ({lam})"
-        raise ChaosbenchError(f"system '{system.name}' has {have} in the catalog; forecasts are scored in "
-                              "Lyapunov times: run 'chaosbench annotate' (or give the invariants in a user catalog)")
+        raise ChaosbenchError(
+            f"system '{system.name}' has {have} in the catalog; forecasts are scored in "
+            "Lyapunov times: run 'chaosbench annotate' (or give the invariants in a user catalog)"
+        )
     return float(lam)
 
 
 def task_id(system: str, system_hash: str, spec: TaskSpec, seed: int) -> str:
     """A short hash naming a task by what determines its numbers (system entry, spec, seed, protocol)."""
-    text = json.dumps({"system": system, "system_hash": system_hash, "spec": spec.as_dict(), "seed": seed,
-                       "protocol": PROTOCOL}, sort_keys=True)
+    text = json.dumps(
+        {"system": system, "system_hash": system_hash, "spec": spec.as_dict(), "seed": seed, "protocol": PROTOCOL},
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def check_spec(system: System, spec: TaskSpec) -> None:
     """Refuse a spec that cannot apply to ``system``: a map is sampled at every iteration."""
     if system.is_map and spec.pts_per_period != 1:
-        raise ChaosbenchError(f"system '{system.name}' is a map: a task samples every iteration, so the task "
-                              f"spec needs pts_per_period=1, not {spec.pts_per_period:g} (tasks.MAP_TASK and "
-                              "the 'maps' preset have it)")
+        raise ChaosbenchError(
+            f"system '{system.name}' is a map: a task samples every iteration, so the task "
+            f"spec needs pts_per_period=1, not {spec.pts_per_period:g} (tasks.MAP_TASK and "
+            "the 'maps' preset have it)"
+        )
 
 
 def sampling_step(system: System, spec: TaskSpec) -> float:
@@ -285,22 +312,33 @@ def _columns(system: System, spec: TaskSpec, observed: np.ndarray, raw: np.ndarr
     env["t"] = np.broadcast_to(times, raw.shape[:-1])
     cols, names = [observed[..., keep]], [system.variables[i] for i in keep]
     for k, text in enumerate(system.forcing_phase):
-        tree = parse(text, where=f"system '{system.name}', field 'forcing_phase[{k}]'",
-                     names=set(system.variables) | set(system.parameters) | {"t"})
+        tree = parse(
+            text,
+            where=f"system '{system.name}', field 'forcing_phase[{k}]'",
+            names=set(system.variables) | set(system.parameters) | {"t"},
+        )
         angle = np.broadcast_to(evaluate_numpy(tree, env), raw.shape[:-1])
         cols += [np.cos(angle)[..., None], np.sin(angle)[..., None]]
         names += [f"cos({text})", f"sin({text})"]
     return np.concatenate(cols, axis=-1), names, len(keep)
 
 
-def _integrate(system: System, spec: TaskSpec, seed: int, rtol: float, check_rtol: float, horizon: int,
-               n_long: int, relative: bool):
+def _integrate(
+    system: System, spec: TaskSpec, seed: int, rtol: float, check_rtol: float, horizon: int, n_long: int, relative: bool
+):
     """The task's raw columns at one tolerance: training+validation, windows, their check, long truths."""
     k = spec.n_windows
     n_fit, n_window = spec.n_train + spec.n_validation, spec.context + horizon
-    opts = make_options(length=max(n_fit, n_window), pts_per_period=None if system.is_map else spec.pts_per_period,
-                        n_trajectories=k + 3, seed=seed, noise=spec.noise, rtol=rtol, atol=rtol,
-                        relative_perturbation=relative)
+    opts = make_options(
+        length=max(n_fit, n_window),
+        pts_per_period=None if system.is_map else spec.pts_per_period,
+        n_trajectories=k + 3,
+        seed=seed,
+        noise=spec.noise,
+        rtol=rtol,
+        atol=rtol,
+        relative_perturbation=relative,
+    )
     p = plan(system, opts)
     if system.is_map:
         return _iterate_map(system, spec, p, opts, horizon, n_long, relative)
@@ -313,8 +351,16 @@ def _integrate(system: System, spec: TaskSpec, seed: int, rtol: float, check_rto
     windows = columns(1, k, n_window, rtol)[0]
     check = columns(1, k, n_window, check_rtol)[0]
     longs = columns(k + 1, 2, n_long, max(rtol, DEFAULT_RTOL))[0][..., :n_scored]
-    return fit, windows, check, longs, names, n_scored, p.dt, {"truth_rtol": rtol, "check_rtol": check_rtol,
-                                                               "perturbation": "relative" if relative else "std"}
+    return (
+        fit,
+        windows,
+        check,
+        longs,
+        names,
+        n_scored,
+        p.dt,
+        {"truth_rtol": rtol, "check_rtol": check_rtol, "perturbation": "relative" if relative else "std"},
+    )
 
 
 def _iterate_map(system: System, spec: TaskSpec, p, opts, horizon: int, n_long: int, relative: bool):
@@ -330,17 +376,20 @@ def _iterate_map(system: System, spec: TaskSpec, p, opts, horizon: int, n_long: 
     twin_starts = origin + MAP_TWIN_PERTURBATION * size * rng.choice([-1.0, 1.0], size=origin.shape)
     twin = record(dataclasses.replace(p, states=twin_starts), 0, k, horizon + 1, opts)
     check = windows.copy()
-    check[:, spec.context:] = twin[:, 1:]
+    check[:, spec.context :] = twin[:, 1:]
     longs = record(p, k + 1, 2, n_long, opts)
     names = list(system.variables)
-    used = {"truth": "iteration in float64 (exact up to rounding)",
-            "check": f"twin from each forecast origin perturbed by a relative {MAP_TWIN_PERTURBATION:g} per variable",
-            "perturbation": "relative" if relative else "std"}
+    used = {
+        "truth": "iteration in float64 (exact up to rounding)",
+        "check": f"twin from each forecast origin perturbed by a relative {MAP_TWIN_PERTURBATION:g} per variable",
+        "perturbation": "relative" if relative else "std",
+    }
     return fit, windows, check, longs, names, len(names), p.dt, used
 
 
-def make_task(system: str | System, spec: TaskSpec | None = None, *, seed: int = 0,
-              catalog: Catalog | str | None = None) -> Task:
+def make_task(
+    system: str | System, spec: TaskSpec | None = None, *, seed: int = 0, catalog: Catalog | str | None = None
+) -> Task:
     """Build the task for one system and seed (see the module docstring for the protocol); without
     ``spec``, the default :class:`TaskSpec` for a flow and :data:`MAP_TASK` for a map."""
     if not isinstance(catalog, Catalog):
@@ -363,14 +412,15 @@ def make_task(system: str | System, spec: TaskSpec | None = None, *, seed: int =
     attempts = [(relative, rtol) for relative in (False, True) for rtol in tolerances]
     for i, (relative, rtol) in enumerate(attempts):
         try:
-            built = _integrate(system, spec, seed, rtol, spec.check_rtol * rtol / spec.truth_rtol, horizon, n_long,
-                               relative)
+            built = _integrate(
+                system, spec, seed, rtol, spec.check_rtol * rtol / spec.truth_rtol, horizon, n_long, relative
+            )
             break
         except IntegrationError:
             if i + 1 == len(attempts):
                 raise
     fit, windows, check, longs, names, n_scored, dt, used = built
-    train = fit[0, :spec.n_train]
+    train = fit[0, : spec.n_train]
     mean, std = train.mean(0), train.std(0)
     std = np.where(std > 0, std, 1.0)
 
@@ -378,17 +428,37 @@ def make_task(system: str | System, spec: TaskSpec | None = None, *, seed: int =
         return (a - mean[cols]) / std[cols]
 
     windows, check = norm(windows), norm(check)
-    truth_error = np.stack([metrics.nrmse(w[spec.context:, :n_scored], c[spec.context:, :n_scored])
-                            for w, c in zip(windows, check)])
+    truth_error = np.stack(
+        [metrics.nrmse(w[spec.context :, :n_scored], c[spec.context :, :n_scored]) for w, c in zip(windows, check)]
+    )
     long_a, long_b = norm(longs[0], slice(0, n_scored)), norm(longs[1], slice(0, n_scored))
-    floor = {"d_stsp": metrics.state_space_divergence(long_a, long_b),
-             "d_h": metrics.power_spectrum_distance(long_a, long_b)}
-    return Task(system=system.name, seed=seed, spec=spec, variables=tuple(names), dt=dt, max_lyapunov=lam,
-                train=norm(train), validation=norm(fit[0, spec.n_train:n_fit]),
-                contexts=windows[:, :spec.context], targets=windows[:, spec.context:], mean=mean, std=std,
-                truth_error=truth_error, long_truth=long_a, n_scored=n_scored, period=system.period,
-                horizon_capped=capped, noise_floor=floor, tolerances=used, system_hash=system.content_hash,
-                catalog_hash=catalog.hash)
+    floor = {
+        "d_stsp": metrics.state_space_divergence(long_a, long_b),
+        "d_h": metrics.power_spectrum_distance(long_a, long_b),
+    }
+    return Task(
+        system=system.name,
+        seed=seed,
+        spec=spec,
+        variables=tuple(names),
+        dt=dt,
+        max_lyapunov=lam,
+        train=norm(train),
+        validation=norm(fit[0, spec.n_train : n_fit]),
+        contexts=windows[:, : spec.context],
+        targets=windows[:, spec.context :],
+        mean=mean,
+        std=std,
+        truth_error=truth_error,
+        long_truth=long_a,
+        n_scored=n_scored,
+        period=system.period,
+        horizon_capped=capped,
+        noise_floor=floor,
+        tolerances=used,
+        system_hash=system.content_hash,
+        catalog_hash=catalog.hash,
+    )
 
 
 @dataclass(frozen=True)
@@ -428,7 +498,7 @@ PRESETS: dict[str, Preset] = {
     "quick": Preset(
         name="quick",
         description="five classic systems, 5000 training points, long runs of 100 Lyapunov times, small neural "
-                    "budgets: minutes on a laptop",
+        "budgets: minutes on a laptop",
         systems=("Lorenz", "Rossler", "Chen", "Lorenz96", "MackeyGlass"),
         models=_BASELINES + _RESERVOIRS,
         optional_models=("darts-linear", "darts-nbeats"),
@@ -441,7 +511,7 @@ PRESETS: dict[str, Preset] = {
     "standard": Preset(
         name="standard",
         description="every system of the chaotic catalog, 10,000 training points, 10 independent windows of 25 "
-                    "Lyapunov times, 3 task seeds",
+        "Lyapunov times, 3 task seeds",
         systems="chaotic",
         models=_BASELINES + _RESERVOIRS,
         optional_models=_DARTS + _TORCH,
@@ -461,7 +531,7 @@ PRESETS: dict[str, Preset] = {
     "maps": Preset(
         name="maps",
         description="every discrete map of the chaotic catalog, one point per iteration, 10,000 training points, "
-                    "10 independent windows of 25 Lyapunov times (at most 250 iterations), 3 task seeds",
+        "10 independent windows of 25 Lyapunov times (at most 250 iterations), 3 task seeds",
         systems="chaotic-maps",
         models=_BASELINES + _RESERVOIRS,
         seeds=(0, 1, 2),

@@ -24,6 +24,7 @@ the decorrelation transient is rounded up to whole iterations, a perturbed start
 reference run's range (a map may be defined on an interval only, as the Chebyshev map on [-1, 1]),
 and noise is refused.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,15 +63,19 @@ class Resolution:
         if system.is_map:
             given = [k for k, v in asdict(self).items() if v is not None]
             if given:
-                raise ChaosbenchError(f"system '{system.name}' is a map: its time step is one iteration, so "
-                                      f"{given[0]} does not apply; leave the resolution out")
+                raise ChaosbenchError(
+                    f"system '{system.name}' is a map: its time step is one iteration, so "
+                    f"{given[0]} does not apply; leave the resolution out"
+                )
             return 1.0
         if self.dt is not None:
             return float(self.dt)
         if self.pts_per_lyapunov is not None:
             if system.lyapunov_time is None:
-                raise ChaosbenchError(f"system '{system.name}': no Lyapunov exponent in the catalog yet; "
-                                      "run 'chaosbench annotate' or give pts_per_period or dt")
+                raise ChaosbenchError(
+                    f"system '{system.name}': no Lyapunov exponent in the catalog yet; "
+                    "run 'chaosbench annotate' or give pts_per_period or dt"
+                )
             return system.lyapunov_time / self.pts_per_lyapunov
         return system.period / (self.pts_per_period or 100.0)
 
@@ -104,17 +109,25 @@ class Options:
             "n_trajectories": isinstance(self.n_trajectories, int) and self.n_trajectories >= 1,
             "seed": isinstance(self.seed, int) and 0 <= self.seed < 2**63,
             "noise": isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0,
-            "rtol": 0 < self.rtol < 1, "atol": 0 < self.atol < 1,
+            "rtol": 0 < self.rtol < 1,
+            "atol": 0 < self.atol < 1,
             "transient_periods": _nonneg(self.transient_periods),
             "decorrelation_lyap": _nonneg(self.decorrelation_lyap),
             "perturbation": _nonneg(self.perturbation) and self.perturbation < 1,
             "relative_perturbation": isinstance(self.relative_perturbation, bool),
         }
-        hints = {"n_steps": "an integer of at least 2", "n_trajectories": "a positive integer",
-                 "seed": "a non-negative integer", "noise": "a non-negative number",
-                 "rtol": "a number in (0, 1)", "atol": "a number in (0, 1)",
-                 "transient_periods": "a non-negative number", "decorrelation_lyap": "a non-negative number",
-                 "perturbation": "a number in [0, 1)", "relative_perturbation": "true or false"}
+        hints = {
+            "n_steps": "an integer of at least 2",
+            "n_trajectories": "a positive integer",
+            "seed": "a non-negative integer",
+            "noise": "a non-negative number",
+            "rtol": "a number in (0, 1)",
+            "atol": "a number in (0, 1)",
+            "transient_periods": "a non-negative number",
+            "decorrelation_lyap": "a non-negative number",
+            "perturbation": "a number in [0, 1)",
+            "relative_perturbation": "true or false",
+        }
         for k, ok in checks.items():
             if not ok:
                 raise ChaosbenchError(f"{k} must be {hints[k]}, got {getattr(self, k)!r}")
@@ -151,8 +164,9 @@ def reference(cs: CompiledSystem, opts: Options, observe) -> Reference:
     dt_ref = reference_step(system)
     n_pool = max(500, min(20 * opts.n_trajectories, 200_000))  # bounded memory for huge datasets
     n_transient = int(round(opts.transient_periods * 10)) + 1
-    sol = integrate(cs, system.initial_conditions, dt=dt_ref, n_steps=n_transient + n_pool, rtol=opts.rtol,
-                    atol=opts.atol)
+    sol = integrate(
+        cs, system.initial_conditions, dt=dt_ref, n_steps=n_transient + n_pool, rtol=opts.rtol, atol=opts.atol
+    )
     if not sol.ok:
         raise _fail(system, f"the run from its catalog point failed: {sol.failures()[0][1]}")
     pool = sol.states[0, n_transient:]
@@ -196,8 +210,9 @@ def initial_states(cs: CompiledSystem, opts: Options, ref: Reference) -> tuple[n
     return starts, ref.times[idx].copy()
 
 
-def decorrelate(cs: CompiledSystem, y0: np.ndarray, t0: np.ndarray, duration: float,
-                opts: Options) -> tuple[np.ndarray, float]:
+def decorrelate(
+    cs: CompiledSystem, y0: np.ndarray, t0: np.ndarray, duration: float, opts: Options
+) -> tuple[np.ndarray, float]:
     """Run every state for at least ``duration``; return the states and the common time they reach.
 
     Autonomous flows run from time 0 in one batch; nonautonomous ones each from its own time to the
@@ -225,9 +240,11 @@ def decorrelate(cs: CompiledSystem, y0: np.ndarray, t0: np.ndarray, duration: fl
 
 def noise_limit(noise: float) -> str:
     """Why a noisy trajectory can fail where the noiseless one does not (the end of the error message)."""
-    return (f"additive noise (noise={noise:g}) can carry a state out of its attractor's basin, or across a "
-            "boundary the noiseless flow never crosses (a population's zero); use a smaller noise or leave "
-            "this system out")
+    return (
+        f"additive noise (noise={noise:g}) can carry a state out of its attractor's basin, or across a "
+        "boundary the noiseless flow never crosses (a population's zero); use a smaller noise or leave "
+        "this system out"
+    )
 
 
 def check_noise_options(options: dict) -> None:
@@ -241,26 +258,36 @@ def check_noise_options(options: dict) -> None:
         return
     method = options.get("method")
     if method is not None and method != "heun":
-        raise ChaosbenchError(f"method '{method}' cannot apply with noise={noise:g}: noisy trajectories are "
-                              "integrated by stochastic Heun with a fixed step; leave method out or give 'heun'")
+        raise ChaosbenchError(
+            f"method '{method}' cannot apply with noise={noise:g}: noisy trajectories are "
+            "integrated by stochastic Heun with a fixed step; leave method out or give 'heun'"
+        )
     given = [k for k in ("rtol", "atol") if options.get(k) is not None]
     if given:
-        raise ChaosbenchError(f"{' and '.join(given)} cannot apply with noise={noise:g}: noisy trajectories are "
-                              f"integrated by stochastic Heun with a fixed step; leave {' and '.join(given)} out")
+        raise ChaosbenchError(
+            f"{' and '.join(given)} cannot apply with noise={noise:g}: noisy trajectories are "
+            f"integrated by stochastic Heun with a fixed step; leave {' and '.join(given)} out"
+        )
 
 
 def _check(system: System, states: np.ndarray, ref: Reference, first: int, noise: float = 0.0) -> None:
     bad = ~np.all(np.isfinite(states), axis=(1, 2))
     if bad.any():
-        raise _fail(system, f"trajectory {first + int(np.argmax(bad))} became NaN or infinite; "
-                            + (noise_limit(noise) if noise > 0 else "try a tighter rtol/atol or a smaller dt"))
+        raise _fail(
+            system,
+            f"trajectory {first + int(np.argmax(bad))} became NaN or infinite; "
+            + (noise_limit(noise) if noise > 0 else "try a tighter rtol/atol or a smaller dt"),
+        )
     span = np.maximum(ref.high - ref.low, 1e-12)
     lo, hi = ref.low - BOUND_FACTOR * span, ref.high + BOUND_FACTOR * span
     out = np.any((states < lo) | (states > hi), axis=(1, 2))
     if out.any():
-        raise _fail(system, f"trajectory {first + int(np.argmax(out))} left the attractor's range "
-                            f"(more than {BOUND_FACTOR:g} ranges away): "
-                            + (noise_limit(noise) if noise > 0 else "unbounded at these settings"))
+        raise _fail(
+            system,
+            f"trajectory {first + int(np.argmax(out))} left the attractor's range "
+            f"(more than {BOUND_FACTOR:g} ranges away): "
+            + (noise_limit(noise) if noise > 0 else "unbounded at these settings"),
+        )
 
 
 @dataclass
@@ -271,9 +298,9 @@ class Plan:
     cs: CompiledSystem
     observe: object
     ref: Reference
-    states: np.ndarray     # (m, n) raw starting states, after the decorrelation transient
-    t_start: float         # the time of those states
-    n_discard: int         # steps integrated and dropped first (delay systems leave a constant history)
+    states: np.ndarray  # (m, n) raw starting states, after the decorrelation transient
+    t_start: float  # the time of those states
+    n_discard: int  # steps integrated and dropped first (delay systems leave a constant history)
     dt: float
     method: str
     substeps: int
@@ -300,37 +327,67 @@ def plan(system: System, opts: Options, *, parameters: dict | None = None) -> Pl
     if system.is_map:
         method, substeps = "iteration", 1
     # a delay system restarts from a constant history, which is not a point of its attractor
-    n_discard = math.ceil(5.0 * float(cs.lag_tau.max()) / dt) if system.is_delay and opts.initial == "attractor" \
-        else 0
-    info = {"dt": dt, "method": method, "substeps": substeps, "mean": ref.mean.tolist(), "std": ref.std.tolist(),
-            "t_start": t_start + n_discard * dt, "decorrelation_time": t_decor,
-            "noise_sigma": None if sigma is None else sigma.tolist(), "discarded_steps": n_discard,
-            "parameters": {k: float(v) for k, v in zip(system.parameters, cs.params)}}
+    n_discard = math.ceil(5.0 * float(cs.lag_tau.max()) / dt) if system.is_delay and opts.initial == "attractor" else 0
+    info = {
+        "dt": dt,
+        "method": method,
+        "substeps": substeps,
+        "mean": ref.mean.tolist(),
+        "std": ref.std.tolist(),
+        "t_start": t_start + n_discard * dt,
+        "decorrelation_time": t_decor,
+        "noise_sigma": None if sigma is None else sigma.tolist(),
+        "discarded_steps": n_discard,
+        "parameters": {k: float(v) for k, v in zip(system.parameters, cs.params)},
+    }
     return Plan(cs, observe, ref, y0, t_start, n_discard, dt, method, substeps, sigma, info)
 
 
-def record(p: Plan, first: int, count: int, n_steps: int, opts: Options, *, rtol: float | None = None,
-           atol: float | None = None, raw: bool = False):
+def record(
+    p: Plan,
+    first: int,
+    count: int,
+    n_steps: int,
+    opts: Options,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    raw: bool = False,
+):
     """Integrate starting states ``first .. first + count`` for ``n_steps`` recorded steps (tolerances
     default to ``opts``'): array ``(count, n_steps, n)`` of observed states, checked finite and bounded
     (with ``raw``, a pair: observed and raw states)."""
     system = p.cs.system
-    sol = integrate(p.cs, p.states[first:first + count], dt=p.dt, n_steps=n_steps + p.n_discard, t0=p.t_start,
-                    method=p.method, rtol=opts.rtol if rtol is None else rtol,
-                    atol=opts.atol if atol is None else atol, substeps=p.substeps, noise=p.sigma, seed=opts.seed,
-                    stream=first)
+    sol = integrate(
+        p.cs,
+        p.states[first : first + count],
+        dt=p.dt,
+        n_steps=n_steps + p.n_discard,
+        t0=p.t_start,
+        method=p.method,
+        rtol=opts.rtol if rtol is None else rtol,
+        atol=opts.atol if atol is None else atol,
+        substeps=p.substeps,
+        noise=p.sigma,
+        seed=opts.seed,
+        stream=first,
+    )
     noise = opts.noise if p.sigma is not None else 0.0
     for i, why in sol.failures():
-        raise _fail(system, f"trajectory {first + i}: {why}; "
-                            + (noise_limit(noise) if noise > 0 else "try a tighter rtol/atol or a smaller dt"))
-    unobserved = sol.states[:, p.n_discard:]
+        raise _fail(
+            system,
+            f"trajectory {first + i}: {why}; "
+            + (noise_limit(noise) if noise > 0 else "try a tighter rtol/atol or a smaller dt"),
+        )
+    unobserved = sol.states[:, p.n_discard :]
     states = p.observe(unobserved) if p.observe else unobserved
     _check(system, states, p.ref, first, noise)
     return (states, unobserved) if raw else states
 
 
-def batches(system: System, opts: Options, *, parameters: dict | None = None,
-            max_bytes: int = 256 * 2**20) -> Iterator[tuple[int, np.ndarray, np.ndarray, dict]]:
+def batches(
+    system: System, opts: Options, *, parameters: dict | None = None, max_bytes: int = 256 * 2**20
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, dict]]:
     """Yield (first trajectory index, times, observed states (b x n_steps x n), info) batch by batch.
 
     Memory stays below about ``max_bytes`` per batch whatever the number of trajectories.
@@ -357,8 +414,14 @@ def trajectory(system: System, **kwargs) -> np.ndarray:
     return np.concatenate([states for _, _, states, _ in batches(system, opts, parameters=parameters)])
 
 
-def make_options(*, length: int | None = None, pts_per_period: float | None = None,
-                 pts_per_lyapunov: float | None = None, dt: float | None = None, **kwargs) -> Options:
+def make_options(
+    *,
+    length: int | None = None,
+    pts_per_period: float | None = None,
+    pts_per_lyapunov: float | None = None,
+    dt: float | None = None,
+    **kwargs,
+) -> Options:
     """Build :class:`Options` from flat keyword arguments (``length`` is ``n_steps``)."""
     if length is not None:
         if not (isinstance(length, int) and not isinstance(length, bool) and length >= 2):

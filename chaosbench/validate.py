@@ -47,6 +47,7 @@ for smooth dynamical systems and for Hamiltonian systems. Meccanica 15, 9-30.
 Farmer, J. D. (1982). Chaotic attractors of an infinite-dimensional dynamical system. Physica D 4, 366-393.
 Welch, P. D. (1967). IEEE Trans. Audio Electroacoust. 15(2), 70-73.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,13 +105,15 @@ PERSISTENCE_MIN_GROWTH = 5.0
 PERSISTENCE_SEED = 0
 
 TESTS = ("bounded", "fixed_point", "periodic", "broadband", "lyapunov", "persistence")
-THRESHOLDS = {"bounded": f"excursion <= {MAX_EXCURSION:g} reference stds",
-              "fixed_point": f"motion > {MIN_MOTION:g} reference stds",
-              "periodic": f"section spread > {MIN_SECTION_SPREAD:g} stds with >= {MIN_CROSSINGS} crossings",
-              "broadband": f"continuum fraction > {MIN_BROADBAND:g}",
-              "lyapunov": f"lambda_max > {LYAPUNOV_Z:g} standard errors and lambda_max T > {MIN_LYAPUNOV_GROWTH:g}",
-              "persistence": f"every one of {PERSISTENCE_STARTS} starts bounded after {PERSISTENCE_PERIODS:g} periods "
-                             f"with lambda T > {PERSISTENCE_MIN_GROWTH:g} over the last {PERSISTENCE_LATE_PERIODS:g}"}
+THRESHOLDS = {
+    "bounded": f"excursion <= {MAX_EXCURSION:g} reference stds",
+    "fixed_point": f"motion > {MIN_MOTION:g} reference stds",
+    "periodic": f"section spread > {MIN_SECTION_SPREAD:g} stds with >= {MIN_CROSSINGS} crossings",
+    "broadband": f"continuum fraction > {MIN_BROADBAND:g}",
+    "lyapunov": f"lambda_max > {LYAPUNOV_Z:g} standard errors and lambda_max T > {MIN_LYAPUNOV_GROWTH:g}",
+    "persistence": f"every one of {PERSISTENCE_STARTS} starts bounded after {PERSISTENCE_PERIODS:g} periods "
+    f"with lambda T > {PERSISTENCE_MIN_GROWTH:g} over the last {PERSISTENCE_LATE_PERIODS:g}",
+}
 
 
 @dataclass
@@ -124,8 +127,13 @@ class Check:
 
     def as_dict(self) -> dict:
         v = None if self.value is None or not math.isfinite(self.value) else float(f"{self.value:.6g}")
-        return {"test": self.name, "value": v, "passed": self.passed, "threshold": THRESHOLDS[self.name],
-                "detail": self.detail}
+        return {
+            "test": self.name,
+            "value": v,
+            "passed": self.passed,
+            "threshold": THRESHOLDS[self.name],
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -157,9 +165,9 @@ class Verdict:
 
 @dataclass
 class _Recording:
-    raw: np.ndarray         # (N, n) raw states
-    observed: np.ndarray    # (N, n) observed states
-    seen: np.ndarray        # (N, m) observed, non-clock columns
+    raw: np.ndarray  # (N, n) raw states
+    observed: np.ndarray  # (N, n) observed states
+    seen: np.ndarray  # (N, m) observed, non-clock columns
     whole: tuple[np.ndarray, np.ndarray]  # mean and std of those columns over the transient and the recording
     times: np.ndarray
     dt: float
@@ -187,8 +195,14 @@ def _record(cs: CompiledSystem, y0: np.ndarray, period: float) -> tuple[_Recordi
     if not np.all(np.isfinite(whole)):
         return None, "the observed states became non-finite"
     times = (n_transient + np.arange(n_record)) * dt
-    return _Recording(raw=sol.states[0, n_transient:], observed=observed[n_transient:], seen=whole[n_transient:],
-                      whole=(whole.mean(axis=0), whole.std(axis=0)), times=times, dt=dt), ""
+    return _Recording(
+        raw=sol.states[0, n_transient:],
+        observed=observed[n_transient:],
+        seen=whole[n_transient:],
+        whole=(whole.mean(axis=0), whole.std(axis=0)),
+        times=times,
+        dt=dt,
+    ), ""
 
 
 def _bounded(rec: _Recording | None, why: str, ref_mean: np.ndarray, ref_std: np.ndarray) -> Check:
@@ -200,7 +214,7 @@ def _bounded(rec: _Recording | None, why: str, ref_mean: np.ndarray, ref_std: np
 
 
 def _fixed_point(rec: _Recording, ref_std: np.ndarray) -> Check:
-    half = rec.seen[len(rec.seen) // 2:]
+    half = rec.seen[len(rec.seen) // 2 :]
     motion = float(np.max(half.std(axis=0) / ref_std))
     ok = motion > MIN_MOTION
     return Check("fixed_point", motion, ok, "" if ok else "the orbit settles on a fixed point")
@@ -260,7 +274,7 @@ def _embedded(seen: np.ndarray) -> np.ndarray:
         return seen
     lag = PTS_PER_PERIOD // 4
     copies = 3 - seen.shape[1] + (seen.shape[1] == 0)
-    parts = [seen[lag * copies:]] + [seen[lag * (copies - c): len(seen) - lag * c] for c in range(1, copies + 1)]
+    parts = [seen[lag * copies :]] + [seen[lag * (copies - c) : len(seen) - lag * c] for c in range(1, copies + 1)]
     return np.concatenate(parts, axis=1)
 
 
@@ -270,8 +284,12 @@ def _periodic(rec: _Recording) -> Check:
     z = _standardised(_embedded(rec.seen))
     points = section_points(z)
     if len(points) < MIN_CROSSINGS:
-        return Check("periodic", None, False, f"only {len(points)} section crossings in {RECORD_PERIODS:g} periods "
-                                              "(no sustained oscillation)")
+        return Check(
+            "periodic",
+            None,
+            False,
+            f"only {len(points)} section crossings in {RECORD_PERIODS:g} periods (no sustained oscillation)",
+        )
     dist, _ = cKDTree(points).query(points, k=2)
     spread = float(np.median(dist[:, 1]))
     ok = spread > MIN_SECTION_SPREAD
@@ -306,8 +324,9 @@ def _tangent_step(cs: CompiledSystem, raw: np.ndarray, period: float) -> float:
     return min(h, STIFFNESS / rho) if rho > 0 else h
 
 
-def tangent_exponents(cs: CompiledSystem, starts: np.ndarray, t_starts: np.ndarray, h: float, period: float,
-                      n_periods: float, k: int) -> tuple[np.ndarray | None, dict]:
+def tangent_exponents(
+    cs: CompiledSystem, starts: np.ndarray, t_starts: np.ndarray, h: float, period: float, n_periods: float, k: int
+) -> tuple[np.ndarray | None, dict]:
     """The ``k`` leading Lyapunov exponents (starts x k) of the flow or delay equation ``cs`` from ``starts``.
 
     The tangent kernels of :mod:`chaosbench.invariants.kernels` with the exact Jacobian (Benettin et al.
@@ -325,8 +344,25 @@ def tangent_exponents(cs: CompiledSystem, starts: np.ndarray, t_starts: np.ndarr
         qr_every = max(1, int(lag_steps.max()) // 4)
         logs, state = np.empty((len(starts), k)), np.empty(system.dimension)
         for i, y0 in enumerate(starts):
-            if tangent_delay(cs.rhs, cs.jac, cs.jac_lag, np.ascontiguousarray(y0), h, n_transient, n_steps, qr_every,
-                             cs.params, cs.lag_var, lag_steps, k, logs[i], state) != OK:
+            if (
+                tangent_delay(
+                    cs.rhs,
+                    cs.jac,
+                    cs.jac_lag,
+                    np.ascontiguousarray(y0),
+                    h,
+                    n_transient,
+                    n_steps,
+                    qr_every,
+                    cs.params,
+                    cs.lag_var,
+                    lag_steps,
+                    k,
+                    logs[i],
+                    state,
+                )
+                != OK
+            ):
                 return None, {}
         per = -np.sort(-logs / (n_steps * h), axis=1)
         return per, {"method": "discretised tangent method (Farmer 1982)", "dt": h, "steps": n_steps}
@@ -336,8 +372,12 @@ def tangent_exponents(cs: CompiledSystem, starts: np.ndarray, t_starts: np.ndarr
         n_transient = int(math.ceil(LYAPUNOV_TRANSIENT_PERIODS * period / h))
         rows, row, div = [], np.empty(k), np.empty(1)
         for y0, t0 in zip(starts, t_starts):
-            if tangent_rk4(cs.rhs, cs.jac, np.ascontiguousarray(y0), float(t0), h, n_transient, n_steps, 4,
-                           cs.params, row, div) == OK:
+            if (
+                tangent_rk4(
+                    cs.rhs, cs.jac, np.ascontiguousarray(y0), float(t0), h, n_transient, n_steps, 4, cs.params, row, div
+                )
+                == OK
+            ):
                 rows.append(row / (n_steps * h))
         if len(rows) == len(starts):
             break
@@ -345,12 +385,19 @@ def tangent_exponents(cs: CompiledSystem, starts: np.ndarray, t_starts: np.ndarr
     if len(rows) < min(2, len(starts)):
         return None, {}
     per = -np.sort(-np.array(rows), axis=1)
-    return per, {"method": "variational equations, RK4, Gram-Schmidt every 4 steps (Benettin et al. 1980)",
-                 "dt": h, "steps": n_steps}
+    return per, {
+        "method": "variational equations, RK4, Gram-Schmidt every 4 steps (Benettin et al. 1980)",
+        "dt": h,
+        "steps": n_steps,
+    }
 
 
-def lyapunov_exponents(cs: CompiledSystem, rec: _Recording, period: float, n_periods: float,
-                       ) -> tuple[np.ndarray | None, dict]:
+def lyapunov_exponents(
+    cs: CompiledSystem,
+    rec: _Recording,
+    period: float,
+    n_periods: float,
+) -> tuple[np.ndarray | None, dict]:
     """Leading Lyapunov exponents (starts x k) from ``LYAPUNOV_STARTS`` states of ``rec``
     (:func:`tangent_exponents`); None if the runs became non-finite."""
     idx = np.linspace(0, len(rec.raw) - 1, LYAPUNOV_STARTS).astype(int)
@@ -359,8 +406,9 @@ def lyapunov_exponents(cs: CompiledSystem, rec: _Recording, period: float, n_per
     return tangent_exponents(cs, rec.raw[idx], t_starts, _tangent_step(cs, rec.raw, period), period, n_periods, k)
 
 
-def _lyapunov(cs: CompiledSystem, rec: _Recording, period: float, n_periods: float) -> tuple[Check, np.ndarray | None,
-                                                                                          np.ndarray | None, dict]:
+def _lyapunov(
+    cs: CompiledSystem, rec: _Recording, period: float, n_periods: float
+) -> tuple[Check, np.ndarray | None, np.ndarray | None, dict]:
     with np.errstate(all="ignore"):
         per, settings = lyapunov_exponents(cs, rec, period, n_periods)
     if per is None:
@@ -370,20 +418,26 @@ def _lyapunov(cs: CompiledSystem, rec: _Recording, period: float, n_periods: flo
     lam = float(mean[0])
     duration = settings["steps"] * settings["dt"]
     ok = lam > LYAPUNOV_Z * sem and lam * duration > MIN_LYAPUNOV_GROWTH
-    detail = (f"lambda_max = {lam:.4g} +- {sem:.2g} (standard error over {len(per)} starts), "
-              f"lambda_max T = {lam * duration:.3g}")
+    detail = (
+        f"lambda_max = {lam:.4g} +- {sem:.2g} (standard error over {len(per)} starts), "
+        f"lambda_max T = {lam * duration:.3g}"
+    )
     settings = {**settings, "starts": len(per), "periods": settings["steps"] * settings["dt"] / period}
     return Check("lyapunov", lam, ok, detail), mean, std, settings
 
 
-def _persistence(cs: CompiledSystem, rec: _Recording, period: float, ref_mean: np.ndarray, ref_std: np.ndarray
-                 ) -> tuple[Check, dict]:
+def _persistence(
+    cs: CompiledSystem, rec: _Recording, period: float, ref_mean: np.ndarray, ref_std: np.ndarray
+) -> tuple[Check, dict]:
     """Test 6 (see the module docstring): long runs from displaced states of the recording stay chaotic."""
     system = cs.system
     idx = np.linspace(0, len(rec.raw) - 1, PERSISTENCE_STARTS).astype(int)
     clocks = list(system.clock_variables) if system.is_nonautonomous else []
-    kick = PERSISTENCE_KICK * rec.raw.std(axis=0) * np.random.default_rng(PERSISTENCE_SEED).standard_normal(
-        (len(idx), system.dimension))
+    kick = (
+        PERSISTENCE_KICK
+        * rec.raw.std(axis=0)
+        * np.random.default_rng(PERSISTENCE_SEED).standard_normal((len(idx), system.dimension))
+    )
     kick[:, clocks] = 0.0
     n_long = int(round(PERSISTENCE_PERIODS - PERSISTENCE_LATE_PERIODS - LYAPUNOV_TRANSIENT_PERIODS))
     h = _tangent_step(cs, rec.raw, period)
@@ -393,8 +447,16 @@ def _persistence(cs: CompiledSystem, rec: _Recording, period: float, ref_mean: n
     for y0, t0 in zip(rec.raw[idx] + kick, rec.times[idx]):
         t0 = float(t0) if system.is_nonautonomous else 0.0
         with np.errstate(all="ignore"):
-            sol = integrate(cs, y0, dt=period, n_steps=n_long + 1, t0=t0, rtol=PERSISTENCE_RTOL, atol=PERSISTENCE_ATOL,
-                            max_steps=int(MAX_STEPS_PER_PERIOD * n_long))
+            sol = integrate(
+                cs,
+                y0,
+                dt=period,
+                n_steps=n_long + 1,
+                t0=t0,
+                rtol=PERSISTENCE_RTOL,
+                atol=PERSISTENCE_ATOL,
+                max_steps=int(MAX_STEPS_PER_PERIOD * n_long),
+            )
         if not sol.ok:
             return Check("persistence", None, False, f"a long run failed: {STATUS_TEXT[int(sol.status[0])]}"), {}
         states = sol.states[0]
@@ -402,25 +464,43 @@ def _persistence(cs: CompiledSystem, rec: _Recording, period: float, ref_mean: n
             seen = (observe(states) if observe else states)[:, cols]
         excursion = float(np.max(np.abs(seen - ref_mean) / ref_std)) if np.all(np.isfinite(seen)) else math.inf
         if not excursion <= MAX_EXCURSION:
-            return Check("persistence", None, False, f"a long run left the attractor's region (excursion "
-                                                     f"{excursion:.3g} reference stds)"), {}
+            return Check(
+                "persistence",
+                None,
+                False,
+                f"a long run left the attractor's region (excursion {excursion:.3g} reference stds)",
+            ), {}
         with np.errstate(all="ignore"):
-            per, _ = tangent_exponents(cs, states[-1:], np.array([t0 + n_long * period]), h, period,
-                                       PERSISTENCE_LATE_PERIODS, 1)
+            per, _ = tangent_exponents(
+                cs, states[-1:], np.array([t0 + n_long * period]), h, period, PERSISTENCE_LATE_PERIODS, 1
+            )
         growth.append(float(per[0, 0]) * late if per is not None else -math.inf)
     worst = min(growth)
     ok = worst > PERSISTENCE_MIN_GROWTH
-    detail = ("lambda_late T_late per start: " + ", ".join(f"{g:.3g}" for g in growth)
-              + ("" if ok else " (a start settled on a fixed point, cycle or torus: transient or coexisting chaos)"))
-    settings = {"starts": len(growth), "periods": PERSISTENCE_PERIODS, "late_periods": PERSISTENCE_LATE_PERIODS,
-                "kick": PERSISTENCE_KICK}
+    detail = (
+        "lambda_late T_late per start: "
+        + ", ".join(f"{g:.3g}" for g in growth)
+        + ("" if ok else " (a start settled on a fixed point, cycle or torus: transient or coexisting chaos)")
+    )
+    settings = {
+        "starts": len(growth),
+        "periods": PERSISTENCE_PERIODS,
+        "late_periods": PERSISTENCE_LATE_PERIODS,
+        "kick": PERSISTENCE_KICK,
+    }
     return Check("persistence", worst, ok, detail), settings
 
 
-def validate(system: System, parameters: Mapping[str, float] | None = None, *,
-             initial_state: Sequence[float] | None = None, period: float | None = None,
-             reference: tuple[np.ndarray, np.ndarray] | None = None, lyapunov_time: float | None = None,
-             stop_early: bool = True) -> Verdict:
+def validate(
+    system: System,
+    parameters: Mapping[str, float] | None = None,
+    *,
+    initial_state: Sequence[float] | None = None,
+    period: float | None = None,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
+    lyapunov_time: float | None = None,
+    stop_early: bool = True,
+) -> Verdict:
     """Run the six tests of this module on ``system`` (with ``parameters`` overriding its own).
 
     Parameters
@@ -463,8 +543,11 @@ def validate(system: System, parameters: Mapping[str, float] | None = None, *,
             verdict.checks.append(step())
         if not stop_early or verdict.checks[-1].passed:
             lam_time = lyapunov_time or system.lyapunov_time
-            n_periods = (min(MAX_LYAPUNOV_PERIODS, max(LYAPUNOV_PERIODS, LYAPUNOV_TIMES * lam_time / period))
-                         if lam_time else LYAPUNOV_PERIODS)
+            n_periods = (
+                min(MAX_LYAPUNOV_PERIODS, max(LYAPUNOV_PERIODS, LYAPUNOV_TIMES * lam_time / period))
+                if lam_time
+                else LYAPUNOV_PERIODS
+            )
             check, mean, std, settings = _lyapunov(cs, rec, period, n_periods)
             verdict.checks.append(check)
             verdict.lyapunov_spectrum, verdict.lyapunov_std = mean, std
@@ -478,8 +561,12 @@ def validate(system: System, parameters: Mapping[str, float] | None = None, *,
         if verdict.chaotic:
             ts = timescales(rec.seen, rec.dt, segment=SPECTRUM_SEGMENT)
             verdict.dominant_period, verdict.suggested_dt = ts.dominant_period, ts.suggested_dt
-    verdict.settings["recording"] = {"rtol": RTOL, "transient_periods": TRANSIENT_PERIODS,
-                                     "record_periods": RECORD_PERIODS, "pts_per_period": PTS_PER_PERIOD,
-                                     "period": period}
+    verdict.settings["recording"] = {
+        "rtol": RTOL,
+        "transient_periods": TRANSIENT_PERIODS,
+        "record_periods": RECORD_PERIODS,
+        "pts_per_period": PTS_PER_PERIOD,
+        "period": period,
+    }
     verdict.seconds = time.perf_counter() - t0
     return verdict

@@ -1,4 +1,5 @@
 """Assertions shared by the torch model tests."""
+
 import numpy as np
 
 from chaosbench.cell import score

@@ -1,4 +1,5 @@
 """Shared fixtures: the real catalog, compiled classics, a small user catalog written to disk."""
+
 import json
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def entry(**overrides) -> dict:
 def user_catalog(tmp_path):
     def make(**systems):
         return write_catalog(tmp_path / "user.json", systems)
+
     return make
 
 

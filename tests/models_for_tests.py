@@ -1,4 +1,5 @@
 """Misbehaving models the harness must survive (imported by cell processes as 'tests.models_for_tests:...')."""
+
 import time
 
 import numpy as np

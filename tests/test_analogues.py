@@ -1,4 +1,5 @@
 """Copying baselines: context parroting and the method of analogues."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,7 @@ from chaosbench.tasks import TaskSpec, make_task
 
 @pytest.fixture(scope="module")
 def lorenz_task(lyapunov_catalog):
-    spec = TaskSpec(n_train=5000, n_validation=200, n_windows=6, context=500, horizon_lyap=4.0,
-                    long_run_lyap=50.0)
+    spec = TaskSpec(n_train=5000, n_validation=200, n_windows=6, context=500, horizon_lyap=4.0, long_run_lyap=50.0)
     return make_task("Lorenz", spec, seed=0, catalog=lyapunov_catalog)
 
 
@@ -41,8 +41,8 @@ def test_parrot_continues_a_periodic_orbit_exactly(period):
     out = model.forecast(x[:300], 6 * period)
     assert np.abs(out - x[300:]).max() < 1e-12
     # a context shorter than two motifs shrinks the motif to half of it (here: two periods long at most)
-    short = make_model("parrot", embedding=50).fit(x[:300], dt=0.1).forecast(x[300 - 4 * period:300], 2 * period)
-    assert np.abs(short - x[300:300 + 2 * period]).max() < 1e-12
+    short = make_model("parrot", embedding=50).fit(x[:300], dt=0.1).forecast(x[300 - 4 * period : 300], 2 * period)
+    assert np.abs(short - x[300 : 300 + 2 * period]).max() < 1e-12
 
 
 def test_parrot_copies_what_followed_the_match_and_repeats_it():
@@ -95,7 +95,7 @@ def test_analogue_searches_again_when_the_copy_runs_out(random_walk):
     assert len(start) == 1 and not 1450 <= start[0] < 1500
     stop = 1500 if start[0] < 1500 else 3000
     n = min(300, stop - start[0])
-    assert np.array_equal(out[100:100 + n], random_walk[start[0]:start[0] + n])
+    assert np.array_equal(out[100 : 100 + n], random_walk[start[0] : start[0] + n])
 
 
 def test_copying_baselines_beat_persistence_on_lorenz(lorenz_task):
@@ -119,12 +119,15 @@ def test_long_free_run(name, lorenz_task):
     assert np.all(run[0].min(0) >= source.min(0)) and np.all(run[0].max(0) <= source.max(0))
 
 
-@pytest.mark.parametrize("name, bad, message", [
-    ("parrot", {"embedding": 0}, "parrot: embedding must be an integer >= 1, got 0"),
-    ("parrot", {"embedding": 2.5}, "parrot: embedding must be an integer >= 1, got 2.5"),
-    ("analogue", {"embedding": True}, "analogue: embedding must be an integer >= 1, got True"),
-    ("analogue", {"theiler": -1}, "analogue: theiler must be an integer >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "name, bad, message",
+    [
+        ("parrot", {"embedding": 0}, "parrot: embedding must be an integer >= 1, got 0"),
+        ("parrot", {"embedding": 2.5}, "parrot: embedding must be an integer >= 1, got 2.5"),
+        ("analogue", {"embedding": True}, "analogue: embedding must be an integer >= 1, got True"),
+        ("analogue", {"theiler": -1}, "analogue: theiler must be an integer >= 0, got -1"),
+    ],
+)
 def test_bad_hyperparameters_are_named(name, bad, message):
     model = make_model(name, **bad)
     with pytest.raises(ChaosbenchError, match=message):

@@ -1,4 +1,5 @@
 """Small PLRNN-family models trained together, one per system, end where each would alone."""
+
 import json
 
 import numpy as np
@@ -11,8 +12,15 @@ from chaosbench.models import make_model  # noqa: E402
 from chaosbench.models.batched import fit_together, why_not_together  # noqa: E402
 from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 
-SPEC = TaskSpec(n_train=2000, n_validation=300, n_windows=3, context=100, horizon_lyap=2.0,
-                min_long_run_steps=5000, max_long_run_steps=5000)
+SPEC = TaskSpec(
+    n_train=2000,
+    n_validation=300,
+    n_windows=3,
+    context=100,
+    horizon_lyap=2.0,
+    min_long_run_steps=5000,
+    max_long_run_steps=5000,
+)
 SHORT = {"max_epochs": 3, "batches_per_epoch": 20}
 #: what "the same model" means here: the stacked loop sums in another order than a lone one (batched
 #: matrix products), so weights agree to float32 rounding after 60 steps and free runs of 100 steps,
@@ -47,8 +55,12 @@ def _same(a, b) -> None:
 
 @pytest.mark.parametrize("seeds", [(3, 1, 2)])
 def test_models_trained_together_equal_models_trained_alone(tasks, seeds):
-    together = fit_together([make_model("alrnn", **SHORT, seed=s) for s in seeds], [t.train for t in tasks],
-                            dt=[t.dt for t in tasks], validations=[t.validation for t in tasks])
+    together = fit_together(
+        [make_model("alrnn", **SHORT, seed=s) for s in seeds],
+        [t.train for t in tasks],
+        dt=[t.dt for t in tasks],
+        validations=[t.validation for t in tasks],
+    )
     for task, seed, b in zip(tasks, seeds, together):
         a = _alone(task, seed=seed)
         _same(a, b)
@@ -60,8 +72,12 @@ def test_models_trained_together_equal_models_trained_alone(tasks, seeds):
 def test_a_model_that_blows_up_stops_alone_and_the_others_do_not_notice(tasks):
     trains = [t.train for t in tasks]
     trains[1] = trains[1] * 1e30  # float32 overflow: a non-finite loss from the first step
-    together = fit_together([make_model("alrnn", **SHORT) for _ in tasks], trains, dt=[t.dt for t in tasks],
-                            validations=[t.validation for t in tasks])
+    together = fit_together(
+        [make_model("alrnn", **SHORT) for _ in tasks],
+        trains,
+        dt=[t.dt for t in tasks],
+        validations=[t.validation for t in tasks],
+    )
     assert together[1].log_.stopped.startswith("non-finite training loss")
     for k in (0, 2):
         _same(_alone(tasks[k]), together[k])
@@ -72,15 +88,25 @@ def test_only_one_configuration_of_the_small_models_trains_together(tasks):
     assert "differ" in why_not_together([make_model("alrnn"), make_model("alrnn", lr=1e-3)])
     assert "only" in why_not_together([make_model("shplrnn")])
     with pytest.raises(ChaosbenchError, match="one shape"):
-        fit_together([make_model("alrnn", **SHORT) for _ in range(2)], [tasks[0].train, tasks[0].train[:1500]],
-                     dt=tasks[0].dt, validations=[tasks[0].validation] * 2)
+        fit_together(
+            [make_model("alrnn", **SHORT) for _ in range(2)],
+            [tasks[0].train, tasks[0].train[:1500]],
+            dt=tasks[0].dt,
+            validations=[tasks[0].validation] * 2,
+        )
 
 
 def test_the_harness_trains_a_configuration_together_and_writes_each_cell(tmp_path, lyapunov_catalog):
     from chaosbench import harness, results
 
-    cells = harness.plan(["Lorenz", "Rossler", "Chen", "MackeyGlass"], ["alrnn"], [0], task=SPEC,
-                         overrides={"alrnn": SHORT}, catalog=lyapunov_catalog)
+    cells = harness.plan(
+        ["Lorenz", "Rossler", "Chen", "MackeyGlass"],
+        ["alrnn"],
+        [0],
+        task=SPEC,
+        overrides={"alrnn": SHORT},
+        catalog=lyapunov_catalog,
+    )
     summary = harness.run(cells, tmp_path, workers=1, progress=False, catalog=lyapunov_catalog)
     assert summary.ok == 4 and summary.failed == 0
     frame = results.read(tmp_path)

@@ -1,4 +1,5 @@
 """The catalog: size, coverage of dysts' names, strict validation, user overrides, hashing."""
+
 import json
 import os
 import shutil
@@ -41,17 +42,20 @@ def test_flags_are_consistent(catalog):
         assert "(t - " in " ".join(catalog[name].equations), name
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"variables": []}, "field 'variables'"),
-    ({"initial_conditions": [1.0]}, "field 'initial_conditions'"),
-    ({"equations": {"x": "v"}}, "field 'equations'"),
-    ({"parameters": {"x": 1.0}}, "field 'parameters.x'"),
-    ({"period": -1}, "field 'period'"),
-    ({"colour": "red"}, "unknown field"),
-    ({"equations": {"x": "v", "v": "-x + sin(t)"}}, "flags.nonautonomous"),
-    ({"flags": {"delay": True}}, "flags.delay"),
-    ({"parameters": {"w": "w + 1", "zeta": 0.1}}, "parameters.w"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"variables": []}, "field 'variables'"),
+        ({"initial_conditions": [1.0]}, "field 'initial_conditions'"),
+        ({"equations": {"x": "v"}}, "field 'equations'"),
+        ({"parameters": {"x": 1.0}}, "field 'parameters.x'"),
+        ({"period": -1}, "field 'period'"),
+        ({"colour": "red"}, "unknown field"),
+        ({"equations": {"x": "v", "v": "-x + sin(t)"}}, "flags.nonautonomous"),
+        ({"flags": {"delay": True}}, "flags.delay"),
+        ({"parameters": {"w": "w + 1", "zeta": 0.1}}, "parameters.w"),
+    ],
+)
 def test_validation_errors_name_system_and_field(user_catalog, change, message):
     path = user_catalog(Osc=entry(**change))
     with pytest.raises(CatalogError, match=message) as err:
@@ -106,7 +110,12 @@ def test_catalog_loads_from_the_package_alone(tmp_path, catalog):
     """As from a wheel: the package directory without the checkout around it."""
     shutil.copytree(CATALOG_PATH.parent, tmp_path / "chaosbench", ignore=shutil.ignore_patterns("__pycache__"))
     code = "import chaosbench as cb; c = cb.load_catalog(); print(c.sources[0]); print(c.hash)"
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(tmp_path)),
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [str((tmp_path / "chaosbench" / "systems.json").resolve()), catalog.hash]

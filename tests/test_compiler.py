@@ -1,4 +1,5 @@
 """Compiled right-hand sides and exact Jacobians, and the on-disk cache."""
+
 import os
 import subprocess
 import sys
@@ -61,8 +62,10 @@ def test_second_process_loads_machine_code_from_cache(tmp_path):
                           "misses": sum(cs.rhs.stats.cache_misses.values())}))
     """)
     env = dict(os.environ, CHAOSBENCH_CACHE=str(tmp_path))
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
     first, second = (eval(r.stdout.strip().splitlines()[-1]) for r in runs)
     assert first["hits"] == 0
     assert second["hits"] >= 1 and second["misses"] == 0

@@ -1,4 +1,5 @@
 """The expression grammar: hostile text is refused, valid text means what it says."""
+
 import math
 
 import pytest
@@ -53,8 +54,7 @@ def test_delay_terms_need_the_delay_flag():
 
 def test_translation_evaluates_like_the_formula():
     x, v, a = sp.symbols("x v a")
-    text = ("a*sin(x)**2 + piecewise(x < 0 and v > 1, -1, v <= 0.5, 2*v, 3) + mod(x, 2) + heaviside(v)"
-            " + max(x, v, 0.5)")
+    text = "a*sin(x)**2 + piecewise(x < 0 and v > 1, -1, v <= 0.5, 2*v, 3) + mod(x, 2) + heaviside(v) + max(x, v, 0.5)"
     expr = to_sympy(parse(text, where="w", names=["x", "v", "a"]), {"x": x, "v": v, "a": a})
     for xv, vv in [(-0.3, 1.5), (0.7, 0.2), (-2.5, -1.0)]:
         pw = -1.0 if (xv < 0 and vv > 1) else (2.0 * vv if vv <= 0.5 else 3.0)
@@ -126,7 +126,11 @@ def test_row8_a_hostile_catalog_is_one_line_from_the_cli(user_catalog):
     from pathlib import Path
 
     path = user_catalog(Evil=entry(equations={"x": "0*9**9**9", "v": "-x"}))
-    r = subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "cli.py"), "--catalog", path,
-                        "list"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parent.parent / "cli.py"), "--catalog", path, "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "system 'Evil', field 'equations.x'" in r.stderr

@@ -1,4 +1,5 @@
 """Every system generates a finite, bounded trajectory; options behave as documented."""
+
 import numpy as np
 import pytest
 

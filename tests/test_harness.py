@@ -1,4 +1,5 @@
 """The harness: complete runs, resume after a kill, failures recorded with reasons, Dask = local."""
+
 import importlib.util
 import json
 import os
@@ -16,8 +17,15 @@ from chaosbench.errors import ChaosbenchError
 from chaosbench.tasks import TaskSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = TaskSpec(n_train=1000, n_validation=100, n_windows=3, context=50, horizon_lyap=3.0, long_run_lyap=50.0,
-                 min_long_run_steps=2000)
+SMALL = TaskSpec(
+    n_train=1000,
+    n_validation=100,
+    n_windows=3,
+    context=50,
+    horizon_lyap=3.0,
+    long_run_lyap=50.0,
+    min_long_run_steps=2000,
+)
 SCORES = ["vpt_lyap", "vpt_smape_lyap", "d_stsp", "d_h", "mase", "nrmse_at_1", "smape_at_2"]
 
 
@@ -59,10 +67,18 @@ def test_rerun_skips_finished_cells(local_run, lyapunov_catalog, task_cache):
 
 
 def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, task_cache):
-    broken = ("tests.models_for_tests:BrokenModel", "tests.models_for_tests:CrashModel",
-              "tests.models_for_tests:SleepyModel")
-    todo = cells(lyapunov_catalog, models=broken + ("tests.models_for_tests:NaNModel", "persistence"), seeds=(0,),
-                 overrides={"tests.models_for_tests:SleepyModel": {"seconds": 30}}, time_budget=4)
+    broken = (
+        "tests.models_for_tests:BrokenModel",
+        "tests.models_for_tests:CrashModel",
+        "tests.models_for_tests:SleepyModel",
+    )
+    todo = cells(
+        lyapunov_catalog,
+        models=broken + ("tests.models_for_tests:NaNModel", "persistence"),
+        seeds=(0,),
+        overrides={"tests.models_for_tests:SleepyModel": {"seconds": 30}},
+        time_budget=4,
+    )
     summary = harness.run(todo, tmp_path, workers=2, progress=False, catalog=lyapunov_catalog)
     assert (summary.ok, summary.failed) == (2, 3)
     frame = results.read(tmp_path).set_index("model")
@@ -86,10 +102,29 @@ def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, tas
 
 def test_killed_run_resumes_with_nothing_lost_or_duplicated(lyapunov_catalog, tmp_path, task_cache):
     out = tmp_path / "res"
-    cmd = [sys.executable, str(ROOT / "cli.py"), "--catalog", lyapunov_catalog, "bench", "--systems", "Lorenz",
-           "--models", "tests.models_for_tests:SleepyModel", "persistence", "--seeds", "0", "1", "2",
-           "--set", "tests.models_for_tests:SleepyModel.seconds=1.5", "--workers", "1", "--out", str(out),
-           "--no-progress"] + [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={json.dumps(v)}")]
+    cmd = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "--catalog",
+        lyapunov_catalog,
+        "bench",
+        "--systems",
+        "Lorenz",
+        "--models",
+        "tests.models_for_tests:SleepyModel",
+        "persistence",
+        "--seeds",
+        "0",
+        "1",
+        "2",
+        "--set",
+        "tests.models_for_tests:SleepyModel.seconds=1.5",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+    ] + [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={json.dumps(v)}")]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and len(list(results.cells_dir(out).glob("*.parquet"))) < 2:
@@ -109,8 +144,7 @@ def test_killed_run_resumes_with_nothing_lost_or_duplicated(lyapunov_catalog, tm
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask extra not installed")
 def test_dask_local_cluster_gives_the_local_scores(local_run, lyapunov_catalog, tmp_path, task_cache):
     out, _ = local_run
-    summary = harness.run(cells(lyapunov_catalog), tmp_path, dask_workers=2, progress=False,
-                          catalog=lyapunov_catalog)
+    summary = harness.run(cells(lyapunov_catalog), tmp_path, dask_workers=2, progress=False, catalog=lyapunov_catalog)
     assert (summary.ok, summary.failed) == (4, 0)
     local = results.read(out).set_index("cell_id").sort_index()
     dask = results.read(tmp_path).set_index("cell_id").sort_index()
@@ -138,14 +172,33 @@ def test_plan_refuses_mistakes_before_running(lyapunov_catalog, user_catalog):
 
 def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):
     settings = [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={json.dumps(v)}")]
-    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--catalog", lyapunov_catalog, "bench", "--systems",
-                        "Lorenz", "--models", "persistence", "var", "--set", "var.maxlags=5", "--out",
-                        str(tmp_path), "--no-progress", *settings], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "--catalog",
+            lyapunov_catalog,
+            "bench",
+            "--systems",
+            "Lorenz",
+            "--models",
+            "persistence",
+            "var",
+            "--set",
+            "var.maxlags=5",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            *settings,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "2 scored, 0 failed" in r.stdout
     assert '"maxlags": 5' in results.read(tmp_path).set_index("model").loc["var", "hyperparameters"]
-    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "report", str(tmp_path)], capture_output=True,
-                       text=True)
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "report", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     board = (tmp_path / "leaderboard.md").read_text()
     assert "| 1 | var |" in board and "Lorenz" in board
@@ -154,8 +207,21 @@ def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):
     from tests.conftest import entry, write_catalog
 
     no_exponent = write_catalog(tmp_path / "osc.json", {"Oscillator": entry()})
-    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--catalog", no_exponent, "bench", "--systems",
-                        "Oscillator", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "--catalog",
+            no_exponent,
+            "bench",
+            "--systems",
+            "Oscillator",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "system 'Oscillator'" in r.stderr and "chaosbench annotate" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
@@ -163,15 +229,17 @@ def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):
 def test_settings_from_the_command_line_and_a_config_file(tmp_path):
     from chaosbench.cli_bench import parse_settings, read_config
 
-    hyper, task = parse_settings(["var.maxlags=5", "var.ic=null", "task.n_train=2000",
-                                  "pkg.mod:Model.rate=0.5"], ["var", "pkg.mod:Model"])
+    hyper, task = parse_settings(
+        ["var.maxlags=5", "var.ic=null", "task.n_train=2000", "pkg.mod:Model.rate=0.5"], ["var", "pkg.mod:Model"]
+    )
     assert hyper == {"var": {"maxlags": 5, "ic": None}, "pkg.mod:Model": {"rate": 0.5}} and task == {"n_train": 2000}
     with pytest.raises(ChaosbenchError, match="neither 'task' nor a model"):
         parse_settings(["nbeats.n_epochs=3"], ["var"])
     with pytest.raises(ChaosbenchError, match="expected MODEL.NAME=VALUE"):
         parse_settings(["maxlags=3"], ["var"])
-    (tmp_path / "run.json").write_text(json.dumps({"systems": ["Lorenz"], "hyperparameters": {"var": {"maxlags": 3}},
-                                                   "task": {"n_windows": 4}}))
+    (tmp_path / "run.json").write_text(
+        json.dumps({"systems": ["Lorenz"], "hyperparameters": {"var": {"maxlags": 3}}, "task": {"n_windows": 4}})
+    )
     assert read_config(str(tmp_path / "run.json"))["task"] == {"n_windows": 4}
     (tmp_path / "bad.json").write_text(json.dumps({"sytems": ["Lorenz"]}))
     with pytest.raises(ChaosbenchError, match="keys among"):
@@ -188,8 +256,9 @@ def test_a_task_that_cannot_be_built_is_remembered_not_rebuilt_in_every_run(tmp_
 
     monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "data"))
     catalog = load_catalog(lyapunov_catalog)
-    cells = harness.plan(["Lorenz"], ["persistence"], [0], task=TaskSpec(n_train=500, n_validation=100),
-                         catalog=catalog)
+    cells = harness.plan(
+        ["Lorenz"], ["persistence"], [0], task=TaskSpec(n_train=500, n_validation=100), catalog=catalog
+    )
     calls = []
 
     def failing(*args, **kwargs):

@@ -1,4 +1,5 @@
 """The integrators against scipy, exact solutions, tighter runs and step halving."""
+
 import math
 
 import numpy as np
@@ -24,8 +25,15 @@ def test_lorenz_matches_scipy_dop853_for_five_lyapunov_times(lorenz, catalog):
     dt, horizon = 0.01, 5 / LORENZ_LAMBDA
     n = int(horizon / dt) + 1
     ours = integrate(lorenz, y0, dt=dt, n_steps=n).states[0]
-    ref = solve_ivp(lambda t, y: lorenz.f(t, y), (0, (n - 1) * dt), y0, method="DOP853", rtol=1e-12,
-                    atol=1e-12, t_eval=np.arange(n) * dt).y.T
+    ref = solve_ivp(
+        lambda t, y: lorenz.f(t, y),
+        (0, (n - 1) * dt),
+        y0,
+        method="DOP853",
+        rtol=1e-12,
+        atol=1e-12,
+        t_eval=np.arange(n) * dt,
+    ).y.T
     std = ref.std(0)
     assert np.max(np.abs(ours - ref) / std) < 1e-6
 
@@ -52,8 +60,15 @@ def test_rk4_and_dop853_reproduce_an_exact_solution(user_catalog):
         x = integrate(cs, [1.0, 0.0], dt=0.01, n_steps=len(t), method=method, **kw).states[0, :, 0]
         assert np.max(np.abs(x - exact)) < tol, method
     # RK4's global error falls 16-fold per halving of the step
-    e = [np.max(np.abs(integrate(cs, [1.0, 0.0], dt=0.4, n_steps=51, method="rk4", substeps=s).states[0, :, 0]
-                       - exact[::40][:51])) for s in (1, 2, 4)]
+    e = [
+        np.max(
+            np.abs(
+                integrate(cs, [1.0, 0.0], dt=0.4, n_steps=51, method="rk4", substeps=s).states[0, :, 0]
+                - exact[::40][:51]
+            )
+        )
+        for s in (1, 2, 4)
+    ]
     assert 12 < e[0] / e[1] < 20 and 12 < e[1] / e[2] < 20
 
 
@@ -61,8 +76,10 @@ def test_delay_system_converges_as_the_step_halves(mackey_glass, catalog):
     y0 = catalog["MackeyGlass"].initial_conditions
     dt, n = 1.0, 60
     ref = integrate(mackey_glass, y0, dt=dt, n_steps=n, rtol=1e-13, atol=1e-13).states[0]
-    errors = [np.max(np.abs(integrate(mackey_glass, y0, dt=dt, n_steps=n, method="rk4", substeps=s).states[0] - ref))
-              for s in (2, 4, 8, 16)]
+    errors = [
+        np.max(np.abs(integrate(mackey_glass, y0, dt=dt, n_steps=n, method="rk4", substeps=s).states[0] - ref))
+        for s in (2, 4, 8, 16)
+    ]
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
     assert np.all(ratios > 8), f"errors {errors}"
     # the adaptive method of steps agrees with the tight reference at its default tolerance

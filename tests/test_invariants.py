@@ -1,4 +1,5 @@
 """Invariants: Lyapunov spectra against literature values, the identities they obey, and the stored catalog."""
+
 import json
 import re
 import subprocess
@@ -99,13 +100,25 @@ def test_timescales_of_a_sine():
 
 # --- the stored catalog ---------------------------------------------------------------------------------
 
+
 def _stored(catalog):
     return {name: s for name, s in catalog.items() if s.invariants}
 
 
 def test_every_system_is_annotated(catalog):
-    keys = {"lyapunov_spectrum", "lyapunov_spectrum_std", "kaplan_yorke_dimension", "pesin_entropy",
-            "lyapunov_time", "correlation_dimension", "dominant_period", "suggested_dt", "mean", "std", "method"}
+    keys = {
+        "lyapunov_spectrum",
+        "lyapunov_spectrum_std",
+        "kaplan_yorke_dimension",
+        "pesin_entropy",
+        "lyapunov_time",
+        "correlation_dimension",
+        "dominant_period",
+        "suggested_dt",
+        "mean",
+        "std",
+        "method",
+    }
     # an excluded map is left unannotated: some have no bounded orbit (its reason gives our numbers)
     missing = [name for name, s in catalog.items() if not keys <= set(s.invariants) and not (s.is_map and s.excluded)]
     assert not missing
@@ -162,8 +175,12 @@ def test_stored_spectra_obey_the_flow_identities(catalog):
 
 
 def test_drift_names_the_field():
-    stored = {"lyapunov_spectrum": [0.9, 0.0, -14.5], "lyapunov_spectrum_std": [0.01, 0.001, 0.01],
-              "mean": [0.0, 1.0], "std": [1.0, 1.0]}
+    stored = {
+        "lyapunov_spectrum": [0.9, 0.0, -14.5],
+        "lyapunov_spectrum_std": [0.01, 0.001, 0.01],
+        "mean": [0.0, 1.0],
+        "std": [1.0, 1.0],
+    }
     same = dict(stored)
     assert drift("X", stored, same) == []
     moved = dict(stored, lyapunov_spectrum=[1.2, 0.0, -14.5])
@@ -204,10 +221,13 @@ def test_writing_invariants_through_a_link_keeps_the_link(tmp_path, catalog):
     assert json.loads(target.read_text())["systems"]["Lorenz"]["invariants"] == inv
 
 
-@pytest.mark.parametrize("args, message", [
-    (["annotate", "Lorenx"], "unknown system 'Lorenx'"),
-    (["annotate", "Lorenz", "--workers", "0"], "--workers: must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["annotate", "Lorenx"], "unknown system 'Lorenx'"),
+        (["annotate", "Lorenz", "--workers", "0"], "--workers: must be a positive integer"),
+    ],
+)
 def test_annotate_user_mistakes_are_one_line(args, message):
     r = _cli(*args)
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -1,11 +1,20 @@
 """Independence of test data: the leakage check catches copies, and the protocol makes none."""
+
 import numpy as np
 import pytest
 
 from chaosbench.catalog import load_catalog
 from chaosbench.trajectories import trajectory
-from chaosbench.leakage import (analogue_tracking, control_data, dataset_leakage, leaks, longest_tracking, p_value,
-                                past_limits, task_leakage)
+from chaosbench.leakage import (
+    analogue_tracking,
+    control_data,
+    dataset_leakage,
+    leaks,
+    longest_tracking,
+    p_value,
+    past_limits,
+    task_leakage,
+)
 from chaosbench.tasks import TaskSpec, make_task
 
 
@@ -70,6 +79,7 @@ def test_the_check_flags_a_task_whose_targets_copy_its_training_data():
 def test_controls_clear_long_analogues_the_attractor_itself_allows():
     """On a (nearly) periodic band every long trajectory tracks every target: past the absolute limits,
     but no copy, because independent controls track it as long."""
+
     class Task:  # the fields task_leakage reads
         pass
 

@@ -1,4 +1,5 @@
 """Metrics on cases whose answers are known by hand."""
+
 import math
 
 import numpy as np
@@ -129,10 +130,16 @@ def test_long_term_defaults_are_the_published_ones():
     import inspect
 
     stsp = inspect.signature(metrics.state_space_divergence).parameters
-    assert {k: stsp[k].default for k in ("n_bins", "max_binned_dim", "alpha", "gmm_variance",
-                                         "gmm_points", "mc_samples")} == {
-        "n_bins": 30, "max_binned_dim": 5, "alpha": 1e-5, "gmm_variance": 1.0,
-        "gmm_points": 10_000, "mc_samples": 1000}
+    assert {
+        k: stsp[k].default for k in ("n_bins", "max_binned_dim", "alpha", "gmm_variance", "gmm_points", "mc_samples")
+    } == {
+        "n_bins": 30,
+        "max_binned_dim": 5,
+        "alpha": 1e-5,
+        "gmm_variance": 1.0,
+        "gmm_points": 10_000,
+        "mc_samples": 1000,
+    }
     assert inspect.signature(metrics.power_spectrum_distance).parameters["smoothing"].default == 20.0
 
 
@@ -172,8 +179,7 @@ def test_sparse_binned_divergence_equals_the_dense_histogram_sum():
     truth = rng.standard_normal((3000, dim))
     generated = 1.3 * rng.standard_normal((1700, dim)) + 0.2  # another size, some points outside
     sd = truth.std(0)
-    edges = [np.linspace(lo, hi, n_bins + 1)
-             for lo, hi in zip(truth.min(0) - 0.1 * sd, truth.max(0) + 0.1 * sd)]
+    edges = [np.linspace(lo, hi, n_bins + 1) for lo, hi in zip(truth.min(0) - 0.1 * sd, truth.max(0) + 0.1 * sd)]
     p, _ = np.histogramdd(truth, bins=edges)
     q, _ = np.histogramdd(generated, bins=edges)
     assert q.sum() < len(generated) and (p + q == 0).any()  # the case exercises both corrections
@@ -214,8 +220,7 @@ def lorenz_samples():
     system = load_catalog()["Lorenz"]
     x = trajectory(system, length=20000, pts_per_period=100, n_trajectories=2, seed=0)
     mean, std = x[0].mean(0), x[0].std(0)
-    cycle = trajectory(system, length=20000, pts_per_period=100, n_trajectories=1, seed=0,
-                       parameters={"rho": 350.0})[0]
+    cycle = trajectory(system, length=20000, pts_per_period=100, n_trajectories=1, seed=0, parameters={"rho": 350.0})[0]
     return (x[0] - mean) / std, (x[1] - mean) / std, (cycle - cycle.mean(0)) / cycle.std(0)
 
 

@@ -3,14 +3,20 @@
 Each model runs with a tiny budget (a few batches, narrow networks): the point is the interface, not the
 forecasts. The torch and darts models are marked slow; the core models run by default.
 """
+
 import numpy as np
 import pytest
 
 from chaosbench.models import REGISTRY, is_available, make_model, model_class
 
 _TORCH = {"seq_len": 16, "batch_size": 16, "max_epochs": 1, "batches_per_epoch": 3, "validation_horizon": 20}
-_DARTS = {"input_chunk_length": 16, "output_chunk_length": 4, "n_epochs": 1, "batch_size": 16,
-          "max_samples_per_epoch": 64}
+_DARTS = {
+    "input_chunk_length": 16,
+    "output_chunk_length": 4,
+    "n_epochs": 1,
+    "batch_size": 16,
+    "max_samples_per_epoch": 64,
+}
 #: hyperparameters that keep each model cheap (a registered model missing here runs with its defaults)
 TINY = {
     "var": {"maxlags": 4},
@@ -20,8 +26,14 @@ TINY = {
     "darts-nbeats": {**_DARTS, "num_stacks": 1, "layer_widths": 8},
     "darts-nhits": {**_DARTS, "num_stacks": 1, "layer_widths": 8},
     "darts-tcn": {**_DARTS, "num_filters": 4},
-    "darts-transformer": {**_DARTS, "d_model": 8, "nhead": 2, "num_encoder_layers": 1, "num_decoder_layers": 1,
-                          "dim_feedforward": 16},
+    "darts-transformer": {
+        **_DARTS,
+        "d_model": 8,
+        "nhead": 2,
+        "num_encoder_layers": 1,
+        "num_decoder_layers": 1,
+        "dim_feedforward": 16,
+    },
     "darts-rnn": {**_DARTS, "output_chunk_length": 1, "hidden_dim": 8, "training_length": 20},
     "shplrnn": {**_TORCH, "hidden_dim": 8},
     "alrnn": {**_TORCH, "latent_dim": 6},
@@ -50,6 +62,7 @@ MODELS = [_marked(name) for name in REGISTRY]
 def lorenz_data():
     """A Lorenz trajectory (RK4, dt 0.01, sampled every 2 steps) normalised per variable: training,
     validation and three test contexts."""
+
     def rhs(s):
         x, y, z = s
         return np.array([10.0 * (y - x), x * (28.0 - z) - y, x * y - 8.0 / 3.0 * z])
@@ -65,7 +78,7 @@ def lorenz_data():
             rows.append(state)
     x = np.array(rows)
     x = (x - x.mean(0)) / x.std(0)
-    contexts = np.stack([x[1800 + 150 * k: 1800 + 150 * k + CONTEXT] for k in range(3)])
+    contexts = np.stack([x[1800 + 150 * k : 1800 + 150 * k + CONTEXT] for k in range(3)])
     return x[:1500], x[1500:1800], contexts
 
 
@@ -97,8 +110,13 @@ def test_model_contract(name, lorenz_data):
     windows = model.forecast_windows(contexts, HORIZON)
     assert windows.shape == (3, HORIZON, 3)
     for k in range(3):
-        np.testing.assert_allclose(windows[k], model.forecast(contexts[k], HORIZON), rtol=1e-5, atol=1e-6,
-                                   err_msg=f"{name}: forecast_windows differs from forecast in window {k}")
+        np.testing.assert_allclose(
+            windows[k],
+            model.forecast(contexts[k], HORIZON),
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"{name}: forecast_windows differs from forecast in window {k}",
+        )
 
     again = make_model(name, **hp).fit(train, dt=0.02, validation=validation)
     assert np.array_equal(again.forecast_windows(contexts, HORIZON), windows), f"{name}: same seed, other forecasts"

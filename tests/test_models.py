@@ -1,4 +1,5 @@
 """The forecaster interface, the registry and the baselines."""
+
 import importlib.util
 
 import numpy as np
@@ -93,8 +94,9 @@ def test_darts_linear_regression_adapter(ar_series):
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
 def test_darts_neural_adapter_is_seeded(ar_series):
     x, *_ = ar_series
-    hp = dict(input_chunk_length=8, output_chunk_length=2, n_epochs=1, max_samples_per_epoch=200,
-              layer_widths=8, num_stacks=1)
+    hp = dict(
+        input_chunk_length=8, output_chunk_length=2, n_epochs=1, max_samples_per_epoch=200, layer_widths=8, num_stacks=1
+    )
     a = make_model("darts-nbeats", **hp).fit(x[:1000], dt=1.0).forecast(x[2000:2020], 6)
     b = make_model("darts-nbeats", **hp).fit(x[:1000], dt=1.0).forecast(x[2000:2020], 6)
     assert a.shape == (6, 2) and np.allclose(a, b)

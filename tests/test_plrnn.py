@@ -1,4 +1,5 @@
 """The PLRNN family (shPLRNN, AL-RNN, PLRNN) and generalized teacher forcing."""
+
 import numpy as np
 import pytest
 
@@ -6,9 +7,18 @@ torch = pytest.importorskip("torch")
 
 from chaosbench.errors import ChaosbenchError  # noqa: E402
 from chaosbench.models import make_model, model_class  # noqa: E402
-from chaosbench.models.plrnn import (ALRNN, PLRNN, ShallowPLRNN, _AlmostLinearRNN,  # noqa: E402
-                                     _ShallowPLRNN, forced_run, free_run, jacobian_growth,
-                                     positive_definite_diagonal, subregions)
+from chaosbench.models.plrnn import (  # noqa: E402
+    ALRNN,
+    PLRNN,
+    ShallowPLRNN,
+    _AlmostLinearRNN,
+    _ShallowPLRNN,
+    forced_run,
+    free_run,
+    jacobian_growth,
+    positive_definite_diagonal,
+    subregions,
+)
 from chaosbench.models.plrnn_init import one_step_ridge  # noqa: E402
 from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 
@@ -29,8 +39,13 @@ def lorenz_task(lyapunov_catalog):
 
 def _nets(n=3):
     torch.manual_seed(0)
-    return [_ShallowPLRNN(n, n, 8), _ShallowPLRNN(n, n + 2, 8), _ShallowPLRNN(n, n, 8, clipped=False),
-            _AlmostLinearRNN(n, n + 3, 2), _AlmostLinearRNN(n, n, n)]
+    return [
+        _ShallowPLRNN(n, n, 8),
+        _ShallowPLRNN(n, n + 2, 8),
+        _ShallowPLRNN(n, n, 8, clipped=False),
+        _AlmostLinearRNN(n, n + 3, 2),
+        _AlmostLinearRNN(n, n, n),
+    ]
 
 
 @pytest.mark.parametrize("net", _nets(), ids=IDS)
@@ -73,7 +88,7 @@ def test_sparse_forcing_replaces_the_state_every_tau_steps():
 def test_alrnn_has_exactly_p_relu_units(m, p):
     torch.manual_seed(1)
     net = _AlmostLinearRNN(3, m, p)
-    assert int(net.relu_units.sum()) == p and bool(net.relu_units[m - p:].all())
+    assert int(net.relu_units.sum()) == p and bool(net.relu_units[m - p :].all())
     z = torch.randn(m)
     kinked = []
     with torch.no_grad():
@@ -129,7 +144,7 @@ def test_plrnn_is_an_alrnn_with_every_unit_relu():
 def test_forecast_drives_through_the_context_then_runs_freely(lorenz_task):
     task = lorenz_task
     model = ALRNN(latent_dim=6, **TINY).fit(task.train, dt=task.dt)
-    ctx = torch.as_tensor(task.contexts, dtype=torch.float32)[:, -(model.seq_len + 1):]  # a training sequence
+    ctx = torch.as_tensor(task.contexts, dtype=torch.float32)[:, -(model.seq_len + 1) :]  # a training sequence
     with torch.no_grad():
         _, states = forced_run(model.net_, ctx, 1.0)
         z, manual = states[:, -1], []
@@ -154,8 +169,21 @@ def test_short_training_lowers_the_loss_and_beats_persistence(forcing, lorenz_ta
     from chaosbench.models.training import seed_everything
 
     task = lorenz_task
-    model = ShallowPLRNN(hidden_dim=64, init="random", forcing=forcing, tau=8, alpha_decay=0.9, alpha_every=1,
-                         seq_len=16, batch_size=128, stride=1, max_epochs=8, batches_per_epoch=25, lr=1e-2, seed=0)
+    model = ShallowPLRNN(
+        hidden_dim=64,
+        init="random",
+        forcing=forcing,
+        tau=8,
+        alpha_decay=0.9,
+        alpha_every=1,
+        seq_len=16,
+        batch_size=128,
+        stride=1,
+        max_epochs=8,
+        batches_per_epoch=25,
+        lr=1e-2,
+        seed=0,
+    )
     seed_everything(model.seed)
     untrained = model._build(3)  # the weights training starts from
     model.fit(task.train, dt=task.dt)  # no early stopping: the last weights
@@ -174,19 +202,22 @@ def test_short_training_lowers_the_loss_and_beats_persistence(forcing, lorenz_ta
     assert vpt > 2 * score(task, persistence.forecast_windows(task.contexts, task.horizon))["vpt_lyap"]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"forcing": "full"}, "forcing must be one of gtf, sparse"),
-    ({"alpha": 1.5}, r"alpha must be a number in \[0, 1\]"),
-    ({"alpha_method": "magic"}, "alpha_method must be one of"),
-    ({"alpha_decay": 1.0}, "alpha_decay"),
-    ({"tau": 0}, "tau must be a positive integer"),
-    ({"hidden_dim": 0}, "hidden_dim must be a positive integer"),
-    ({"init": "zeros"}, "init must be one of ridge, random"),
-    ({"init_ridge": -1.0}, "init_ridge must be a non-negative number"),
-    ({"latent_dim": -3}, "latent_dim must be a positive integer"),
-    ({"seq_len": 0}, "seq_len must be an integer"),
-    ({"schedule": "warm"}, "schedule must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"forcing": "full"}, "forcing must be one of gtf, sparse"),
+        ({"alpha": 1.5}, r"alpha must be a number in \[0, 1\]"),
+        ({"alpha_method": "magic"}, "alpha_method must be one of"),
+        ({"alpha_decay": 1.0}, "alpha_decay"),
+        ({"tau": 0}, "tau must be a positive integer"),
+        ({"hidden_dim": 0}, "hidden_dim must be a positive integer"),
+        ({"init": "zeros"}, "init must be one of ridge, random"),
+        ({"init_ridge": -1.0}, "init_ridge must be a non-negative number"),
+        ({"latent_dim": -3}, "latent_dim must be a positive integer"),
+        ({"seq_len": 0}, "seq_len must be an integer"),
+        ({"schedule": "warm"}, "schedule must be one of"),
+    ],
+)
 def test_bad_hyperparameters_give_one_line_errors(kwargs, match):
     x = np.random.default_rng(0).standard_normal((200, 3))
     with pytest.raises(ChaosbenchError, match=match) as err:
@@ -204,6 +235,7 @@ def test_bad_alrnn_units():
 
 # -- the least-squares initialisation ------------------------------------------------------------
 
+
 def _linear_data(rng, n=3, k=400, diagonal=False):
     """Pairs ``(x_t, x_{t+1})`` of an affine map (diagonal or full) on standardised-looking points, and the map."""
     M = np.diag(rng.uniform(0.8, 1.1, n)) if diagonal else np.eye(n) + 0.1 * rng.standard_normal((n, n))
@@ -212,9 +244,16 @@ def _linear_data(rng, n=3, k=400, diagonal=False):
     return x, x @ M.T + b, lambda v: v @ M.T + b
 
 
-@pytest.mark.parametrize("net,diagonal", [(_ShallowPLRNN(3, 3, 16), True), (_ShallowPLRNN(3, 5, 16), True),
-                                          (_AlmostLinearRNN(3, 8, 2), False), (_AlmostLinearRNN(3, 20, 20), False)],
-                         ids=["shplrnn", "shplrnn-M>N", "alrnn", "plrnn"])
+@pytest.mark.parametrize(
+    "net,diagonal",
+    [
+        (_ShallowPLRNN(3, 3, 16), True),
+        (_ShallowPLRNN(3, 5, 16), True),
+        (_AlmostLinearRNN(3, 8, 2), False),
+        (_AlmostLinearRNN(3, 20, 20), False),
+    ],
+    ids=["shplrnn", "shplrnn-M>N", "alrnn", "plrnn"],
+)
 def test_least_squares_init_recovers_an_expressible_map_and_stays_consistent(net, diagonal):
     """With ridge -> 0 the initialised model follows the affine map the data came from (an shPLRNN
     expresses diagonal ones through A; an AL-RNN any, through its linear units; a PLRNN any, through
@@ -239,8 +278,9 @@ def test_one_step_ridge_fits_rows_with_and_without_an_own_coefficient():
     x = rng.standard_normal((300, 2))
     feats = np.tanh(x @ rng.standard_normal((2, 5)))
     target = np.stack([0.7 * x[:, 0] + feats @ np.arange(5) + 0.3, feats @ np.ones(5) - 1.0], axis=1)
-    (a, coef, bias), (_, shrunk, shrunk_bias) = one_step_ridge(x, feats, target, [0.0, 1e3],
-                                                               own=np.array([True, False]))
+    (a, coef, bias), (_, shrunk, shrunk_bias) = one_step_ridge(
+        x, feats, target, [0.0, 1e3], own=np.array([True, False])
+    )
     assert a[0] == pytest.approx(0.7) and a[1] == 0.0
     assert np.allclose(coef, [np.arange(5), np.ones(5)]) and np.allclose(bias, [0.3, -1.0])
     # a large ridge shrinks the coefficients towards zero but not the (unpenalised) bias: it becomes the mean
@@ -256,8 +296,9 @@ def test_ridge_initialisation_forecasts_lorenz_before_any_training(lorenz_task):
     from chaosbench.models.reservoir import RIDGE_GRID
 
     task = lorenz_task
-    model = ShallowPLRNN(hidden_dim=128, seq_len=16, max_epochs=1, batches_per_epoch=3, lr=1e-2,
-                         validation_horizon=50).fit(task.train, dt=task.dt, validation=task.validation)
+    model = ShallowPLRNN(
+        hidden_dim=128, seq_len=16, max_epochs=1, batches_per_epoch=3, lr=1e-2, validation_horizon=50
+    ).fit(task.train, dt=task.dt, validation=task.validation)
     info = model.fit_info_
     assert info["best_val_score"] <= info["initial_val_score"]
     scores = info["init_ridge_scores"]
@@ -267,10 +308,18 @@ def test_ridge_initialisation_forecasts_lorenz_before_any_training(lorenz_task):
     vpt = score(task, model.forecast_windows(task.contexts, task.horizon))["vpt_lyap"]
     assert vpt > 0.5 and vpt > 10 * score(task, persistence)["vpt_lyap"]
     # no validation part: the fallback ridge, and a given ridge is used as it is
-    assert ShallowPLRNN(hidden_dim=16, max_epochs=1, batches_per_epoch=1).fit(
-        task.train, dt=task.dt).fit_info_["init_ridge"] == 1e-8
-    assert ShallowPLRNN(hidden_dim=16, max_epochs=1, batches_per_epoch=1, init_ridge=1e-3).fit(
-        task.train, dt=task.dt, validation=task.validation).fit_info_["init_ridge"] == 1e-3
+    assert (
+        ShallowPLRNN(hidden_dim=16, max_epochs=1, batches_per_epoch=1)
+        .fit(task.train, dt=task.dt)
+        .fit_info_["init_ridge"]
+        == 1e-8
+    )
+    assert (
+        ShallowPLRNN(hidden_dim=16, max_epochs=1, batches_per_epoch=1, init_ridge=1e-3)
+        .fit(task.train, dt=task.dt, validation=task.validation)
+        .fit_info_["init_ridge"]
+        == 1e-3
+    )
 
 
 def test_bounded_shplrnn_keeps_a_within_one_and_its_forecasts_finite(lorenz_task):
@@ -294,6 +343,7 @@ def test_bounded_shplrnn_keeps_a_within_one_and_its_forecasts_finite(lorenz_task
 
 
 # -- the authors' protocol (Brenner et al. 2024's ALRNN-DSR code) and the symbolic code ----------
+
 
 def _rotating_alrnn(quarter_turns: int) -> _AlmostLinearRNN:
     """Two linear units rotating by ``quarter_turns`` x 90 degrees a step, copied into the two ReLU
@@ -346,16 +396,28 @@ def test_positive_definite_start_of_a():
     x = np.random.default_rng(1).standard_normal((400, 3))
     model = ALRNN(init="positive_definite", **{**TINY, "max_epochs": 1, "batches_per_epoch": 1, "lr": 1e-12})
     model.fit(x, dt=0.01)
-    assert np.allclose(model.net_.A.detach().numpy(), positive_definite_diagonal(20, np.random.default_rng([0, 0xA])),
-                       atol=1e-5)
+    assert np.allclose(
+        model.net_.A.detach().numpy(), positive_definite_diagonal(20, np.random.default_rng([0, 0xA])), atol=1e-5
+    )
 
 
 def test_authors_protocol_trains_without_clipping_from_a_contracting_start(lorenz_task):
     """Sequences of 200, sparse forcing every 16 steps, no gradient clipping: from A = 0.4 the loss
     stays finite (the unforced latents of an A = 1 start can grow a thousandfold over 200 steps)."""
     task = lorenz_task
-    model = ALRNN(init="positive_definite", forcing="sparse", tau=16, seq_len=200, batch_size=16, stride=1,
-                  batches_per_epoch=10, max_epochs=3, lr=1e-3, grad_clip=0.0, validation_horizon=20)
+    model = ALRNN(
+        init="positive_definite",
+        forcing="sparse",
+        tau=16,
+        seq_len=200,
+        batch_size=16,
+        stride=1,
+        batches_per_epoch=10,
+        max_epochs=3,
+        lr=1e-3,
+        grad_clip=0.0,
+        validation_horizon=20,
+    )
     model.fit(task.train, dt=task.dt)
     losses = model.log_.train_loss
     assert model.log_.steps == 30 and len(losses) == 3 and np.all(np.isfinite(losses))
@@ -394,8 +456,9 @@ def test_train_noise_touches_only_the_training_data(mode, monkeypatch):
 
 
 def test_batch_noise_enters_the_training_loss_only(lorenz_task):
-    model = ALRNN(latent_dim=6, train_noise=0.5, train_noise_mode="batch", **TINY).fit(lorenz_task.train,
-                                                                                      dt=lorenz_task.dt)
+    model = ALRNN(latent_dim=6, train_noise=0.5, train_noise_mode="batch", **TINY).fit(
+        lorenz_task.train, dt=lorenz_task.dt
+    )
     w = torch.as_tensor(lorenz_task.train[None, :17], dtype=torch.float32)
     model.net_.eval()
     assert float(model._loss(model.net_, w, 1.0)) == float(model._loss(model.net_, w, 1.0))
@@ -414,14 +477,17 @@ def test_selection_by_state_space_divergence(validation, lorenz_task):
     assert model.fit_info_["selection"] == "d_stsp"
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"train_noise": -0.1}, "train_noise must be a non-negative number"),
-    ({"train_noise": float("nan")}, "train_noise must be a non-negative number"),
-    ({"train_noise_mode": "sometimes"}, "train_noise_mode must be one of fixed, batch"),
-    ({"selection": "vpt"}, "selection must be one of forecast, d_stsp"),
-    ({"selection_every": 0}, "selection_every must be a positive integer"),
-    ({"init": "zeros"}, "init must be one of ridge, random, positive_definite"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"train_noise": -0.1}, "train_noise must be a non-negative number"),
+        ({"train_noise": float("nan")}, "train_noise must be a non-negative number"),
+        ({"train_noise_mode": "sometimes"}, "train_noise_mode must be one of fixed, batch"),
+        ({"selection": "vpt"}, "selection must be one of forecast, d_stsp"),
+        ({"selection_every": 0}, "selection_every must be a positive integer"),
+        ({"init": "zeros"}, "init must be one of ridge, random, positive_definite"),
+    ],
+)
 def test_bad_protocol_options_give_one_line_errors(kwargs, match):
     x = np.random.default_rng(0).standard_normal((200, 3))
     with pytest.raises(ChaosbenchError, match=match) as err:

@@ -1,4 +1,5 @@
 """The report on synthetic results whose leaderboard numbers are worked out by hand."""
+
 import hashlib
 import io
 import json
@@ -10,8 +11,15 @@ from chaosbench import results
 from chaosbench.metrics import HORIZONS_LYAP
 from chaosbench.report import _censored_median, leaderboard, write_report
 
-FIGURES = ("ranks.png", "win_rate.png", "vpt_vs_lyapunov.png", "families.png", "error_vs_horizon.png", "forecasts.png",
-           "attractors.png")
+FIGURES = (
+    "ranks.png",
+    "win_rate.png",
+    "vpt_vs_lyapunov.png",
+    "families.png",
+    "error_vs_horizon.png",
+    "forecasts.png",
+    "attractors.png",
+)
 LAMBDA = {"A": 0.5, "B": 1.0, "C": 2.0}
 HORIZON_STEPS, HORIZON_LYAP, N_WINDOWS = 2000, 20.0, 4
 
@@ -31,28 +39,71 @@ def record(system, model, seed, vpt, *, censored=(), diverged=0, d_stsp=0.5, d_h
     """A cell of the new record; ``vpt=None`` makes it a failed cell (VPT 0, NaN scores, a reason)."""
     hyper = {"seed": seed, **(hyper or {})}
     ident = json.dumps([system, model, seed, hyper], sort_keys=True)
-    rec = {"cell_id": hashlib.sha1(ident.encode()).hexdigest()[:16], "system": system, "model": model,
-           "seed": seed, "status": "ok", "reason": "", "hyperparameters": hyper,
-           "task": {"horizon_lyap": HORIZON_LYAP, "n_windows": N_WINDOWS}, "eps": 0.3,
-           "max_lyapunov": LAMBDA[system], "period": 1.0, "dt": 0.01, "dimension": 3,
-           "horizon_steps": HORIZON_STEPS, "horizon_lyap": HORIZON_LYAP, "n_windows": N_WINDOWS,
-           "certified_lyap": 18.0, "horizon_capped": system == "C",
-           "d_stsp_floor": 0.1, "d_h_floor": 0.02, "long_run_steps": 100_000,
-           "fit_seconds": 2.0, "forecast_seconds": 0.5, "n_parameters": 100,
-           "versions": {"chaosbench": "0.2.0", "numpy": "2.4.0"}, "chaosbench_version": "0.2.0",
-           "catalog_hash": "ab" * 32, "catalog_version": "0.2.0", "system_hash": "cd" * 32,
-           "sample_truth": _npy(_trajectory(system))}
+    rec = {
+        "cell_id": hashlib.sha1(ident.encode()).hexdigest()[:16],
+        "system": system,
+        "model": model,
+        "seed": seed,
+        "status": "ok",
+        "reason": "",
+        "hyperparameters": hyper,
+        "task": {"horizon_lyap": HORIZON_LYAP, "n_windows": N_WINDOWS},
+        "eps": 0.3,
+        "max_lyapunov": LAMBDA[system],
+        "period": 1.0,
+        "dt": 0.01,
+        "dimension": 3,
+        "horizon_steps": HORIZON_STEPS,
+        "horizon_lyap": HORIZON_LYAP,
+        "n_windows": N_WINDOWS,
+        "certified_lyap": 18.0,
+        "horizon_capped": system == "C",
+        "d_stsp_floor": 0.1,
+        "d_h_floor": 0.02,
+        "long_run_steps": 100_000,
+        "fit_seconds": 2.0,
+        "forecast_seconds": 0.5,
+        "n_parameters": 100,
+        "versions": {"chaosbench": "0.2.0", "numpy": "2.4.0"},
+        "chaosbench_version": "0.2.0",
+        "catalog_hash": "ab" * 32,
+        "catalog_version": "0.2.0",
+        "system_hash": "cd" * 32,
+        "sample_truth": _npy(_trajectory(system)),
+    }
     if vpt is None:
         nan = float("nan")
-        return {**rec, "status": "failed", "reason": "fit raised LinAlgError: singular matrix", "vpt_lyap": nan,
-                "d_stsp": nan, "d_h": nan, "mase": nan, "diverged": 0, "censored_fraction": nan}
+        return {
+            **rec,
+            "status": "failed",
+            "reason": "fit raised LinAlgError: singular matrix",
+            "vpt_lyap": nan,
+            "d_stsp": nan,
+            "d_h": nan,
+            "mase": nan,
+            "diverged": 0,
+            "censored_fraction": nan,
+        }
     windows = [0.5 * vpt, vpt, vpt, 1.5 * vpt]
     flags = [i in censored for i in range(N_WINDOWS)]
-    rec.update({"vpt_lyap": vpt, "vpt_periods": vpt * 2, "vpt_windows": windows, "censored_windows": flags,
-                "censored_fraction": sum(flags) / N_WINDOWS, "vpt_censored": flags[1],
-                "diverged": diverged, "vpt_smape_lyap": vpt, "d_stsp": d_stsp, "d_h": d_h, "mase": 1.0 / (1 + vpt),
-                "curve_lyap": list(HORIZONS_LYAP), "nrmse_curve": [0.01 * h / (1 + vpt) for h in HORIZONS_LYAP],
-                "sample_forecast": _npy(_trajectory(system, shift=0.05 * (10 - vpt)))})
+    rec.update(
+        {
+            "vpt_lyap": vpt,
+            "vpt_periods": vpt * 2,
+            "vpt_windows": windows,
+            "censored_windows": flags,
+            "censored_fraction": sum(flags) / N_WINDOWS,
+            "vpt_censored": flags[1],
+            "diverged": diverged,
+            "vpt_smape_lyap": vpt,
+            "d_stsp": d_stsp,
+            "d_h": d_h,
+            "mase": 1.0 / (1 + vpt),
+            "curve_lyap": list(HORIZONS_LYAP),
+            "nrmse_curve": [0.01 * h / (1 + vpt) for h in HORIZONS_LYAP],
+            "sample_forecast": _npy(_trajectory(system, shift=0.05 * (10 - vpt))),
+        }
+    )
     for h in HORIZONS_LYAP:
         rec[f"nrmse_at_{h:g}"] = 0.01 * np.exp(h / (1 + vpt))
         rec[f"smape_at_{h:g}"] = min(200.0, 5 * h / (1 + vpt))
@@ -61,9 +112,11 @@ def record(system, model, seed, vpt, *, censored=(), diverged=0, d_stsp=0.5, d_h
 
 
 # VPT per (model, system) for seeds 0 and 1; None is a failed cell
-VPT = {"esn": {"A": (10, 12), "B": (8, 6), "C": (4, 4)},
-       "ngrc": {"A": (14, 16), "B": (None, 5), "C": (3, 5)},
-       "var": {"A": (1, 1), "B": (0.5, 0.5), "C": (0.2, 0.4)}}
+VPT = {
+    "esn": {"A": (10, 12), "B": (8, 6), "C": (4, 4)},
+    "ngrc": {"A": (14, 16), "B": (None, 5), "C": (3, 5)},
+    "var": {"A": (1, 1), "B": (0.5, 0.5), "C": (0.2, 0.4)},
+}
 
 
 def standard_records() -> list[dict]:
@@ -78,8 +131,11 @@ def standard_records() -> list[dict]:
                     kw["censored"] = (1, 2, 3)  # the median itself is a lower bound
                 if model == "var":
                     diverged = system in ("A", "C")  # the free run blew up: D_stsp = inf, D_H = 1
-                    kw.update(d_stsp=np.inf if diverged else 3.0, d_h=1.0 if diverged else 0.3,
-                              diverged={"C": 2 - seed}.get(system, 0))
+                    kw.update(
+                        d_stsp=np.inf if diverged else 3.0,
+                        d_h=1.0 if diverged else 0.3,
+                        diverged={"C": 2 - seed}.get(system, 0),
+                    )
                 out.append(record(system, model, seed, vpt, **kw))
     return out
 
@@ -140,8 +196,12 @@ def test_report_tables_and_every_figure(standard, tmp_path):
 
 
 def test_settings_of_one_model_are_separate_rows(tmp_path):
-    recs = [record(s, "var", seed, v, hyper={"maxlags": lags, "trend": "c"})
-            for s in ("A", "B") for seed in (0, 1) for lags, v in ((3, 1.0), (5, 2.0))]
+    recs = [
+        record(s, "var", seed, v, hyper={"maxlags": lags, "trend": "c"})
+        for s in ("A", "B")
+        for seed in (0, 1)
+        for lags, v in ((3, 1.0), (5, 2.0))
+    ]
     recs += [record(s, "esn", seed, 4.0) for s in ("A", "B") for seed in (0, 1)]
     board = leaderboard(results.read(write(tmp_path, recs))).set_index("model")
     assert list(board.index) == ["esn", "var (maxlags=5)", "var (maxlags=3)"]  # the seed is not a setting
@@ -150,10 +210,21 @@ def test_settings_of_one_model_are_separate_rows(tmp_path):
 
 def test_every_cell_failed_gives_a_list_of_failures(tmp_path):
     # failure records as a timed-out run writes them: no score column at all
-    recs = [{"cell_id": f"c{i}", "system": s, "model": m, "seed": 0, "status": "failed",
-             "reason": "fit exceeded the time budget of 0.5 s", "hyperparameters": json.dumps({"seed": 0}),
-             "task": "{}", "eps": 0.3, "max_lyapunov": LAMBDA[s]}
-            for i, (s, m) in enumerate((s, m) for s in ("A", "B") for m in ("esn", "var"))]
+    recs = [
+        {
+            "cell_id": f"c{i}",
+            "system": s,
+            "model": m,
+            "seed": 0,
+            "status": "failed",
+            "reason": "fit exceeded the time budget of 0.5 s",
+            "hyperparameters": json.dumps({"seed": 0}),
+            "task": "{}",
+            "eps": 0.3,
+            "max_lyapunov": LAMBDA[s],
+        }
+        for i, (s, m) in enumerate((s, m) for s in ("A", "B") for m in ("esn", "var"))
+    ]
     paths = write_report(write(tmp_path, recs))
     md = (tmp_path / "leaderboard.md").read_text()
     assert "Every cell failed" in md and "4 of 4 cells failed" in md
@@ -163,9 +234,22 @@ def test_every_cell_failed_gives_a_list_of_failures(tmp_path):
 
 
 def test_missing_optional_columns_show_a_dash(tmp_path):
-    dropped = ("censored_windows", "censored_fraction", "vpt_censored", "diverged", "certified_lyap",
-               "horizon_capped", "d_stsp_floor", "d_h_floor", "versions", "n_windows", "sample_truth",
-               "sample_forecast", "vpt_windows", *(f"smape_at_{h:g}" for h in HORIZONS_LYAP))
+    dropped = (
+        "censored_windows",
+        "censored_fraction",
+        "vpt_censored",
+        "diverged",
+        "certified_lyap",
+        "horizon_capped",
+        "d_stsp_floor",
+        "d_h_floor",
+        "versions",
+        "n_windows",
+        "sample_truth",
+        "sample_forecast",
+        "vpt_windows",
+        *(f"smape_at_{h:g}" for h in HORIZONS_LYAP),
+    )
     recs = [{k: v for k, v in r.items() if k not in dropped} for r in standard_records()]
     write_report(write(tmp_path, recs))
     md = (tmp_path / "leaderboard.md").read_text()
@@ -192,12 +276,25 @@ def test_the_report_names_cells_whose_fit_hit_a_wall_time_safety_limit():
 
     from chaosbench.report import _safety_note
 
-    frame = pd.DataFrame([
-        {"system": "Lorenz", "model": "lstm", "seed": 0, "safety_limit_hit": True, "fit_info": "{}"},
-        {"system": "Rossler", "model": "lstm", "seed": 0, "safety_limit_hit": None,
-         "fit_info": json.dumps({"stopped": "time budget of 240 s reached"})},
-        {"system": "Lorenz", "model": "esn", "seed": 0, "safety_limit_hit": None,
-         "fit_info": json.dumps({"search": {"safety_limit_hit": False}})}])
+    frame = pd.DataFrame(
+        [
+            {"system": "Lorenz", "model": "lstm", "seed": 0, "safety_limit_hit": True, "fit_info": "{}"},
+            {
+                "system": "Rossler",
+                "model": "lstm",
+                "seed": 0,
+                "safety_limit_hit": None,
+                "fit_info": json.dumps({"stopped": "time budget of 240 s reached"}),
+            },
+            {
+                "system": "Lorenz",
+                "model": "esn",
+                "seed": 0,
+                "safety_limit_hit": None,
+                "fit_info": json.dumps({"search": {"safety_limit_hit": False}}),
+            },
+        ]
+    )
     note = _safety_note(frame)[0]
     assert note.startswith("**2 cells reached") and "lstm 2" in note and "esn" not in note
     assert "independent of the machine's load" in _safety_note(frame.iloc[2:])[0]
@@ -208,17 +305,55 @@ def test_families_take_each_familys_best_member_from_the_leaderboard():
 
     from chaosbench.report import families
 
-    board = pd.DataFrame([  # sorted as the leaderboard is: best first
-        {"model": "ngrc", "base_model": "ngrc", "vpt_median": 9.0, "vpt_low": 8.0, "vpt_high": 10.0, "mean_rank": 1.2,
-         "systems": 3},
-        {"model": "lstm", "base_model": "lstm", "vpt_median": 3.0, "vpt_low": 2.0, "vpt_high": 4.0, "mean_rank": 2.5,
-         "systems": 3},
-        {"model": "esn", "base_model": "esn", "vpt_median": 8.0, "vpt_low": 7.0, "vpt_high": 9.0, "mean_rank": 2.0,
-         "systems": 3},
-        {"model": "gru", "base_model": "gru", "vpt_median": 2.0, "vpt_low": 1.0, "vpt_high": 3.0, "mean_rank": 3.0,
-         "systems": 3},
-        {"model": "mine:Model", "base_model": "mine:Model", "vpt_median": 1.0, "vpt_low": 0.5, "vpt_high": 1.5,
-         "mean_rank": 4.0, "systems": 3}])
+    board = pd.DataFrame(
+        [  # sorted as the leaderboard is: best first
+            {
+                "model": "ngrc",
+                "base_model": "ngrc",
+                "vpt_median": 9.0,
+                "vpt_low": 8.0,
+                "vpt_high": 10.0,
+                "mean_rank": 1.2,
+                "systems": 3,
+            },
+            {
+                "model": "lstm",
+                "base_model": "lstm",
+                "vpt_median": 3.0,
+                "vpt_low": 2.0,
+                "vpt_high": 4.0,
+                "mean_rank": 2.5,
+                "systems": 3,
+            },
+            {
+                "model": "esn",
+                "base_model": "esn",
+                "vpt_median": 8.0,
+                "vpt_low": 7.0,
+                "vpt_high": 9.0,
+                "mean_rank": 2.0,
+                "systems": 3,
+            },
+            {
+                "model": "gru",
+                "base_model": "gru",
+                "vpt_median": 2.0,
+                "vpt_low": 1.0,
+                "vpt_high": 3.0,
+                "mean_rank": 3.0,
+                "systems": 3,
+            },
+            {
+                "model": "mine:Model",
+                "base_model": "mine:Model",
+                "vpt_median": 1.0,
+                "vpt_low": 0.5,
+                "vpt_high": 1.5,
+                "mean_rank": 4.0,
+                "systems": 3,
+            },
+        ]
+    )
     fams = families(board, None)
     assert list(fams["family"]) == ["reservoir computing", "gated RNNs", "other"]
     assert list(fams["best"]) == ["ngrc", "lstm", "mine:Model"] and fams["members"].iloc[0] == "ngrc, esn"

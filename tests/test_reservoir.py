@@ -38,17 +38,20 @@ def linear_system():
         for t in range(1, n):
             x[t] = a @ x[t - 1]
         return x
+
     return a, [run(400) for _ in range(6)], run(120)
 
 
 @pytest.fixture(scope="module")
 def lorenz_task():
-    return make_task("Lorenz", TaskSpec(n_train=3000, n_validation=500, n_windows=4, context=300, horizon_lyap=6.0),
-                     seed=1)
+    return make_task(
+        "Lorenz", TaskSpec(n_train=3000, n_validation=500, n_windows=4, context=300, horizon_lyap=6.0), seed=1
+    )
 
 
-@pytest.mark.parametrize("hp", [{"taps": 1, "degree": 2}, {"taps": 2, "skip": 1, "degree": 2},
-                                {"taps": 3, "skip": 2, "degree": 3}])
+@pytest.mark.parametrize(
+    "hp", [{"taps": 1, "degree": 2}, {"taps": 2, "skip": 1, "degree": 2}, {"taps": 3, "skip": 2, "degree": 3}]
+)
 def test_ngrc_recovers_a_linear_map(linear_system, hp):
     _, trajectories, test = linear_system
     model = NextGenerationRC(ridge=0.0, **hp).fit(trajectories, dt=1.0)
@@ -131,10 +134,10 @@ def test_random_search_is_seeded_distinct_and_starts_from_the_given_values():
             built.append(tuple(p.values()))
 
     space = {"a": [1, 2, 3], "b": [10, 20]}
-    best, info = random_search(Fake, space, lambda m: (abs(m.p["a"] - 2) + m.p["b"] / 100, 0.0),
-                               seed=0)
+    best, info = random_search(Fake, space, lambda m: (abs(m.p["a"] - 2) + m.p["b"] / 100, 0.0), seed=0)
     assert built[0] == (1, 10) and len(set(built)) == len(built) == 6
     assert best.p == {"a": 2, "b": 10} and info["chosen"] == {"a": 2, "b": 10} and info["n_trials"] == 6
+
     def fragile(p):
         if p["a"] == 3:
             raise ValueError("a = 3 does not fit")
@@ -145,8 +148,7 @@ def test_random_search_is_seeded_distinct_and_starts_from_the_given_values():
     with pytest.raises(ValueError, match="does not fit"):
         random_search(fragile, {"a": [3, 1]}, lambda m: (0.0, 0.0))
     built.clear()
-    random_search(Fake, space, lambda m: (0.0, 0.0), seed=0, max_trials=3,
-                  allowed=lambda p: p["b"] == 10)
+    random_search(Fake, space, lambda m: (0.0, 0.0), seed=0, max_trials=3, allowed=lambda p: p["b"] == 10)
     assert len(built) <= 3 and all(b == 10 for _, b in built)
 
 
@@ -206,13 +208,21 @@ def test_monomials_are_unique_and_counted():
         assert len(np.unique(np.round(phi[0], 12))) == phi.shape[1]
 
 
-@pytest.mark.parametrize("name,hp,word", [
-    ("esn", {"spectral_radius": -1}, "spectral_radius"), ("esn", {"units": 0}, "units"),
-    ("esn", {"leak_rate": 1.5}, "leak_rate"), ("esn", {"squared": "all"}, "squared"),
-    ("esn", {"ridge": -1.0}, "ridge"), ("ngrc", {"taps": 0}, "taps"), ("ngrc", {"degree": 4}, "degree"),
-    ("ngrc", {"skip": 1.5}, "skip"), ("ngrc", {"taps": 20, "degree": 3}, "max_features"),
-    ("ngrc", {"search_safety_seconds": -1}, "search_safety_seconds"),
-])
+@pytest.mark.parametrize(
+    "name,hp,word",
+    [
+        ("esn", {"spectral_radius": -1}, "spectral_radius"),
+        ("esn", {"units": 0}, "units"),
+        ("esn", {"leak_rate": 1.5}, "leak_rate"),
+        ("esn", {"squared": "all"}, "squared"),
+        ("esn", {"ridge": -1.0}, "ridge"),
+        ("ngrc", {"taps": 0}, "taps"),
+        ("ngrc", {"degree": 4}, "degree"),
+        ("ngrc", {"skip": 1.5}, "skip"),
+        ("ngrc", {"taps": 20, "degree": 3}, "max_features"),
+        ("ngrc", {"search_safety_seconds": -1}, "search_safety_seconds"),
+    ],
+)
 def test_bad_hyperparameters_give_one_line_errors(name, hp, word):
     x = np.random.default_rng(0).standard_normal((300, 3))
     with pytest.raises(ChaosbenchError, match=word) as err:

@@ -1,4 +1,5 @@
 """LSTM and GRU forecasters: one-step update = training forward, training, determinism, saving, errors."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,16 @@ from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 from tests.checks import assert_trained_and_beats_persistence  # noqa: E402
 
 #: tiny settings for tests: a few seconds of training
-TINY = {"hidden_size": 48, "seq_len": 16, "rollout_steps": 2, "batch_size": 32, "max_epochs": 6,
-        "batches_per_epoch": 40, "validation_horizon": 50, "lr": 1e-2}
+TINY = {
+    "hidden_size": 48,
+    "seq_len": 16,
+    "rollout_steps": 2,
+    "batch_size": 32,
+    "max_epochs": 6,
+    "batches_per_epoch": 40,
+    "validation_horizon": 50,
+    "lr": 1e-2,
+}
 CLASSES = {"lstm": LSTM, "gru": GRU}
 
 
@@ -30,8 +39,7 @@ def task(lyapunov_catalog):
 @pytest.fixture(scope="module")
 def fitted(task):
     torch.set_num_threads(1)
-    return {name: make_model(name, **TINY).fit(task.train, dt=task.dt, validation=task.validation)
-            for name in CLASSES}
+    return {name: make_model(name, **TINY).fit(task.train, dt=task.dt, validation=task.validation) for name in CLASSES}
 
 
 @pytest.mark.parametrize("name", list(CLASSES))
@@ -73,8 +81,9 @@ def test_short_training_lowers_the_loss_and_beats_persistence(name, fitted, task
 
 def test_deterministic_for_a_seed(task):
     short = {**TINY, "max_epochs": 2, "batches_per_epoch": 10}
-    first, again = (make_model("gru", **short).fit(task.train, dt=task.dt, validation=task.validation)
-                    for _ in range(2))
+    first, again = (
+        make_model("gru", **short).fit(task.train, dt=task.dt, validation=task.validation) for _ in range(2)
+    )
     forecast = first.forecast_windows(task.contexts, 100)
     assert np.array_equal(again.forecast_windows(task.contexts, 100), forecast)
     assert np.array_equal(first.forecast_windows(task.contexts, 100), forecast)
@@ -92,10 +101,18 @@ def test_save_and_load_give_identical_forecasts(name, fitted, task, tmp_path):
 
 
 @pytest.mark.parametrize("name", list(CLASSES))
-@pytest.mark.parametrize("bad,argument", [({"hidden_size": 0}, "hidden_size"), ({"num_layers": 1.5}, "num_layers"),
-                                          ({"predict": "delta"}, "predict"), ({"rollout_steps": 16}, "rollout_steps"),
-                                          ({"rollout_steps": -1}, "rollout_steps"), ({"lr": -1.0}, "lr"),
-                                          ({"seq_len": 0}, "seq_len")])
+@pytest.mark.parametrize(
+    "bad,argument",
+    [
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"num_layers": 1.5}, "num_layers"),
+        ({"predict": "delta"}, "predict"),
+        ({"rollout_steps": 16}, "rollout_steps"),
+        ({"rollout_steps": -1}, "rollout_steps"),
+        ({"lr": -1.0}, "lr"),
+        ({"seq_len": 0}, "seq_len"),
+    ],
+)
 def test_bad_hyperparameters_give_one_line_naming_the_argument(name, bad, argument, task):
     with pytest.raises(ChaosbenchError) as err:
         make_model(name, **{**TINY, **bad}).fit(task.train[:200], dt=task.dt)

@@ -1,5 +1,6 @@
 """The command line under stress (issue 14): hyperparameters and seeds checked when a run is planned,
 the default output directory, and the small items (list, info, --length, progress, compiling)."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,18 @@ from chaosbench.models import make_model
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_VALUES = [
-    ("var", {"maxlags": 0}), ("var", {"ic": "foo"}), ("var", {"maxlags": 2.5}),
-    ("darts-linear", {"lags": 0}), ("darts-nbeats", {"n_epochs": -3}), ("darts-nbeats", {"layer_widths": "64"}),
-    ("darts-nhits", {"num_stacks": 0}), ("darts-tcn", {"kernel_size": 60}), ("darts-tcn", {"batch_size": 0}),
-    ("darts-transformer", {"nhead": 3}), ("darts-rnn", {"cell": "lstm"}), ("darts-rnn", {"training_length": 5}),
+    ("var", {"maxlags": 0}),
+    ("var", {"ic": "foo"}),
+    ("var", {"maxlags": 2.5}),
+    ("darts-linear", {"lags": 0}),
+    ("darts-nbeats", {"n_epochs": -3}),
+    ("darts-nbeats", {"layer_widths": "64"}),
+    ("darts-nhits", {"num_stacks": 0}),
+    ("darts-tcn", {"kernel_size": 60}),
+    ("darts-tcn", {"batch_size": 0}),
+    ("darts-transformer", {"nhead": 3}),
+    ("darts-rnn", {"cell": "lstm"}),
+    ("darts-rnn", {"training_length": 5}),
     ("darts-rnn", {"max_samples_per_epoch": 0}),
 ]
 
@@ -28,6 +37,7 @@ def no_run(monkeypatch):
 
     def run(*args, **kwargs):
         raise AssertionError("the run was not refused at plan time")
+
     monkeypatch.setattr(harness, "run", run)
 
 
@@ -41,12 +51,15 @@ def test_row4_every_baseline_and_darts_hyperparameter_is_checked(model, bad):
         make_model(model, **bad).check()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--models", "var", "--set", "var.maxlags=0"], "var: maxlags must be an integer >= 1, got 0"),
-    (["--models", "var", "--set", "var.ic=foo"], "var: ic must be one of"),
-    (["--models", "darts-nbeats", "--set", "darts-nbeats.n_epochs=-3"], "darts-nbeats: n_epochs must be"),
-    (["--models", "var", "--seeds", "-1"], "--seeds: must be a non-negative integer, got -1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--models", "var", "--set", "var.maxlags=0"], "var: maxlags must be an integer >= 1, got 0"),
+        (["--models", "var", "--set", "var.ic=foo"], "var: ic must be one of"),
+        (["--models", "darts-nbeats", "--set", "darts-nbeats.n_epochs=-3"], "darts-nbeats: n_epochs must be"),
+        (["--models", "var", "--seeds", "-1"], "--seeds: must be a non-negative integer, got -1"),
+    ],
+)
 def test_row4_bad_settings_are_one_line_and_exit_2_at_plan_time(args, message, no_run, capsys):
     if "darts-nbeats" in args:
         pytest.importorskip("darts")
@@ -70,6 +83,7 @@ def test_row12_bench_without_out_does_not_write_into_the_committed_results(tmp_p
     def run(cells, out, **kwargs):
         seen["out"] = out
         return harness.RunSummary(planned=len(cells))
+
     monkeypatch.setattr(harness, "run", run)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["bench", "--preset", "quick", "--systems", "Lorenz", "--models", "persistence"]) == 0
@@ -96,7 +110,7 @@ def test_small_info_prints_the_method_dict_one_entry_a_line(capsys):
     assert cli.main(["info", "Lorenz"]) == 0
     lines = capsys.readouterr().out.splitlines()
     end = next(i for i, line in enumerate(lines) if line.startswith("citation"))
-    invariants = lines[lines.index("invariants:"):end]
+    invariants = lines[lines.index("invariants:") : end]
     assert "  method:" in invariants and "    lyapunov:" in invariants
     assert max(len(line) for line in invariants) <= 100
 
@@ -109,8 +123,21 @@ def test_small_length_1_names_the_length_option(tmp_path, capsys):
 
 
 def test_small_progress_is_plain_lines_when_not_a_terminal(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "generate", "Lorenz", "Rossler", "--length", "50",
-                        "--out", str(tmp_path / "d")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "generate",
+            "Lorenz",
+            "Rossler",
+            "--length",
+            "50",
+            "--out",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "generate 1/2: Lorenz\ngenerate 2/2: Rossler\n" in r.stderr and "\r" not in r.stderr
 

@@ -1,6 +1,7 @@
 """The rest of issue 14: a run where every cell failed, cells whatever the working directory, options that
 cannot apply with noise, the README's examples, file permissions of cells, tasks and compiled modules,
 the constraints file, the public errors, progress in logs."""
+
 import json
 import os
 import re
@@ -23,8 +24,24 @@ TASK_SETTINGS = [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task
 
 
 def bench(catalog, out, *args, cwd=ROOT):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "--catalog", catalog, "bench", "--systems", "Lorenz",
-                           "--out", str(out), *args, *TASK_SETTINGS], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "--catalog",
+            catalog,
+            "bench",
+            "--systems",
+            "Lorenz",
+            "--out",
+            str(out),
+            *args,
+            *TASK_SETTINGS,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture
@@ -66,12 +83,15 @@ def test_small_bench_progress_is_one_line_per_cell_when_not_a_terminal(decoy_run
 
 
 # -- row 2: options that cannot apply with noise; noise on the state only; failures state the limit ----------
-@pytest.mark.parametrize("given, message", [
-    ({"method": "dop853"}, "method 'dop853' cannot apply with noise=0.02"),
-    ({"method": "rk4"}, "method 'rk4' cannot apply with noise=0.02"),
-    ({"rtol": 1e-11}, "rtol cannot apply with noise=0.02"),
-    ({"rtol": 1e-11, "atol": 1e-11}, "rtol and atol cannot apply with noise=0.02"),
-])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"method": "dop853"}, "method 'dop853' cannot apply with noise=0.02"),
+        ({"method": "rk4"}, "method 'rk4' cannot apply with noise=0.02"),
+        ({"rtol": 1e-11}, "rtol cannot apply with noise=0.02"),
+        ({"rtol": 1e-11, "atol": 1e-11}, "rtol and atol cannot apply with noise=0.02"),
+    ],
+)
 def test_row2_options_that_cannot_apply_with_noise_are_refused(given, message, tmp_path):
     with pytest.raises(ChaosbenchError, match=f"^{re.escape(message)}"):
         cb.generate(["Lorenz"], out=tmp_path / "d", length=50, noise=0.02, **given)
@@ -85,8 +105,12 @@ def test_row2_with_noise_heun_and_the_defaults_are_accepted_and_the_cli_refuses_
     cb.generate(["Lorenz"], out=tmp_path / "b", length=50, method="dop853", rtol=1e-11)  # no noise: they apply
     assert cli.main(["generate", "Lorenz", "--length", "50", "--noise", "0.02", "--out", str(tmp_path / "c")]) == 0
     capsys.readouterr()
-    assert cli.main(["generate", "Lorenz", "--length", "50", "--noise", "0.02", "--rtol", "1e-11",
-                     "--out", str(tmp_path / "d")]) == 2
+    assert (
+        cli.main(
+            ["generate", "Lorenz", "--length", "50", "--noise", "0.02", "--rtol", "1e-11", "--out", str(tmp_path / "d")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "rtol cannot apply with noise=0.02" in err[0]
 
@@ -144,9 +168,22 @@ def test_row5_cell_task_and_compiled_files_follow_the_umask(mask, mode, tmp_path
     cell = results.write_record(tmp_path / "res", {"cell_id": "abc", "status": "ok", "vpt_lyap": 1.0})
     assert cell.stat().st_mode & 0o777 == mode
     z = np.zeros((2, 1))
-    task = Task(system="X", seed=0, spec=TaskSpec(), variables=("x",), dt=0.1, max_lyapunov=1.0, train=z,
-                validation=z, contexts=z[None], targets=z[None], mean=z[0], std=z[0] + 1, truth_error=z.T,
-                long_truth=z)
+    task = Task(
+        system="X",
+        seed=0,
+        spec=TaskSpec(),
+        variables=("x",),
+        dt=0.1,
+        max_lyapunov=1.0,
+        train=z,
+        validation=z,
+        contexts=z[None],
+        targets=z[None],
+        mean=z[0],
+        std=z[0] + 1,
+        truth_error=z.T,
+        long_truth=z,
+    )
     task.save(tmp_path / "t.npz")
     assert (tmp_path / "t.npz").stat().st_mode & 0o777 == mode
     assert Task.load(tmp_path / "t.npz").system == "X"

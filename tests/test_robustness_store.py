@@ -1,5 +1,6 @@
 """Datasets under stress (issue 14): permissions, concurrent writers, huge requests, killed runs,
 damaged files, reading a directory with pandas and pyarrow, darts indexing."""
+
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ def cli(*args, **kw):
 def umask():
     def set_to(mask):
         os.umask(mask)
+
     old = os.umask(0o022)
     yield set_to
     os.umask(old)
@@ -63,9 +65,15 @@ def _agree(out):
 
 def test_row6_two_generates_started_at_once_with_other_specs_never_mix(tmp_path):
     out, go = tmp_path / "d", tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(go), "generate", "Lorenz", "--length", str(n),
-                               "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for n in (60, 70)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(go), "generate", "Lorenz", "--length", str(n), "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in (60, 70)
+    ]
     time.sleep(3)
     go.touch()
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
@@ -77,8 +85,22 @@ def test_row6_two_generates_started_at_once_with_other_specs_never_mix(tmp_path)
 
 def _large_generate_writing(out):
     """A large generate into ``out`` in its own process, returned once its temporary file exists."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "generate", "Lorenz", "--length", "1000000",
-                             "--trajectories", "2", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "generate",
+            "Lorenz",
+            "--length",
+            "1000000",
+            "--trajectories",
+            "2",
+            "--out",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (out.is_dir() and any(p.suffix == ".tmp" for p in out.iterdir())):
         time.sleep(0.05)
@@ -146,7 +168,7 @@ def _flip_bytes_in_a_page(path, column="x"):
     start = chunk.dictionary_page_offset or chunk.data_page_offset
     data = bytearray(path.read_bytes())
     at = start + chunk.total_compressed_size - 16  # inside the last page's values
-    data[at:at + 4] = bytes(b ^ 0xFF for b in data[at:at + 4])
+    data[at : at + 4] = bytes(b ^ 0xFF for b in data[at : at + 4])
     path.write_bytes(bytes(data))
 
 

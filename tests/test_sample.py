@@ -1,4 +1,5 @@
 """The sampler and its validator: known verdicts, determinism, resumption, the rejection log, the CLI end to end."""
+
 import importlib
 import json
 import subprocess
@@ -19,12 +20,15 @@ from .test_harness import SMALL
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name, parameters, rejected_by", [
-    ("Lorenz", {}, None),                   # rho = 28: the strange attractor
-    ("Lorenz", {"rho": 10.0}, "fixed_point"),  # below the Hopf bifurcation (rho = 24.74): C+ and C- attract
-    ("Rossler", {"c": 2.5}, "periodic"),       # a period-1 limit cycle, before the period-doubling cascade
-    ("Lorenz", {"rho": 160.0}, "periodic"),    # the periodic window at large rho
-])
+@pytest.mark.parametrize(
+    "name, parameters, rejected_by",
+    [
+        ("Lorenz", {}, None),  # rho = 28: the strange attractor
+        ("Lorenz", {"rho": 10.0}, "fixed_point"),  # below the Hopf bifurcation (rho = 24.74): C+ and C- attract
+        ("Rossler", {"c": 2.5}, "periodic"),  # a period-1 limit cycle, before the period-doubling cascade
+        ("Lorenz", {"rho": 160.0}, "periodic"),  # the periodic window at large rho
+    ],
+)
 def test_validator_on_known_cases(catalog, name, parameters, rejected_by):
     verdict = validate(catalog[name], parameters)
     if rejected_by is None:
@@ -39,8 +43,9 @@ def test_every_test_runs_without_stop_early(catalog):
     verdict = validate(catalog["Lorenz"], {"rho": 10.0}, stop_early=False)
     assert [c.name for c in verdict.checks] == list(TESTS)
     passed = {c.name: c.passed for c in verdict.checks}
-    assert passed["bounded"] and not (passed["fixed_point"] or passed["broadband"] or passed["lyapunov"]
-                                      or passed["persistence"])
+    assert passed["bounded"] and not (
+        passed["fixed_point"] or passed["broadband"] or passed["lyapunov"] or passed["persistence"]
+    )
     assert verdict.lyapunov_spectrum[0] < 0
 
 
@@ -70,8 +75,11 @@ def test_draws_depend_only_on_seed_and_index(catalog):
 
 def test_exponents_are_not_perturbed(catalog):
     rossler = catalog["Rossler"]
-    entry = dict(rossler.raw, equations={**dict(zip(rossler.variables, rossler.equations)), "x": "-y - z**n"},
-                 parameters={**rossler.raw["parameters"], "n": 1})
+    entry = dict(
+        rossler.raw,
+        equations={**dict(zip(rossler.variables, rossler.equations)), "x": "-y - z**n"},
+        parameters={**rossler.raw["parameters"], "n": 1},
+    )
     system = validate_system("Powered", entry)
     assert exponent_parameters(system) == {"n"}
     assert draw(0, [system], seed=0).parameters["n"] == 1.0
@@ -143,8 +151,11 @@ def test_trajectories_are_a_dataset_of_the_accepted_systems(tmp_path):
 
 def test_coupled_candidates_are_valid_catalog_entries(tmp_path):
     summary = sample_fn(["Lorenz", "Rossler"], 2, out=tmp_path, couple=1.0, seed=2)
-    rows = [json.loads(line) for name in ("accepted", "rejected")
-            for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for name in ("accepted", "rejected")
+        for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()
+    ]
     assert {r["kind"] for r in rows} == {"coupling"} and summary.candidates == 2
     systems = json.loads((tmp_path / "systems.json").read_text())["systems"]
     for name, entry in systems.items():
@@ -154,8 +165,24 @@ def test_coupled_candidates_are_valid_catalog_entries(tmp_path):
 
 def test_cli_sample_then_bench_on_sampled_systems(tmp_path):
     out = tmp_path / "sampled"
-    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "sample", "--parents", "Lorenz", "Rossler", "--n", "6",
-                        "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "sample",
+            "--parents",
+            "Lorenz",
+            "Rossler",
+            "--n",
+            "6",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "accepted" in r.stdout
     systems = json.loads((out / "systems.json").read_text())["systems"]
@@ -165,12 +192,41 @@ def test_cli_sample_then_bench_on_sampled_systems(tmp_path):
         assert "notes" not in entry
     names = list(systems)[:3]
     settings = [a for k, v in SMALL.as_dict().items() for a in ("--set", f"task.{k}={json.dumps(v)}")]
-    env = {"CHAOSBENCH_DATA": str(tmp_path / "data"), "PATH": "/usr/bin:/bin",
-           "HOME": str(Path.home()), "NUMBA_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--catalog", str(out / "systems.json"), "bench",
-                        "--systems", *names, "--models", "esn", "--preset", "quick", "--set", "esn.units=60",
-                        "--set", "esn.warmup=20", *settings, "--workers", "1", "--out", str(tmp_path / "runs"),
-                        "--no-progress"], capture_output=True, text=True, timeout=600, env=env)
+    env = {
+        "CHAOSBENCH_DATA": str(tmp_path / "data"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "NUMBA_NUM_THREADS": "1",
+    }
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "--catalog",
+            str(out / "systems.json"),
+            "bench",
+            "--systems",
+            *names,
+            "--models",
+            "esn",
+            "--preset",
+            "quick",
+            "--set",
+            "esn.units=60",
+            "--set",
+            "esn.warmup=20",
+            *settings,
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "3 scored, 0 failed" in r.stdout
 
@@ -178,9 +234,11 @@ def test_cli_sample_then_bench_on_sampled_systems(tmp_path):
 def test_cli_refuses_bad_arguments_in_one_line(tmp_path, capsys):
     from chaosbench.cli import main
 
-    for args, message in ((["--parents", "Lorenzz", "--n", "3"], "unknown system 'Lorenzz'"),
-                          (["--parents", "Lorenz", "--n", "0"], "--n: must be a positive integer"),
-                          (["--parents", "MackeyGlass", "--n", "2", "--couple"], "delay equation")):
+    for args, message in (
+        (["--parents", "Lorenzz", "--n", "3"], "unknown system 'Lorenzz'"),
+        (["--parents", "Lorenz", "--n", "0"], "--n: must be a positive integer"),
+        (["--parents", "MackeyGlass", "--n", "2", "--couple"], "delay equation"),
+    ):
         assert main(["sample", *args, "--out", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err

@@ -1,4 +1,5 @@
 """State-space forecasters: the chunked scan, parallel == recurrent modes, training, determinism, saving."""
+
 import numpy as np
 import pytest
 
@@ -12,8 +13,18 @@ from chaosbench.models.ssm_layers import chunk_length, linear_scan  # noqa: E402
 from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 
 #: tiny settings for tests: a few seconds of training
-TINY = {"d_model": 16, "n_layers": 2, "d_state": 8, "seq_len": 48, "burn_in": 8, "batch_size": 16,
-        "max_epochs": 3, "batches_per_epoch": 25, "validation_horizon": 30, "lr": 1e-2}
+TINY = {
+    "d_model": 16,
+    "n_layers": 2,
+    "d_state": 8,
+    "seq_len": 48,
+    "burn_in": 8,
+    "batch_size": 16,
+    "max_epochs": 3,
+    "batches_per_epoch": 25,
+    "validation_horizon": 30,
+    "lr": 1e-2,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +53,10 @@ def test_chunked_scan_matches_the_plain_loop(T, chunk, complex_):
     g = torch.Generator().manual_seed(T + chunk)
     shape = (3, T, 5)
     if complex_:  # time-invariant complex decays, as in the LRU
-        a = torch.polar(torch.rand(1, 1, 5, generator=g, dtype=torch.float64), 6 * torch.rand(1, 1, 5, generator=g,
-                                                                                               dtype=torch.float64))
+        a = torch.polar(
+            torch.rand(1, 1, 5, generator=g, dtype=torch.float64),
+            6 * torch.rand(1, 1, 5, generator=g, dtype=torch.float64),
+        )
         b = torch.randn(*shape, generator=g, dtype=torch.complex128)
         h0 = torch.randn(3, 5, generator=g, dtype=torch.complex128)
     else:  # time-varying real decays, as in Mamba
@@ -62,10 +75,14 @@ def test_chunk_length_divides_when_it_can():
 
 def _layers():
     torch.manual_seed(0)
-    return {"lru-layer": LRULayer(6, 5, chunk=4), "lru-block": LRUBlock(6, 5),
-            "selective-layer": SelectiveSSMLayer(6, 4, d_conv=4), "mamba-block": MambaBlock(6, 4, d_conv=3),
-            "lru-net": SSMNet(3, [LRUBlock(6, 5), LRUBlock(6, 5)], 6),
-            "mamba-net": SSMNet(3, [MambaBlock(6, 4), MambaBlock(6, 4, d_conv=2)], 6)}
+    return {
+        "lru-layer": LRULayer(6, 5, chunk=4),
+        "lru-block": LRUBlock(6, 5),
+        "selective-layer": SelectiveSSMLayer(6, 4, d_conv=4),
+        "mamba-block": MambaBlock(6, 4, d_conv=3),
+        "lru-net": SSMNet(3, [LRUBlock(6, 5), LRUBlock(6, 5)], 6),
+        "mamba-net": SSMNet(3, [MambaBlock(6, 4), MambaBlock(6, 4, d_conv=2)], 6),
+    }
 
 
 def _run_recurrent(layer, x, state=None):
@@ -123,6 +140,7 @@ def test_closed_loop_training_steps_use_the_recurrent_update(task, monkeypatch):
     def counted(self, x, states=None):
         calls.append(x.requires_grad)
         return step(self, x, states)
+
     monkeypatch.setattr(SSMNet, "step", counted)
     model = LRU(**{**TINY, "max_epochs": 2, "batches_per_epoch": 10, "rollout_steps": 6, "validation_horizon": 0})
     model.fit(task.train, dt=task.dt, validation=task.validation)
@@ -146,12 +164,28 @@ def test_deterministic_for_a_seed_and_saved_alike(name, task, tmp_path):
     assert np.array_equal(loaded.forecast_windows(task.contexts, 30), fa)
 
 
-@pytest.mark.parametrize("name,key,value", [
-    ("lru", "d_model", 0), ("lru", "n_layers", 1.5), ("lru", "d_state", -1), ("lru", "burn_in", 48),
-    ("lru", "input_noise", -0.1), ("lru", "chunk", -2), ("lru", "rollout_steps", 48),
-    ("mamba", "rollout_steps", 1.0), ("lru", "r_min", 1.0), ("lru", "r_max", 0.2),
-    ("lru", "max_phase", 0), ("mamba", "expand", 0), ("mamba", "d_conv", 0), ("mamba", "dt_min", -1e-3),
-    ("mamba", "dt_max", 1e-4), ("mamba", "seq_len", 0), ("mamba", "lr", -1.0)])
+@pytest.mark.parametrize(
+    "name,key,value",
+    [
+        ("lru", "d_model", 0),
+        ("lru", "n_layers", 1.5),
+        ("lru", "d_state", -1),
+        ("lru", "burn_in", 48),
+        ("lru", "input_noise", -0.1),
+        ("lru", "chunk", -2),
+        ("lru", "rollout_steps", 48),
+        ("mamba", "rollout_steps", 1.0),
+        ("lru", "r_min", 1.0),
+        ("lru", "r_max", 0.2),
+        ("lru", "max_phase", 0),
+        ("mamba", "expand", 0),
+        ("mamba", "d_conv", 0),
+        ("mamba", "dt_min", -1e-3),
+        ("mamba", "dt_max", 1e-4),
+        ("mamba", "seq_len", 0),
+        ("mamba", "lr", -1.0),
+    ],
+)
 def test_bad_hyperparameters_give_one_line_naming_the_argument(name, key, value, task):
     model = make_model(name, **{**TINY, key: value})
     with pytest.raises(ChaosbenchError, match=key) as err:

@@ -1,4 +1,5 @@
 """Parquet datasets: exact round trip, metadata, atomic writes, spec identity, filtered loading."""
+
 import json
 import os
 

@@ -1,4 +1,5 @@
 """The task protocol: shapes, normalisation, independent windows, seeds, horizons in Lyapunov times."""
+
 import math
 
 import numpy as np
@@ -64,8 +65,12 @@ def test_presets():
     assert set(PRESETS) >= {"quick", "standard", "data-limited"}
     assert get_preset("data-limited").task.n_train == 1000
     assert get_preset("standard").systems == "chaotic"
-    assert all(p.task.horizon_lyap >= 15 and p.task.n_windows == 10
-               and p.task.pts_per_period == (1 if p.systems == "chaotic-maps" else 100) for p in PRESETS.values())
+    assert all(
+        p.task.horizon_lyap >= 15
+        and p.task.n_windows == 10
+        and p.task.pts_per_period == (1 if p.systems == "chaotic-maps" else 100)
+        for p in PRESETS.values()
+    )
     with pytest.raises(ChaosbenchError, match="unknown preset"):
         get_preset("fast")
     with pytest.raises(ChaosbenchError, match="n_windows"):
@@ -80,8 +85,9 @@ def test_certified_time_catches_a_loose_truth(lyapunov_catalog):
     from chaosbench.cell import score
 
     tight = make_task("Lorenz", SMALL.replace(horizon_lyap=25.0), seed=3, catalog=lyapunov_catalog)
-    loose = make_task("Lorenz", SMALL.replace(horizon_lyap=25.0, truth_rtol=1e-6, check_rtol=1e-5), seed=3,
-                      catalog=lyapunov_catalog)
+    loose = make_task(
+        "Lorenz", SMALL.replace(horizon_lyap=25.0, truth_rtol=1e-6, check_rtol=1e-5), seed=3, catalog=lyapunov_catalog
+    )
     lyap = loose.steps_per_lyapunov
     assert np.all(tight.certified_steps() / lyap > 15)  # the default truth is certified for most of the horizon
     assert np.all(loose.certified_steps() / lyap < 12)  # ln(0.03 / 1e-5) ≈ 8 Lyapunov times, give or take

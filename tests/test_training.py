@@ -1,4 +1,5 @@
 """The shared training loop and the PyTorch model base: schedules, early stopping, budgets, determinism."""
+
 import copy
 import math
 
@@ -69,8 +70,14 @@ def test_early_stopping_ends_a_run_that_stops_improving():
     x, y = _regression()
     net = torch.nn.Linear(3, 1)
     scores = iter([2.0, 1.0, 0.5, 0.6, 0.7, 0.8, 0.9] + [1.0] * 100)  # the first scores the starting weights
-    log = train(net, lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
-                len(x), TrainConfig(max_epochs=100, patience=3), batch_size=64, val_fn=lambda: next(scores))
+    log = train(
+        net,
+        lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+        len(x),
+        TrainConfig(max_epochs=100, patience=3),
+        batch_size=64,
+        val_fn=lambda: next(scores),
+    )
     assert log.epochs == 5 and log.best_epoch == 2 and "3 evaluations" in log.stopped
     assert log.initial_score == 2.0 and log.summary()["initial_val_score"] == 2.0
 
@@ -81,8 +88,14 @@ def test_starting_weights_are_kept_when_no_epoch_beats_them():
     net = torch.nn.Linear(3, 1)
     start = copy.deepcopy(net.state_dict())
     scores = iter([0.1] + [1.0] * 100)
-    log = train(net, lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
-                len(x), TrainConfig(max_epochs=100, patience=2, lr=0.1), batch_size=64, val_fn=lambda: next(scores))
+    log = train(
+        net,
+        lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+        len(x),
+        TrainConfig(max_epochs=100, patience=2, lr=0.1),
+        batch_size=64,
+        val_fn=lambda: next(scores),
+    )
     assert log.best_epoch == 0 and log.epochs == 2 and log.steps > 0
     assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
 
@@ -90,8 +103,13 @@ def test_starting_weights_are_kept_when_no_epoch_beats_them():
 def test_the_safety_limit_stops_a_runaway_fit_and_says_so():
     x, y = _regression(n=4096)
     net = torch.nn.Sequential(torch.nn.Linear(3, 256), torch.nn.Tanh(), torch.nn.Linear(256, 1))
-    log = train(net, lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
-                len(x), TrainConfig(max_epochs=10_000, safety_seconds=0.5, patience=0), batch_size=8)
+    log = train(
+        net,
+        lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+        len(x),
+        TrainConfig(max_epochs=10_000, safety_seconds=0.5, patience=0),
+        batch_size=8,
+    )
     assert "safety limit" in log.stopped and log.seconds < 5.0 and log.epochs < 10_000
     assert log.safety_limit_hit and log.summary()["safety_limit_hit"] is True
 
@@ -110,6 +128,7 @@ def test_the_work_of_a_fit_is_fixed_by_epochs_not_by_the_clock():
         def loss(idx, p, net=net, delay=delay):
             _time.sleep(delay)
             return ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean()
+
         log = train(net, loss, len(x), TrainConfig(max_epochs=3, patience=0), batch_size=32)
         assert log.stopped == "max_epochs reached" and not log.safety_limit_hit
         ends.append((log.steps, net.weight.detach().clone()))
@@ -123,19 +142,27 @@ def test_gradient_clipping_bounds_the_first_update():
         torch.manual_seed(0)
         net = torch.nn.Linear(3, 1)
         before = net.weight.detach().clone()
-        train(net, lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(), len(x),
-              TrainConfig(max_epochs=1, lr=1.0, optimizer="radam", grad_clip=clip, weight_decay=0.0), batch_size=256)
+        train(
+            net,
+            lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+            len(x),
+            TrainConfig(max_epochs=1, lr=1.0, optimizer="radam", grad_clip=clip, weight_decay=0.0),
+            batch_size=256,
+        )
         moved = float((net.weight.detach() - before).abs().max())
         assert (moved < 10.0) == bounded, (clip, moved)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"schedule": "linear"}, "schedule must be one of"),
-    ({"optimizer": "sgd"}, "optimizer must be one of"),
-    ({"max_epochs": 0}, "max_epochs must be a positive integer"),
-    ({"lr": -1.0}, "lr must be a positive number"),
-    ({"grad_clip": math.nan}, "grad_clip must be a non-negative number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"schedule": "linear"}, "schedule must be one of"),
+        ({"optimizer": "sgd"}, "optimizer must be one of"),
+        ({"max_epochs": 0}, "max_epochs must be a positive integer"),
+        ({"lr": -1.0}, "lr must be a positive number"),
+        ({"grad_clip": math.nan}, "grad_clip must be a non-negative number"),
+    ],
+)
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(ChaosbenchError, match=message):
         TrainConfig(**kwargs)

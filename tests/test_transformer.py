@@ -1,4 +1,5 @@
 """The causal transformer: cached = uncached rollout, training, determinism, saving, errors."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,18 @@ from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
 from tests.checks import assert_trained_and_beats_persistence  # noqa: E402
 
 #: tiny settings for tests: a few seconds of training
-TINY = {"d_model": 32, "n_heads": 2, "n_layers": 2, "d_ff": 64, "seq_len": 16, "batch_size": 32,
-        "max_epochs": 6, "batches_per_epoch": 40, "validation_horizon": 50, "lr": 5e-3}
+TINY = {
+    "d_model": 32,
+    "n_heads": 2,
+    "n_layers": 2,
+    "d_ff": 64,
+    "seq_len": 16,
+    "batch_size": 32,
+    "max_epochs": 6,
+    "batches_per_epoch": 40,
+    "validation_horizon": 50,
+    "lr": 5e-3,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -68,8 +79,9 @@ def test_short_training_lowers_the_loss_and_beats_persistence(fitted, task):
 
 def test_deterministic_for_a_seed(task):
     short = {**TINY, "max_epochs": 2, "batches_per_epoch": 10}
-    first, again = (make_model("transformer", **short).fit(task.train, dt=task.dt, validation=task.validation)
-                    for _ in range(2))
+    first, again = (
+        make_model("transformer", **short).fit(task.train, dt=task.dt, validation=task.validation) for _ in range(2)
+    )
     forecast = first.forecast_windows(task.contexts, 100)
     assert np.array_equal(again.forecast_windows(task.contexts, 100), forecast)
     assert np.array_equal(first.forecast_windows(task.contexts, 100), forecast)
@@ -84,9 +96,17 @@ def test_save_and_load_give_identical_forecasts(fitted, task, tmp_path):
     assert np.array_equal(loaded.forecast_windows(task.contexts, 200), fitted.forecast_windows(task.contexts, 200))
 
 
-@pytest.mark.parametrize("bad,argument", [({"d_model": 0}, "d_model"), ({"n_heads": 3}, "d_model"),
-                                          ({"n_layers": 0}, "n_layers"), ({"d_ff": 2.5}, "d_ff"),
-                                          ({"batch_size": 0}, "batch_size"), ({"schedule": "linear"}, "schedule")])
+@pytest.mark.parametrize(
+    "bad,argument",
+    [
+        ({"d_model": 0}, "d_model"),
+        ({"n_heads": 3}, "d_model"),
+        ({"n_layers": 0}, "n_layers"),
+        ({"d_ff": 2.5}, "d_ff"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"schedule": "linear"}, "schedule"),
+    ],
+)
 def test_bad_hyperparameters_give_one_line_naming_the_argument(bad, argument, task):
     with pytest.raises(ChaosbenchError) as err:
         make_model("transformer", **{**TINY, **bad}).fit(task.train[:200], dt=task.dt)

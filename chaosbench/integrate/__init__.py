@@ -3,6 +3,7 @@
 :func:`integrate` is the one entry point; it runs a batch of initial conditions in parallel and
 returns the sampled states with a status per trajectory.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,12 @@ from ..errors import ChaosbenchError
 METHODS = {"dop853": 0, "rk4": 1, "heun": 2}
 DEFAULT_RTOL = 1e-10
 DEFAULT_ATOL = 1e-10
-STATUS_TEXT = {0: "ok", 1: "too many steps (stiff or exploding?)", 2: "step size underflow",
-               3: "the state became NaN or infinite"}
+STATUS_TEXT = {
+    0: "ok",
+    1: "too many steps (stiff or exploding?)",
+    2: "step size underflow",
+    3: "the state became NaN or infinite",
+}
 
 
 @dataclass
@@ -36,10 +41,23 @@ class Solution:
         return [(int(i), STATUS_TEXT[int(s)]) for i, s in enumerate(self.status) if s != 0]
 
 
-def integrate(compiled, y0, *, dt: float, n_steps: int, t0: float = 0.0, method: str = "dop853",
-              rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, h_max: float | None = None,
-              max_steps: int = 50_000_000, substeps: int | None = None, noise=None, seed: int = 0,
-              stream: int = 0) -> Solution:
+def integrate(
+    compiled,
+    y0,
+    *,
+    dt: float,
+    n_steps: int,
+    t0: float = 0.0,
+    method: str = "dop853",
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    h_max: float | None = None,
+    max_steps: int = 50_000_000,
+    substeps: int | None = None,
+    noise=None,
+    seed: int = 0,
+    stream: int = 0,
+) -> Solution:
     """Integrate one or many initial conditions of a compiled system.
 
     Parameters
@@ -88,19 +106,61 @@ def integrate(compiled, y0, *, dt: float, n_steps: int, t0: float = 0.0, method:
     if m == 1 and method == "dop853":  # one trajectory: skip the parallel driver (and its compilation)
         from .dop853 import dop853
 
-        status[0] = dop853(compiled.rhs, y0[0].copy(), float(t0), float(dt), int(n_steps), *args, float(rtol),
-                           float(atol), h_max, int(max_steps), out[0], stats[0])
+        status[0] = dop853(
+            compiled.rhs,
+            y0[0].copy(),
+            float(t0),
+            float(dt),
+            int(n_steps),
+            *args,
+            float(rtol),
+            float(atol),
+            h_max,
+            int(max_steps),
+            out[0],
+            stats[0],
+        )
     elif m == 1:
         from .fixed import fixed_step
 
-        status[0] = fixed_step(compiled.rhs, METHODS[method] - 1, y0[0].copy(), float(t0), float(dt),
-                               int(n_steps), int(substeps), *args, sigma, int(seed), int(stream), out[0], stats[0])
+        status[0] = fixed_step(
+            compiled.rhs,
+            METHODS[method] - 1,
+            y0[0].copy(),
+            float(t0),
+            float(dt),
+            int(n_steps),
+            int(substeps),
+            *args,
+            sigma,
+            int(seed),
+            int(stream),
+            out[0],
+            stats[0],
+        )
     else:
         from .batch import integrate_batch
 
-        integrate_batch(compiled.rhs, METHODS[method], np.ascontiguousarray(y0), float(t0), float(dt),
-                        int(n_steps), *args, float(rtol), float(atol), h_max, int(max_steps), int(substeps),
-                        sigma, int(seed), int(stream), out, status, stats)
+        integrate_batch(
+            compiled.rhs,
+            METHODS[method],
+            np.ascontiguousarray(y0),
+            float(t0),
+            float(dt),
+            int(n_steps),
+            *args,
+            float(rtol),
+            float(atol),
+            h_max,
+            int(max_steps),
+            int(substeps),
+            sigma,
+            int(seed),
+            int(stream),
+            out,
+            status,
+            stats,
+        )
     return Solution(out, status, stats[:, 0], stats[:, 1], stats[:, 2])
 
 
@@ -127,6 +187,7 @@ def _iterate(compiled, y0, stride, n_steps: int, noise) -> Solution:
     else:
         from .iterate import iterate_batch
 
-        iterate_batch(compiled.rhs, np.ascontiguousarray(y0), int(stride), int(n_steps), compiled.params, out, status,
-                      stats)
+        iterate_batch(
+            compiled.rhs, np.ascontiguousarray(y0), int(stride), int(n_steps), compiled.params, out, status, stats
+        )
     return Solution(out, status, stats[:, 0], stats[:, 1], stats[:, 2])

@@ -1,4 +1,5 @@
 """Many initial conditions at once: one compiled driver, trajectories in parallel with ``prange``."""
+
 import numba as nb
 
 from .dop853 import dop853
@@ -6,23 +7,76 @@ from .fixed import fixed_step
 from .signatures import F64_1D, F64_2D, I64_1D, RHS_TYPE
 
 DOP853, RK4, HEUN = 0, 1, 2
-SIGNATURE = nb.types.void(RHS_TYPE, nb.types.int64, F64_2D, nb.types.float64, nb.types.float64, nb.types.int64,
-                          F64_1D, I64_1D, F64_1D, nb.types.float64, nb.types.float64, nb.types.float64,
-                          nb.types.int64, nb.types.int64, F64_1D, nb.types.int64, nb.types.int64,
-                          nb.types.float64[:, :, ::1],
-                          I64_1D, F64_2D.copy(dtype=nb.types.int64))
+SIGNATURE = nb.types.void(
+    RHS_TYPE,
+    nb.types.int64,
+    F64_2D,
+    nb.types.float64,
+    nb.types.float64,
+    nb.types.int64,
+    F64_1D,
+    I64_1D,
+    F64_1D,
+    nb.types.float64,
+    nb.types.float64,
+    nb.types.float64,
+    nb.types.int64,
+    nb.types.int64,
+    F64_1D,
+    nb.types.int64,
+    nb.types.int64,
+    nb.types.float64[:, :, ::1],
+    I64_1D,
+    F64_2D.copy(dtype=nb.types.int64),
+)
 
 
 @nb.njit(SIGNATURE, cache=True, parallel=True)
-def integrate_batch(f, method, y0s, t0, dt_out, n_out, p, lag_var, lag_tau, rtol, atol, h_max, max_steps,
-                    substeps, sigma, seed, stream0, out, status, stats):
+def integrate_batch(
+    f,
+    method,
+    y0s,
+    t0,
+    dt_out,
+    n_out,
+    p,
+    lag_var,
+    lag_tau,
+    rtol,
+    atol,
+    h_max,
+    max_steps,
+    substeps,
+    sigma,
+    seed,
+    stream0,
+    out,
+    status,
+    stats,
+):
     """Integrate every row of ``y0s``; trajectory i writes out[i], status[i] and stats[i]."""
     for i in nb.prange(y0s.shape[0]):
         y0 = y0s[i].copy()
         if method == DOP853:
-            status[i] = dop853(f, y0, t0, dt_out, n_out, p, lag_var, lag_tau, rtol, atol, h_max, max_steps,
-                               out[i], stats[i])
+            status[i] = dop853(
+                f, y0, t0, dt_out, n_out, p, lag_var, lag_tau, rtol, atol, h_max, max_steps, out[i], stats[i]
+            )
         else:
             scheme = 0 if method == RK4 else 1
-            status[i] = fixed_step(f, scheme, y0, t0, dt_out, n_out, substeps, p, lag_var, lag_tau, sigma,
-                                   seed, stream0 + i, out[i], stats[i])
+            status[i] = fixed_step(
+                f,
+                scheme,
+                y0,
+                t0,
+                dt_out,
+                n_out,
+                substeps,
+                p,
+                lag_var,
+                lag_tau,
+                sigma,
+                seed,
+                stream0 + i,
+                out[i],
+                stats[i],
+            )

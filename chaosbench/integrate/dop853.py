@@ -7,6 +7,7 @@ uniform grid come from the dense output, so sampling never shortens the steps. D
 (method of steps) keep every step's interpolant in a history buffer and cap the step at the
 smallest delay, so every delayed value lies in an already completed step.
 """
+
 import math
 
 import numba as nb
@@ -18,12 +19,29 @@ from .tableau import A, B, C, D, E3, E5, N_STAGES, N_STAGES_EXTENDED
 
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE = 0, 1, 2, 3
-STATUS_TEXT = {OK: "ok", MAX_STEPS: "too many steps (stiff or exploding?)",
-               STEP_UNDERFLOW: "step size underflow", NOT_FINITE: "state became NaN or infinite"}
+STATUS_TEXT = {
+    OK: "ok",
+    MAX_STEPS: "too many steps (stiff or exploding?)",
+    STEP_UNDERFLOW: "step size underflow",
+    NOT_FINITE: "state became NaN or infinite",
+}
 
-SIGNATURE = nb.types.int64(RHS_TYPE, F64_1D, nb.types.float64, nb.types.float64, nb.types.int64, F64_1D,
-                           I64_1D, F64_1D, nb.types.float64, nb.types.float64, nb.types.float64,
-                           nb.types.int64, F64_2D, I64_1D)
+SIGNATURE = nb.types.int64(
+    RHS_TYPE,
+    F64_1D,
+    nb.types.float64,
+    nb.types.float64,
+    nb.types.int64,
+    F64_1D,
+    I64_1D,
+    F64_1D,
+    nb.types.float64,
+    nb.types.float64,
+    nb.types.float64,
+    nb.types.int64,
+    F64_2D,
+    I64_1D,
+)
 
 
 @nb.njit(cache=True)

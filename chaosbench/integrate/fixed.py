@@ -5,6 +5,7 @@ RK4 (Kutta 1901) takes ``substeps`` equal steps between outputs. The stochastic 
 dX = f(t, X) dt + sigma dW with a seeded counter-based generator. Both carry delay equations with
 a cubic Hermite history (method of steps; the step must not exceed the smallest delay).
 """
+
 import math
 
 import numba as nb
@@ -15,9 +16,23 @@ from .rng import normals, seed_state
 from .signatures import F64_1D, F64_2D, I64_1D, RHS_TYPE
 
 RK4, HEUN = 0, 1
-SIGNATURE = nb.types.int64(RHS_TYPE, nb.types.int64, F64_1D, nb.types.float64, nb.types.float64, nb.types.int64,
-                           nb.types.int64, F64_1D, I64_1D, F64_1D, F64_1D, nb.types.int64, nb.types.int64,
-                           F64_2D, I64_1D)
+SIGNATURE = nb.types.int64(
+    RHS_TYPE,
+    nb.types.int64,
+    F64_1D,
+    nb.types.float64,
+    nb.types.float64,
+    nb.types.int64,
+    nb.types.int64,
+    F64_1D,
+    I64_1D,
+    F64_1D,
+    F64_1D,
+    nb.types.int64,
+    nb.types.int64,
+    F64_2D,
+    I64_1D,
+)
 
 
 @nb.njit(SIGNATURE, cache=True)

@@ -8,6 +8,7 @@ which is the 7th-order DOP853 dense output (Hairer, Norsett & Wanner 1993, Sec. 
 R4..R7 = 0, the cubic Hermite interpolant of a one-step method. Delayed values x(t - tau) are read
 from it, never interpolated linearly. Steps no older than the largest delay are kept.
 """
+
 import numba as nb
 import numpy as np
 

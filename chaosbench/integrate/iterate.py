@@ -4,6 +4,7 @@ A map's compiled ``rhs`` (the same first-class function type as a flow's right-h
 :mod:`chaosbench.integrate.signatures`) writes the next state; these kernels apply it ``stride``
 times between recorded states, one trajectory or many in parallel, compiled once for every map.
 """
+
 import math
 
 import numba as nb
@@ -14,8 +15,16 @@ from .signatures import F64_1D, F64_2D, I64_1D, RHS_TYPE
 OK, NOT_FINITE = 0, 3
 
 SIGNATURE = nb.types.int64(RHS_TYPE, F64_1D, nb.types.int64, nb.types.int64, F64_1D, F64_2D, I64_1D)
-BATCH_SIGNATURE = nb.types.void(RHS_TYPE, F64_2D, nb.types.int64, nb.types.int64, F64_1D,
-                                nb.types.float64[:, :, ::1], I64_1D, F64_2D.copy(dtype=nb.types.int64))
+BATCH_SIGNATURE = nb.types.void(
+    RHS_TYPE,
+    F64_2D,
+    nb.types.int64,
+    nb.types.int64,
+    F64_1D,
+    nb.types.float64[:, :, ::1],
+    I64_1D,
+    F64_2D.copy(dtype=nb.types.int64),
+)
 
 
 @nb.njit(SIGNATURE, cache=True, error_model="numpy")

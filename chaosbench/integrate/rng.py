@@ -4,6 +4,7 @@ numba's own generator is per thread, so draws inside ``prange`` depend on schedu
 each trajectory's splitmix64 stream (Steele, Lea & Flood 2014) with (seed, trajectory) makes noisy
 trajectories reproducible whatever the number of threads.
 """
+
 import math
 
 import numba as nb

@@ -3,6 +3,7 @@
 Every right-hand side has the same first-class function type, so each integrator is compiled
 once for all systems instead of once per system.
 """
+
 from numba import types
 
 F64_1D = types.float64[::1]

@@ -3,6 +3,7 @@
 ``chaosbench annotate [SYSTEMS] [--check] [--workers N]`` is :func:`main`'s command line; the work
 runs in a process pool, one system per task, with numerical libraries pinned to one thread each.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,9 +30,12 @@ SETTINGS = {
 }
 #: fields compared by --check, with their error-bar fields; a drift is |new - old| > Z * (combined std)
 CHECKED = {
-    "lyapunov_spectrum": "lyapunov_spectrum_std", "kaplan_yorke_dimension": "kaplan_yorke_dimension_std",
-    "pesin_entropy": "pesin_entropy_std", "correlation_dimension": "correlation_dimension_std",
-    "dominant_period": "dominant_period_std", "suggested_dt": "suggested_dt_std",
+    "lyapunov_spectrum": "lyapunov_spectrum_std",
+    "kaplan_yorke_dimension": "kaplan_yorke_dimension_std",
+    "pesin_entropy": "pesin_entropy_std",
+    "correlation_dimension": "correlation_dimension_std",
+    "dominant_period": "dominant_period_std",
+    "suggested_dt": "suggested_dt_std",
 }
 Z = 4.0
 #: floors on the tolerance: spectral quantities are resolved to a frequency bin, statistics to sampling noise
@@ -70,7 +74,7 @@ def _mean_std(values) -> tuple[float | None, float | None]:
 
 def _embed(x: np.ndarray, coordinates: int, lag: int) -> np.ndarray:
     span = (coordinates - 1) * lag
-    return np.stack([x[span - i * lag: len(x) - i * lag] for i in range(coordinates)], axis=1)
+    return np.stack([x[span - i * lag : len(x) - i * lag] for i in range(coordinates)], axis=1)
 
 
 def compute_invariants(system: System, settings: dict | None = None) -> dict:
@@ -95,8 +99,13 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
     is_map = system.is_map
     per_period = 1 if is_map else samp["pts_per_period"]  # a map's time unit is one iteration
     dt = system.period / per_period
-    states = trajectory(system, length=samp["length"], n_trajectories=samp["n_trajectories"],
-                        seed=samp["seed"], **({} if is_map else {"dt": dt}))
+    states = trajectory(
+        system,
+        length=samp["length"],
+        n_trajectories=samp["n_trajectories"],
+        seed=samp["seed"],
+        **({} if is_map else {"dt": dt}),
+    )
     cd = s["correlation_dimension"]
     min_dimension = 0.0 if is_map else cd["min_dimension"]
     stride = max(1, samp["length"] // cd["points"])
@@ -126,7 +135,7 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
     inv["pesin_entropy"] = _sig(pesin_entropy(mean_spectrum))
     inv["pesin_entropy_std"] = _mean_std([pesin_entropy(r) for r in per])[1]
     inv["lyapunov_time"] = _sig(1.0 / lam1) if lam1 > 0 else None
-    inv["lyapunov_time_std"] = _sig(lam1_std / lam1 ** 2) if lam1 > 0 else None
+    inv["lyapunov_time_std"] = _sig(lam1_std / lam1**2) if lam1 > 0 else None
     if full:
         inv["mean_divergence"] = _sig(float(ly.divergence.mean()))
     inv["correlation_dimension"], inv["correlation_dimension_std"] = _mean_std(d2)
@@ -142,22 +151,43 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
         "lyapunov": {k: (_sig(v) if isinstance(v, float) else v) for k, v in ly.settings.items()},
         "correlation_dimension": {
             "method": "Grassberger-Procaccia, standardised coordinates, least-squares slope over the window of "
-                      "0.8 decades in r with the most constant local slope"
-                      + ("" if is_map else f" among those with slope >= {cd['min_dimension']:g} (an attractor of a "
-                                           "flow contains orbits)"),
-            "coordinates": (f"delay embedding, {cd['delay_embedding']} coordinates, lag tau/2" if system.is_delay
-                            else "observed variables"),
-            "points": int(len(pts)), "spacing": _sig(stride * dt), "theiler_window": theiler,
+            "0.8 decades in r with the most constant local slope"
+            + (
+                ""
+                if is_map
+                else f" among those with slope >= {cd['min_dimension']:g} (an attractor of a flow contains orbits)"
+            ),
+            "coordinates": (
+                f"delay embedding, {cd['delay_embedding']} coordinates, lag tau/2"
+                if system.is_delay
+                else "observed variables"
+            ),
+            "points": int(len(pts)),
+            "spacing": _sig(stride * dt),
+            "theiler_window": theiler,
             "scaling_region": [_sig(float(np.median(r[:, 0]))), _sig(float(np.median(r[:, 1])))],
-            "trajectories": int(len(states))},
-        "timescales": ({"method": "none: a map's time step is one iteration"} if is_map else
-                       {"method": "Welch power spectrum summed over standardised variables; dominant period at "
-                                  "its highest peak; suggested_dt gives 10 samples per cycle of the frequency "
-                                  "below which 99% of the power lies",
-                        "dt": _sig(dt), "length": samp["length"], "segment": 4096}),
+            "trajectories": int(len(states)),
+        },
+        "timescales": (
+            {"method": "none: a map's time step is one iteration"}
+            if is_map
+            else {
+                "method": "Welch power spectrum summed over standardised variables; dominant period at "
+                "its highest peak; suggested_dt gives 10 samples per cycle of the frequency "
+                "below which 99% of the power lies",
+                "dt": _sig(dt),
+                "length": samp["length"],
+                "segment": 4096,
+            }
+        ),
         "system_hash": dynamics_hash(system.raw),
-        "statistics": {"coordinates": "observed", "trajectories": samp["n_trajectories"], "length": samp["length"],
-                       "dt": _sig(dt), "seed": samp["seed"]},
+        "statistics": {
+            "coordinates": "observed",
+            "trajectories": samp["n_trajectories"],
+            "length": samp["length"],
+            "dt": _sig(dt),
+            "seed": samp["seed"],
+        },
     }
     return inv
 
@@ -183,7 +213,7 @@ def drift(name: str, stored: dict, new: dict) -> list[str]:
             continue
         sa = np.atleast_1d(np.asarray(stored.get(err) or 0.0, float))
         sb = np.atleast_1d(np.asarray(new.get(err) or 0.0, float))
-        tol = Z * np.sqrt(sa ** 2 + sb ** 2) + RELATIVE_FLOOR.get(field, 0.0) * np.abs(a) + 1e-12
+        tol = Z * np.sqrt(sa**2 + sb**2) + RELATIVE_FLOOR.get(field, 0.0) * np.abs(a) + 1e-12
         for i in np.nonzero(np.abs(b - a) > tol)[0]:
             where = f"{field}[{i}]" if a.size > 1 else field
             out.append(f"{name}: {where} stored {a[i]:.6g}, now {b[i]:.6g} (tolerance {tol[i]:.3g})")
@@ -246,8 +276,13 @@ def _work(name: str, catalog: tuple[str, ...]) -> tuple[str, dict | None, str | 
 _PINNED = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def annotate(systems: Iterable[str] | None = None, *, catalog=None, workers: int = 1, progress: bool = True,
-             ) -> tuple[dict[str, dict], dict[str, str]]:
+def annotate(
+    systems: Iterable[str] | None = None,
+    *,
+    catalog=None,
+    workers: int = 1,
+    progress: bool = True,
+) -> tuple[dict[str, dict], dict[str, str]]:
     """Compute the invariants of ``systems`` (default: every system), ``workers`` processes at a time.
 
     Returns (invariants by name, error message by name for systems that failed).
@@ -303,8 +338,11 @@ def add_parser(sub) -> None:
     """Register ``chaosbench annotate`` on the CLI's subparsers."""
     p = sub.add_parser("annotate", help="compute the invariants of systems and store them in the catalog")
     p.add_argument("systems", nargs="*", default=["all"], help="system names, or 'all' (default)")
-    p.add_argument("--check", action="store_true",
-                   help="recompute and compare with the stored values; exit 1 naming fields that drift")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="recompute and compare with the stored values; exit 1 naming fields that drift",
+    )
     p.add_argument("--workers", type=_workers, default=1, help="processes (one system each)")
     p.set_defaults(run=run_command)
 
@@ -325,8 +363,10 @@ def run_command(args) -> int:
         for line in lines:
             print(f"chaosbench: drift: {line}", file=sys.stderr)
         bad = sorted({line.split(":")[0] for line in lines})
-        print(f"checked {len(results)} systems in {seconds:.0f} s: "
-              + (f"{len(bad)} drifted ({', '.join(bad)})" if bad else "all within their error bars"))
+        print(
+            f"checked {len(results)} systems in {seconds:.0f} s: "
+            + (f"{len(bad)} drifted ({', '.join(bad)})" if bad else "all within their error bars")
+        )
         return 1 if lines or failures else 0
     if results:
         files, skipped = write_invariants(results, load_catalog(args.catalog).sources)

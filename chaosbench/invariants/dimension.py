@@ -1,4 +1,5 @@
 """Dimensions and entropy: Kaplan-Yorke and Pesin from a spectrum, correlation dimension from points."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ class CorrelationDimension:
     c_range: tuple[float, float]
 
 
-def correlation_sum(points: np.ndarray, radii: np.ndarray, theiler: int = 0,
-                    distances: np.ndarray | None = None) -> np.ndarray:
+def correlation_sum(
+    points: np.ndarray, radii: np.ndarray, theiler: int = 0, distances: np.ndarray | None = None
+) -> np.ndarray:
     """C(r): the fraction of pairs (i, j) with |i - j| > ``theiler`` closer than r (Euclidean).
 
     ``distances`` may pass the sorted pairwise distances of ``points`` if already computed.
@@ -68,9 +70,15 @@ def correlation_sum(points: np.ndarray, radii: np.ndarray, theiler: int = 0,
     return counts / n_pairs
 
 
-def correlation_dimension(points: np.ndarray, *, theiler: int = 0, n_radii: int = 48,
-                          window_decades: float = 0.8, c_min_pairs: float = 200.0,
-                          min_dimension: float = 0.0) -> CorrelationDimension:
+def correlation_dimension(
+    points: np.ndarray,
+    *,
+    theiler: int = 0,
+    n_radii: int = 48,
+    window_decades: float = 0.8,
+    c_min_pairs: float = 200.0,
+    min_dimension: float = 0.0,
+) -> CorrelationDimension:
     """Correlation dimension by Grassberger & Procaccia (1983), with the scaling region chosen automatically.
 
     Coordinates are standardised first. C(r) is evaluated on a logarithmic grid of radii between
@@ -109,10 +117,13 @@ def correlation_dimension(points: np.ndarray, *, theiler: int = 0, n_radii: int 
     if width >= len(logr):
         width = len(logr) - 1
     windows = range(len(logr) - width)
-    admissible = [i for i in windows if slopes[i:i + width + 1].mean() >= min_dimension] or list(windows)
-    i = min(admissible, key=lambda k: slopes[k:k + width + 1].std())
+    admissible = [i for i in windows if slopes[i : i + width + 1].mean() >= min_dimension] or list(windows)
+    i = min(admissible, key=lambda k: slopes[k : k + width + 1].std())
     sl = slice(i, i + width + 1)
     value = float(np.polyfit(logr[sl], logC[sl], 1)[0])
-    return CorrelationDimension(value=value, spread=float(slopes[sl].std()),
-                                r_range=(float(radii[i]), float(radii[i + width])),
-                                c_range=(float(C[i]), float(C[i + width])))
+    return CorrelationDimension(
+        value=value,
+        spread=float(slopes[sl].std()),
+        r_range=(float(radii[i]), float(radii[i + width])),
+        c_range=(float(C[i]), float(C[i + width])),
+    )

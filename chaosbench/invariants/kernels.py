@@ -22,6 +22,7 @@ system in the catalog.
   iteration are exact up to the finite length of the run. log |det J| is summed alongside, so the
   sum of the exponents can be checked against the mean phase-space contraction.
 """
+
 import math
 
 import numba as nb
@@ -31,13 +32,36 @@ from ..integrate.signatures import F64_1D, I64_1D, JAC_TYPE, RHS_TYPE
 
 OK, NOT_FINITE = 0, 3
 
-ODE_SIGNATURE = nb.types.int64(RHS_TYPE, JAC_TYPE, F64_1D, nb.types.float64, nb.types.float64, nb.types.int64,
-                               nb.types.int64, nb.types.int64, F64_1D, F64_1D, F64_1D)
-MAP_SIGNATURE = nb.types.int64(RHS_TYPE, JAC_TYPE, F64_1D, nb.types.int64, nb.types.int64, F64_1D, F64_1D,
-                               F64_1D)
-DELAY_SIGNATURE = nb.types.int64(RHS_TYPE, JAC_TYPE, JAC_TYPE, F64_1D, nb.types.float64, nb.types.int64,
-                                 nb.types.int64, nb.types.int64, F64_1D, I64_1D, I64_1D, nb.types.int64,
-                                 F64_1D, F64_1D)
+ODE_SIGNATURE = nb.types.int64(
+    RHS_TYPE,
+    JAC_TYPE,
+    F64_1D,
+    nb.types.float64,
+    nb.types.float64,
+    nb.types.int64,
+    nb.types.int64,
+    nb.types.int64,
+    F64_1D,
+    F64_1D,
+    F64_1D,
+)
+MAP_SIGNATURE = nb.types.int64(RHS_TYPE, JAC_TYPE, F64_1D, nb.types.int64, nb.types.int64, F64_1D, F64_1D, F64_1D)
+DELAY_SIGNATURE = nb.types.int64(
+    RHS_TYPE,
+    JAC_TYPE,
+    JAC_TYPE,
+    F64_1D,
+    nb.types.float64,
+    nb.types.int64,
+    nb.types.int64,
+    nb.types.int64,
+    F64_1D,
+    I64_1D,
+    I64_1D,
+    nb.types.int64,
+    F64_1D,
+    F64_1D,
+)
 
 
 @nb.njit(cache=True)
@@ -153,8 +177,7 @@ def tangent_rk4(f, jac, y0, t0, h, n_transient, n_steps, qr_every, p, logs, div)
 
 
 @nb.njit(DELAY_SIGNATURE, cache=True, error_model="numpy")
-def tangent_delay(f, jac, jac_lag, y0, h, n_transient, n_steps, qr_every, p, lag_var, lag_steps, k, logs,
-                  state_out):
+def tangent_delay(f, jac, jac_lag, y0, h, n_transient, n_steps, qr_every, p, lag_var, lag_steps, k, logs, state_out):
     """Leading Lyapunov sums of a delay equation on a grid of step ``h``.
 
     The delayed term k reads variable ``lag_var[k]`` ``lag_steps[k]`` grid steps back; the

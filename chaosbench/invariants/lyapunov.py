@@ -7,6 +7,7 @@ its exact Jacobian, re-orthonormalised by QR after each iteration (Eckmann & Rue
 initial condition is a state drawn on the attractor from the reference run of
 :mod:`chaosbench.trajectories`; the spread over initial conditions is the error bar.
 """
+
 from __future__ import annotations
 
 import math
@@ -88,9 +89,16 @@ def starting_states(system: System, cs: CompiledSystem, n_candidates: int, seed:
     return ref.pool[idx].copy(), times, ref.pool
 
 
-def lyapunov_spectrum(system: System, *, n_initial: int = 6, n_periods: float = 1000.0,
-                      transient_periods: float = 50.0, max_steps: int = 1_500_000, seed: int = 0,
-                      n_exponents: int | None = None) -> LyapunovResult:
+def lyapunov_spectrum(
+    system: System,
+    *,
+    n_initial: int = 6,
+    n_periods: float = 1000.0,
+    transient_periods: float = 50.0,
+    max_steps: int = 1_500_000,
+    seed: int = 0,
+    n_exponents: int | None = None,
+) -> LyapunovResult:
     """The Lyapunov spectrum of ``system`` from ``n_initial`` states on its attractor.
 
     Parameters
@@ -142,22 +150,39 @@ def lyapunov_spectrum(system: System, *, n_initial: int = 6, n_periods: float = 
             break
         h /= 2  # a rare excursion where the attractor is stiffer than the sampled states showed
     else:
-        raise IntegrationError(f"system '{system.name}': the tangent integration became non-finite even with "
-                               f"dt = {h * 2:.3g}")
+        raise IntegrationError(
+            f"system '{system.name}': the tangent integration became non-finite even with dt = {h * 2:.3g}"
+        )
     T = n_steps * h
-    settings = {"method": "variational equations, RK4 on the augmented system, Gram-Schmidt every "
-                          f"{qr_every} steps (Benettin et al. 1980)", "exponents": "all",
-                "dt": h, "steps": n_steps, "duration": T, "periods": T / system.period,
-                "transient": n_transient * h, "initial_conditions": len(logs), "seed": seed}
+    settings = {
+        "method": "variational equations, RK4 on the augmented system, Gram-Schmidt every "
+        f"{qr_every} steps (Benettin et al. 1980)",
+        "exponents": "all",
+        "dt": h,
+        "steps": n_steps,
+        "duration": T,
+        "periods": T / system.period,
+        "transient": n_transient * h,
+        "initial_conditions": len(logs),
+        "seed": seed,
+    }
     if escaped:
-        settings["escaped"] = (f"{escaped} of the states drawn diverged under RK4 at this step and were replaced "
-                               "by others (the attractor lies close to unbounded orbits)")
+        settings["escaped"] = (
+            f"{escaped} of the states drawn diverged under RK4 at this step and were replaced "
+            "by others (the attractor lies close to unbounded orbits)"
+        )
     return LyapunovResult(per_initial=logs / T, divergence=div / T, settings=settings)
 
 
-def map_lyapunov_spectrum(system: System, *, n_initial: int = 8, n_iterations: int = MAP_ITERATIONS,
-                          n_transient: int = MAP_TRANSIENT, seed: int = 0,
-                          n_exponents: int | None = None) -> LyapunovResult:
+def map_lyapunov_spectrum(
+    system: System,
+    *,
+    n_initial: int = 8,
+    n_iterations: int = MAP_ITERATIONS,
+    n_transient: int = MAP_TRANSIENT,
+    seed: int = 0,
+    n_exponents: int | None = None,
+) -> LyapunovResult:
     """The Lyapunov spectrum of a discrete map, per iteration, from ``n_initial`` states on its attractor.
 
     Each run starts from a pool state kicked by ``MAP_KICK`` times the attractor's std (pool states are
@@ -191,21 +216,29 @@ def map_lyapunov_spectrum(system: System, *, n_initial: int = 8, n_iterations: i
     for y0 in y0s:
         if len(logs) == n_initial:
             break
-        status = tangent_map(cs.rhs, cs.jac, np.ascontiguousarray(y0, float), int(n_transient), int(n_iterations),
-                             cs.params, row, out)
+        status = tangent_map(
+            cs.rhs, cs.jac, np.ascontiguousarray(y0, float), int(n_transient), int(n_iterations), cs.params, row, out
+        )
         if status != OK:
             escaped += 1
             continue
         logs.append(row.copy())
         div.append(out[0])
     if len(logs) < max(2, n_initial // 2):
-        raise IntegrationError(f"system '{system.name}': the tangent iteration became non-finite from "
-                               f"{escaped} of {len(y0s)} states")
+        raise IntegrationError(
+            f"system '{system.name}': the tangent iteration became non-finite from {escaped} of {len(y0s)} states"
+        )
     per = -np.sort(-np.array(logs).reshape(-1, k), axis=1) / n_iterations
-    settings = {"method": "products of the exact Jacobian along the orbit, QR (Gram-Schmidt) after every "
-                          "iteration (Benettin et al. 1980; Eckmann & Ruelle 1985)",
-                "exponents": "all", "units": "per iteration", "iterations": int(n_iterations),
-                "transient": int(n_transient), "initial_conditions": len(logs), "seed": seed}
+    settings = {
+        "method": "products of the exact Jacobian along the orbit, QR (Gram-Schmidt) after every "
+        "iteration (Benettin et al. 1980; Eckmann & Ruelle 1985)",
+        "exponents": "all",
+        "units": "per iteration",
+        "iterations": int(n_iterations),
+        "transient": int(n_transient),
+        "initial_conditions": len(logs),
+        "seed": seed,
+    }
     if escaped:
         settings["escaped"] = f"{escaped} of the states drawn became non-finite and were replaced by others"
     return LyapunovResult(per_initial=per, divergence=np.array(div) / n_iterations, settings=settings)
@@ -222,8 +255,19 @@ def _run_flow(cs, y0s, t0s, n_wanted, h, n_transient, n_steps, qr_every, k):
     for y0, t0 in zip(y0s, t0s):
         if len(logs) == n_wanted:
             break
-        status = tangent_rk4(cs.rhs, cs.jac, np.ascontiguousarray(y0, float), float(t0), h, n_transient, n_steps,
-                             qr_every, cs.params, row, out)
+        status = tangent_rk4(
+            cs.rhs,
+            cs.jac,
+            np.ascontiguousarray(y0, float),
+            float(t0),
+            h,
+            n_transient,
+            n_steps,
+            qr_every,
+            cs.params,
+            row,
+            out,
+        )
         if status != OK:
             escaped += 1
             continue
@@ -247,18 +291,40 @@ def _delay_spectrum(system, cs, y0s, h, n_periods, transient_periods, max_steps,
     for k in counts:  # the Kaplan-Yorke dimension needs the exponents up to a negative cumulative sum
         logs = np.empty((len(y0s), k))
         for i, y0 in enumerate(y0s):
-            status = tangent_delay(cs.rhs, cs.jac, cs.jac_lag, np.ascontiguousarray(y0, float), h, n_transient,
-                                   n_steps, qr_every, cs.params, cs.lag_var, lag_steps, k, logs[i], state)
+            status = tangent_delay(
+                cs.rhs,
+                cs.jac,
+                cs.jac_lag,
+                np.ascontiguousarray(y0, float),
+                h,
+                n_transient,
+                n_steps,
+                qr_every,
+                cs.params,
+                cs.lag_var,
+                lag_steps,
+                k,
+                logs[i],
+                state,
+            )
             if status != OK:
-                raise IntegrationError(f"system '{system.name}': the tangent integration from initial condition "
-                                       f"{i} became non-finite")
+                raise IntegrationError(
+                    f"system '{system.name}': the tangent integration from initial condition {i} became non-finite"
+                )
         logs = -np.sort(-logs, axis=1)
         if logs.mean(axis=0).sum() < 0:
             break
     T = n_steps * h
-    settings = {"method": "discretised tangent method on a uniform history grid, Heun rule, Gram-Schmidt "
-                          f"every {qr_every} steps (Farmer 1982)",
-                "exponents": f"leading {k} of infinitely many (delay equation)",
-                "dt": h, "grid_points_per_delay": int(lag_steps.min()), "steps": n_steps, "duration": T,
-                "periods": T / system.period, "transient": n_transient * h, "initial_conditions": len(y0s)}
+    settings = {
+        "method": "discretised tangent method on a uniform history grid, Heun rule, Gram-Schmidt "
+        f"every {qr_every} steps (Farmer 1982)",
+        "exponents": f"leading {k} of infinitely many (delay equation)",
+        "dt": h,
+        "grid_points_per_delay": int(lag_steps.min()),
+        "steps": n_steps,
+        "duration": T,
+        "periods": T / system.period,
+        "transient": n_transient * h,
+        "initial_conditions": len(y0s),
+    }
     return LyapunovResult(per_initial=logs / T, divergence=np.full(len(y0s), np.nan), settings=settings)

@@ -1,4 +1,5 @@
 """Timescales from the power spectrum: the dominant period and a sampling step that resolves the signal."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,12 +48,15 @@ def timescales(states: np.ndarray, dt: float, segment: int = 4096, min_cycles: f
     usable = freqs >= min_cycles * df
     i = int(np.argmax(np.where(usable, psd, -np.inf)))
     f_peak = freqs[i]
-    if 0 < i < len(psd) - 1 and np.all(psd[i - 1:i + 2] > 0):
-        a, b, c = np.log(psd[i - 1:i + 2])
+    if 0 < i < len(psd) - 1 and np.all(psd[i - 1 : i + 2] > 0):
+        a, b, c = np.log(psd[i - 1 : i + 2])
         denom = a - 2 * b + c
         if denom < 0:
             f_peak = freqs[i] + 0.5 * (a - c) / denom * df
     power = np.cumsum(psd[1:]) / psd[1:].sum()
     f_power = freqs[1:][int(np.searchsorted(power, POWER_FRACTION))]
-    return Timescales(dominant_period=float(1.0 / f_peak), suggested_dt=float(1.0 / (SAMPLES_PER_CYCLE * f_power)),
-                      f_power=float(f_power))
+    return Timescales(
+        dominant_period=float(1.0 / f_peak),
+        suggested_dt=float(1.0 / (SAMPLES_PER_CYCLE * f_power)),
+        f_power=float(f_power),
+    )

@@ -5,6 +5,7 @@ Adding a model: write a :class:`~chaosbench.models.base.Model` subclass in its o
 one line here, e.g. ``"esn": ("chaosbench.models.reservoir:EchoStateNetwork", None)`` or
 ``"lstm": ("chaosbench.models.rnn:LSTM", "torch")``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -38,14 +39,27 @@ REGISTRY: dict[str, tuple[str, str | None]] = {
 
 #: the family of each registered model: the report compares families by their best member
 FAMILIES: dict[str, str] = {
-    "persistence": "baselines", "climatology": "baselines", "var": "baselines", "parrot": "baselines",
-    "analogue": "baselines", "darts-linear": "baselines",
-    "esn": "reservoir computing", "ngrc": "reservoir computing",
-    "shplrnn": "PLRNN family", "alrnn": "PLRNN family", "plrnn": "PLRNN family",
-    "lstm": "gated RNNs", "gru": "gated RNNs", "darts-rnn": "gated RNNs",
-    "lru": "state-space models", "mamba": "state-space models",
-    "transformer": "transformers", "darts-transformer": "transformers",
-    "darts-nbeats": "deep MLP/CNN", "darts-nhits": "deep MLP/CNN", "darts-tcn": "deep MLP/CNN",
+    "persistence": "baselines",
+    "climatology": "baselines",
+    "var": "baselines",
+    "parrot": "baselines",
+    "analogue": "baselines",
+    "darts-linear": "baselines",
+    "esn": "reservoir computing",
+    "ngrc": "reservoir computing",
+    "shplrnn": "PLRNN family",
+    "alrnn": "PLRNN family",
+    "plrnn": "PLRNN family",
+    "lstm": "gated RNNs",
+    "gru": "gated RNNs",
+    "darts-rnn": "gated RNNs",
+    "lru": "state-space models",
+    "mamba": "state-space models",
+    "transformer": "transformers",
+    "darts-transformer": "transformers",
+    "darts-nbeats": "deep MLP/CNN",
+    "darts-nhits": "deep MLP/CNN",
+    "darts-tcn": "deep MLP/CNN",
 }
 
 
@@ -114,8 +128,9 @@ def make_model(name: str, **hyperparameters) -> Model:
     cls = model_class(name)
     unknown = set(hyperparameters) - set(cls.defaults())
     if unknown:
-        raise ChaosbenchError(f"model '{name}' has no hyperparameter(s) {sorted(unknown)}; "
-                              f"it has {', '.join(cls.defaults())}")
+        raise ChaosbenchError(
+            f"model '{name}' has no hyperparameter(s) {sorted(unknown)}; it has {', '.join(cls.defaults())}"
+        )
     return cls(**hyperparameters)
 
 

@@ -13,6 +13,7 @@ copied deterministically), which the long-term statistics see.
 All variables of a state are matched together (the tasks observe the whole state; the paper's
 univariate foundation-model setting matched one channel at a time).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -170,26 +171,26 @@ class Analogues(Model):
         filled = np.zeros(k_windows, dtype=int)
         pending = np.arange(k_windows)
         finished: np.ndarray | None = None
-        queries = contexts[:, n_context - d:].reshape(k_windows, -1)
+        queries = contexts[:, n_context - d :].reshape(k_windows, -1)
         while len(pending) and horizon:
             found = self._search(queries, finished)
             still, last = [], []
             for w, s in zip(pending, found):
                 x = self.trajectories_[self.trajectory_[s]]
-                piece = x[self.end_[s] + 1: self.end_[s] + 1 + horizon - filled[w]]
-                out[w, filled[w]: filled[w] + len(piece)] = piece
+                piece = x[self.end_[s] + 1 : self.end_[s] + 1 + horizon - filled[w]]
+                out[w, filled[w] : filled[w] + len(piece)] = piece
                 filled[w] += len(piece)
                 if filled[w] < horizon:
                     still.append(w)
                     last.append(self.trajectory_[s])
             pending, finished = np.array(still, dtype=int), np.array(last, dtype=int)
-            queries = np.stack([self._tail(contexts[w], out[w, :filled[w]]) for w in pending]) if still else None
+            queries = np.stack([self._tail(contexts[w], out[w, : filled[w]]) for w in pending]) if still else None
         return out
 
     def _tail(self, context: np.ndarray, forecast: np.ndarray) -> np.ndarray:
         """The delay vector of the last ``embedding`` states of the context followed by the forecast."""
         d = self.embedding
-        return np.concatenate([context[max(0, len(context) - d + len(forecast)):], forecast[-d:]]).reshape(-1)
+        return np.concatenate([context[max(0, len(context) - d + len(forecast)) :], forecast[-d:]]).reshape(-1)
 
     @property
     def n_parameters(self) -> int:

@@ -15,6 +15,7 @@
 
 The same seed and data must give the same forecasts. A model never sees the test targets.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -68,8 +69,11 @@ class Model:
     def fit(self, train, *, dt: float, validation=None) -> "Model":
         """Learn from ``train``: an array ``(n_steps, n)`` or a list of them, sampled every ``dt``."""
         trajectories = as_trajectories(train)
-        empty = validation is None or (isinstance(validation, np.ndarray) and validation.size == 0) \
+        empty = (
+            validation is None
+            or (isinstance(validation, np.ndarray) and validation.size == 0)
             or (not isinstance(validation, np.ndarray) and len(validation) == 0)
+        )
         val = None if empty else as_trajectories(validation)
         self.dimension_ = trajectories[0].shape[1]
         self.dt_ = float(dt)
@@ -109,16 +113,18 @@ class Model:
     def _forecast_windows(self, contexts: np.ndarray, horizon: int) -> np.ndarray:
         """Checked windows ``(K, n_context, n)``; by default one at a time through :meth:`_forecast`
         (models that advance all windows together override this instead)."""
-        return np.stack([np.asarray(self._forecast(c, horizon), float).reshape(horizon, self.dimension_)
-                         for c in contexts])
+        return np.stack(
+            [np.asarray(self._forecast(c, horizon), float).reshape(horizon, self.dimension_) for c in contexts]
+        )
 
     def _check_context(self, context) -> np.ndarray:
         if not hasattr(self, "dimension_"):
             raise ChaosbenchError(f"{type(self).__name__}: call fit before forecast")
         context = np.asarray(context, float)
         if context.ndim != 2 or context.shape[1] != self.dimension_ or len(context) < 1:
-            raise ChaosbenchError(f"{type(self).__name__}: context must be (n_context, {self.dimension_}), "
-                                  f"got {context.shape}")
+            raise ChaosbenchError(
+                f"{type(self).__name__}: context must be (n_context, {self.dimension_}), got {context.shape}"
+            )
         return context
 
 

@@ -4,6 +4,7 @@ On normalised chaotic data, persistence is right for a fraction of a Lyapunov ti
 (the training mean) has NRMSE about 1 at every horizon, and a linear vector autoregression decays
 to the mean like any stable linear model: its long-term statistics are those of a fixed point.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -118,5 +119,6 @@ def require_int(model, name: str, low: int, *, none_ok: bool = False) -> None:
     if v is None and none_ok:
         return
     if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low):
-        raise ChaosbenchError(f"{model._name}: {name} must be an integer >= {low}{' or null' if none_ok else ''}, "
-                              f"got {v!r}")
+        raise ChaosbenchError(
+            f"{model._name}: {name} must be an integer >= {low}{' or null' if none_ok else ''}, got {v!r}"
+        )

@@ -17,6 +17,7 @@ the same computation up to float32 rounding, which training then carries along
 :func:`fit_together` is the entry point; :func:`why_not_together` says when models cannot share a
 batch (then each is fitted alone).
 """
+
 from __future__ import annotations
 
 import copy
@@ -124,7 +125,7 @@ def _free_run(net: _Stacked, z: torch.Tensor, horizon: int) -> torch.Tensor:
     for _ in range(horizon):
         z = net.step(z)
         out.append(z)
-    return torch.stack(out, 2)[..., :net.n]
+    return torch.stack(out, 2)[..., : net.n]
 
 
 class _Validation:
@@ -139,8 +140,8 @@ class _Validation:
             for v in data:
                 h = min(model.validation_horizon, len(v) - model.seq_len)
                 for start in range(0, len(v) - model.seq_len - h + 1, max(h // 2, 1)):
-                    c.append(v[start:start + model.seq_len])
-                    t.append(v[start + model.seq_len:start + model.seq_len + h])
+                    c.append(v[start : start + model.seq_len])
+                    t.append(v[start + model.seq_len : start + model.seq_len + h])
             if not c:
                 raise ChaosbenchError(f"{model.name}: the validation part is too short to select an epoch")
             h = min(len(x) for x in t)
@@ -154,7 +155,7 @@ class _Validation:
 
     @torch.no_grad()
     def __call__(self, net: _Stacked) -> np.ndarray:
-        contexts = self.ctx[:, :, -(self.seq_len + 1):]
+        contexts = self.ctx[:, :, -(self.seq_len + 1) :]
         ones = torch.ones(len(contexts))
         if contexts.shape[2] > 1:
             _, states = _forced_run(net, contexts, ones)
@@ -195,18 +196,28 @@ def fit_together(models: list, trains: list, *, dt: float | list[float], validat
         data.append(torch.as_tensor(windows_of(trajectories, model.seq_len + 1, model.stride), dtype=torch.float32))
         vals.append(val)
     if len({d.shape for d in data}) != 1:
-        raise ChaosbenchError("models trained together need training data of one shape (systems of one dimension "
-                              "and length)")
+        raise ChaosbenchError(
+            "models trained together need training data of one shape (systems of one dimension and length)"
+        )
     windows = torch.stack(data)  # (K, items, seq_len + 1, n)
     logs = _train(models, _Stacked([m.net_ for m in models]), windows, _Validation(models, vals))
     for model, log in zip(models, logs):
         model.log_ = log
-        model.fit_info_ = {**log.summary(), "steps_per_second": round(log.samples * model.seq_len / log.seconds, 1)
-                           if log.seconds > 0 else None}
-        model.fit_info_.update({**model.init_info_, "latent_dim": model.net_.m, "forcing": model.forcing,
-                                "final_alpha": round(model.alpha_, 4) if model.forcing == "gtf" else None,
-                                "train_noise": model.train_noise, "selection": model.selection,
-                                "trained_with": k_models})
+        model.fit_info_ = {
+            **log.summary(),
+            "steps_per_second": round(log.samples * model.seq_len / log.seconds, 1) if log.seconds > 0 else None,
+        }
+        model.fit_info_.update(
+            {
+                **model.init_info_,
+                "latent_dim": model.net_.m,
+                "forcing": model.forcing,
+                "final_alpha": round(model.alpha_, 4) if model.forcing == "gtf" else None,
+                "train_noise": model.train_noise,
+                "selection": model.selection,
+                "trained_with": k_models,
+            }
+        )
     return models
 
 
@@ -299,8 +310,10 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
             evaluate(epochs)
         if out_of_time:
             for k in np.flatnonzero(alive):
-                logs[k].stopped = (f"safety limit of {config.safety_seconds:g} s reached after {epochs} of "
-                                   f"{config.max_epochs} epochs (this score depends on the machine's load)")
+                logs[k].stopped = (
+                    f"safety limit of {config.safety_seconds:g} s reached after {epochs} of "
+                    f"{config.max_epochs} epochs (this score depends on the machine's load)"
+                )
                 logs[k].safety_limit_hit = True
             break
     seconds = time.perf_counter() - t0

@@ -6,6 +6,7 @@ DatetimeIndex; the step ``dt`` is known to the task, not to darts). Forecasts lo
 output chunk are darts' own autoregressive rollout, as in Gilpin 2023 (Phys. Rev. Research 5,
 043252), which benchmarked these models on the same kind of data.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -64,12 +65,22 @@ class DartsModel(Model):
             self._workdir = tempfile.mkdtemp(prefix="chaosbench-darts-")
             if self.fixed_output_chunk is None:
                 kwargs["output_chunk_length"] = self.output_chunk_length
-            kwargs.update(input_chunk_length=self.input_chunk_length,
-                          n_epochs=self.n_epochs, batch_size=self.batch_size, random_state=self.seed,
-                          save_checkpoints=False, force_reset=True, work_dir=self._workdir,
-                          pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False,
-                                             "enable_model_summary": False, "logger": False,
-                                             "enable_checkpointing": False})
+            kwargs.update(
+                input_chunk_length=self.input_chunk_length,
+                n_epochs=self.n_epochs,
+                batch_size=self.batch_size,
+                random_state=self.seed,
+                save_checkpoints=False,
+                force_reset=True,
+                work_dir=self._workdir,
+                pl_trainer_kwargs={
+                    "accelerator": "cpu",
+                    "enable_progress_bar": False,
+                    "enable_model_summary": False,
+                    "logger": False,
+                    "enable_checkpointing": False,
+                },
+            )
         return cls(**kwargs)
 
     def _fit(self, trajectories, validation):
@@ -80,8 +91,11 @@ class DartsModel(Model):
         self.model_ = self._build()
         kwargs = {}
         if self.torch_model:
-            kwargs = {"verbose": False, "max_samples_per_ts": self.max_samples_per_epoch,
-                      "dataloader_kwargs": {"num_workers": 0}}
+            kwargs = {
+                "verbose": False,
+                "max_samples_per_ts": self.max_samples_per_epoch,
+                "dataloader_kwargs": {"num_workers": 0},
+            }
             if validation:
                 kwargs["val_series"] = _series(validation)
         try:
@@ -111,8 +125,16 @@ class TorchDartsModel(DartsModel):
 
     _positive_ints = ("input_chunk_length", "output_chunk_length", "n_epochs", "batch_size")
 
-    def __init__(self, *, input_chunk_length: int = 50, output_chunk_length: int = 10, n_epochs: int = 10,
-                 batch_size: int = 64, max_samples_per_epoch: int | None = 5000, seed: int = 0):
+    def __init__(
+        self,
+        *,
+        input_chunk_length: int = 50,
+        output_chunk_length: int = 10,
+        n_epochs: int = 10,
+        batch_size: int = 64,
+        max_samples_per_epoch: int | None = 5000,
+        seed: int = 0,
+    ):
         super().__init__(seed=seed)
         self.input_chunk_length = input_chunk_length
         self.output_chunk_length = output_chunk_length
@@ -151,15 +173,25 @@ class NBEATS(TorchDartsModel):
     darts_class = "NBEATSModel"
     _positive_ints = TorchDartsModel._positive_ints + ("num_stacks", "num_blocks", "num_layers", "layer_widths")
 
-    def __init__(self, *, num_stacks: int = 4, num_blocks: int = 1, num_layers: int = 2, layer_widths: int = 64,
-                 **common):
+    def __init__(
+        self, *, num_stacks: int = 4, num_blocks: int = 1, num_layers: int = 2, layer_widths: int = 64, **common
+    ):
         super().__init__(**common)
-        self.num_stacks, self.num_blocks, self.num_layers, self.layer_widths = \
-            num_stacks, num_blocks, num_layers, layer_widths
+        self.num_stacks, self.num_blocks, self.num_layers, self.layer_widths = (
+            num_stacks,
+            num_blocks,
+            num_layers,
+            layer_widths,
+        )
 
     def _model_kwargs(self):
-        return {"generic_architecture": True, "num_stacks": self.num_stacks, "num_blocks": self.num_blocks,
-                "num_layers": self.num_layers, "layer_widths": self.layer_widths}
+        return {
+            "generic_architecture": True,
+            "num_stacks": self.num_stacks,
+            "num_blocks": self.num_blocks,
+            "num_layers": self.num_layers,
+            "layer_widths": self.layer_widths,
+        }
 
 
 class NHiTS(NBEATS):
@@ -168,14 +200,20 @@ class NHiTS(NBEATS):
     _name = "darts-nhits"
     darts_class = "NHiTSModel"
 
-    def __init__(self, *, num_stacks: int = 3, num_blocks: int = 1, num_layers: int = 2, layer_widths: int = 64,
-                 **common):
-        super().__init__(num_stacks=num_stacks, num_blocks=num_blocks, num_layers=num_layers,
-                         layer_widths=layer_widths, **common)
+    def __init__(
+        self, *, num_stacks: int = 3, num_blocks: int = 1, num_layers: int = 2, layer_widths: int = 64, **common
+    ):
+        super().__init__(
+            num_stacks=num_stacks, num_blocks=num_blocks, num_layers=num_layers, layer_widths=layer_widths, **common
+        )
 
     def _model_kwargs(self):
-        return {"num_stacks": self.num_stacks, "num_blocks": self.num_blocks, "num_layers": self.num_layers,
-                "layer_widths": self.layer_widths}
+        return {
+            "num_stacks": self.num_stacks,
+            "num_blocks": self.num_blocks,
+            "num_layers": self.num_layers,
+            "layer_widths": self.layer_widths,
+        }
 
 
 class TCN(TorchDartsModel):
@@ -194,12 +232,13 @@ class TCN(TorchDartsModel):
         super().check()
         for name in ("kernel_size", "output_chunk_length"):
             if getattr(self, name) >= self.input_chunk_length:
-                raise ChaosbenchError(f"darts-tcn: {name} ({getattr(self, name)}) must be smaller than "
-                                      f"input_chunk_length ({self.input_chunk_length})")
+                raise ChaosbenchError(
+                    f"darts-tcn: {name} ({getattr(self, name)}) must be smaller than "
+                    f"input_chunk_length ({self.input_chunk_length})"
+                )
 
     def _model_kwargs(self):
-        return {"kernel_size": self.kernel_size, "num_filters": self.num_filters,
-                "dilation_base": self.dilation_base}
+        return {"kernel_size": self.kernel_size, "num_filters": self.num_filters, "dilation_base": self.dilation_base}
 
 
 class Transformer(TorchDartsModel):
@@ -207,11 +246,24 @@ class Transformer(TorchDartsModel):
 
     _name = "darts-transformer"
     darts_class = "TransformerModel"
-    _positive_ints = TorchDartsModel._positive_ints + ("d_model", "nhead", "num_encoder_layers",
-                                                       "num_decoder_layers", "dim_feedforward")
+    _positive_ints = TorchDartsModel._positive_ints + (
+        "d_model",
+        "nhead",
+        "num_encoder_layers",
+        "num_decoder_layers",
+        "dim_feedforward",
+    )
 
-    def __init__(self, *, d_model: int = 32, nhead: int = 4, num_encoder_layers: int = 2,
-                 num_decoder_layers: int = 2, dim_feedforward: int = 64, **common):
+    def __init__(
+        self,
+        *,
+        d_model: int = 32,
+        nhead: int = 4,
+        num_encoder_layers: int = 2,
+        num_decoder_layers: int = 2,
+        dim_feedforward: int = 64,
+        **common,
+    ):
         super().__init__(**common)
         self.d_model, self.nhead = d_model, nhead
         self.num_encoder_layers, self.num_decoder_layers = num_encoder_layers, num_decoder_layers
@@ -223,8 +275,13 @@ class Transformer(TorchDartsModel):
             raise ChaosbenchError(f"darts-transformer: nhead ({self.nhead}) must divide d_model ({self.d_model})")
 
     def _model_kwargs(self):
-        return {"d_model": self.d_model, "nhead": self.nhead, "num_encoder_layers": self.num_encoder_layers,
-                "num_decoder_layers": self.num_decoder_layers, "dim_feedforward": self.dim_feedforward}
+        return {
+            "d_model": self.d_model,
+            "nhead": self.nhead,
+            "num_encoder_layers": self.num_encoder_layers,
+            "num_decoder_layers": self.num_decoder_layers,
+            "dim_feedforward": self.dim_feedforward,
+        }
 
 
 class RNN(TorchDartsModel):
@@ -237,20 +294,39 @@ class RNN(TorchDartsModel):
     _positive_ints = TorchDartsModel._positive_ints + ("hidden_dim", "n_rnn_layers", "training_length")
     CELLS = ("RNN", "LSTM", "GRU")
 
-    def __init__(self, *, cell: str = "LSTM", hidden_dim: int = 32, n_rnn_layers: int = 1,
-                 training_length: int = 60, input_chunk_length: int = 20, output_chunk_length: int = 1, **common):
+    def __init__(
+        self,
+        *,
+        cell: str = "LSTM",
+        hidden_dim: int = 32,
+        n_rnn_layers: int = 1,
+        training_length: int = 60,
+        input_chunk_length: int = 20,
+        output_chunk_length: int = 1,
+        **common,
+    ):
         super().__init__(input_chunk_length=input_chunk_length, output_chunk_length=output_chunk_length, **common)
-        self.cell, self.hidden_dim, self.n_rnn_layers, self.training_length = \
-            cell, hidden_dim, n_rnn_layers, training_length
+        self.cell, self.hidden_dim, self.n_rnn_layers, self.training_length = (
+            cell,
+            hidden_dim,
+            n_rnn_layers,
+            training_length,
+        )
 
     def check(self) -> None:
         super().check()
         if self.cell not in self.CELLS:
             raise ChaosbenchError(f"darts-rnn: cell must be one of {', '.join(self.CELLS)}, got {self.cell!r}")
         if self.training_length < self.input_chunk_length:
-            raise ChaosbenchError(f"darts-rnn: training_length ({self.training_length}) must be at least "
-                                  f"input_chunk_length ({self.input_chunk_length})")
+            raise ChaosbenchError(
+                f"darts-rnn: training_length ({self.training_length}) must be at least "
+                f"input_chunk_length ({self.input_chunk_length})"
+            )
 
     def _model_kwargs(self):
-        return {"model": self.cell, "hidden_dim": self.hidden_dim, "n_rnn_layers": self.n_rnn_layers,
-                "training_length": self.training_length}
+        return {
+            "model": self.cell,
+            "hidden_dim": self.hidden_dim,
+            "n_rnn_layers": self.n_rnn_layers,
+            "training_length": self.training_length,
+        }

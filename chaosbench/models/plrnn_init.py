@@ -11,6 +11,7 @@ Each function returns one set of weights (a ``state_dict``) per regularisation v
 from one eigendecomposition per output (:func:`~chaosbench.models.search.ridge_path`), so that the
 caller can choose among them on validation data as the reservoirs choose their ridge.
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,8 +35,9 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a), dtype=torch.float32)
 
 
-def one_step_ridge(x: np.ndarray, features: np.ndarray, target: np.ndarray, ridges: Sequence[float],
-                   own: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def one_step_ridge(
+    x: np.ndarray, features: np.ndarray, target: np.ndarray, ridges: Sequence[float], own: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per output ``i``, the ridge regressions of ``target[:, i]`` on ``[x_i (if own[i]), features, 1]``
     for every value in ``ridges`` (regularisation per row, as the reservoirs' readouts; the bias is
     not penalised: features and targets are centred).
@@ -53,7 +55,7 @@ def one_step_ridge(x: np.ndarray, features: np.ndarray, target: np.ndarray, ridg
     fits = [(np.zeros(n), np.zeros((n, f)), np.zeros(n)) for _ in ridges]
     for i in range(n):
         cols = np.r_[[i] if own[i] else [], np.arange(n, n + f)].astype(int)
-        for (a, coef, bias), sol in zip(fits, ridge_path(gram[np.ix_(cols, cols)], cross[cols, i:i + 1], ridges)):
+        for (a, coef, bias), sol in zip(fits, ridge_path(gram[np.ix_(cols, cols)], cross[cols, i : i + 1], ridges)):
             sol = sol[:, 0]
             bias[i] = y_mean[i] - sol @ phi_mean[cols]
             if own[i]:
@@ -63,8 +65,9 @@ def one_step_ridge(x: np.ndarray, features: np.ndarray, target: np.ndarray, ridg
 
 
 @torch.no_grad()
-def init_shallow(net, x: np.ndarray, x_next: np.ndarray, ridges: Sequence[float],
-                 rng: np.random.Generator) -> list[dict]:
+def init_shallow(
+    net, x: np.ndarray, x_next: np.ndarray, ridges: Sequence[float], rng: np.random.Generator
+) -> list[dict]:
     """Random ramps ``relu(w.x + h2) - relu(w.x)`` (``w`` uniform in ``+-RAMP_SLOPE/sqrt(n)``,
     ``h2`` in ``+-RAMP_OFFSET``) as features; per observed row, ``A_i``, ``W1_i`` and ``h1_i``
     by ridge regression of ``x_{t+1, i}`` on ``[x_i, features, 1]`` (a row whose ``|A_i|`` exceeds
@@ -92,8 +95,13 @@ def init_shallow(net, x: np.ndarray, x_next: np.ndarray, ridges: Sequence[float]
         if net.max_abs_a is not None:  # a row whose A_i breaks the bound is fitted again with A_i at the bound
             for i in np.flatnonzero(np.abs(own) > net.max_abs_a):
                 own[i] = np.clip(own[i], -net.max_abs_a, net.max_abs_a)
-                (_, row, b), = one_step_ridge(x[:, i:i + 1], ramps, x_next[:, i:i + 1] - own[i] * x[:, i:i + 1],
-                                              [ridge], own=np.zeros(1, bool))
+                ((_, row, b),) = one_step_ridge(
+                    x[:, i : i + 1],
+                    ramps,
+                    x_next[:, i : i + 1] - own[i] * x[:, i : i + 1],
+                    [ridge],
+                    own=np.zeros(1, bool),
+                )
                 coef[i], bias[i] = row[0], b[0]
         net.A[:n] = _tensor(own)
         net.W1[:n] = _tensor(coef)
@@ -103,8 +111,9 @@ def init_shallow(net, x: np.ndarray, x_next: np.ndarray, ridges: Sequence[float]
 
 
 @torch.no_grad()
-def init_almost_linear(net, x: np.ndarray, x_next: np.ndarray, ridges: Sequence[float],
-                       rng: np.random.Generator) -> list[dict]:
+def init_almost_linear(
+    net, x: np.ndarray, x_next: np.ndarray, ridges: Sequence[float], rng: np.random.Generator
+) -> list[dict]:
     """Hidden ReLU units hold random affine projections ``u = C x + c`` of the observation
     (``C`` uniform in ``+-RAMP_SLOPE/sqrt(n)``, ``c`` in ``+-RAMP_OFFSET``; drawn in pairs
     ``(C, c), (-C, -c)`` when the observed units are ReLU themselves, so that linear functions

@@ -12,6 +12,7 @@ What was tried and chosen is in ``fit_info_``.
 Regularisation is per training row: the readout solves ``(Phi^T Phi / m + ridge I) W = Phi^T Y / m``
 for ``m`` feature rows ``Phi``, so a ridge value means the same for 1000 or 100,000 points.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ from .base import Model
 from .search import forecast_error, random_search, ridge_path, validation_windows
 
 #: regularisations tried when ``ridge=None`` (noiseless data favour the smallest ones)
-RIDGE_GRID = tuple(10.0 ** p for p in range(-14, -1))
+RIDGE_GRID = tuple(10.0**p for p in range(-14, -1))
 #: the ridge used when ``ridge=None`` and no validation part is given
 FALLBACK_RIDGE = 1e-8
 #: validation windows: context points and number of windows
@@ -45,8 +46,14 @@ class _RidgeReadoutModel(Model):
     _search_space: ClassVar[dict] = {}
     _name = "model"  # the registry name, for messages
 
-    def __init__(self, *, ridge: float | None = None, search_trials: int = 0, search_safety_seconds: float = 3600.0,
-                 seed: int = 0):
+    def __init__(
+        self,
+        *,
+        ridge: float | None = None,
+        search_trials: int = 0,
+        search_safety_seconds: float = 3600.0,
+        seed: int = 0,
+    ):
         super().__init__(seed=seed)
         self.ridge = ridge
         self.search_safety_seconds = search_safety_seconds
@@ -73,8 +80,10 @@ class _RidgeReadoutModel(Model):
             cross = phi.T @ dx if cross is None else cross + phi.T @ dx
             rows += len(phi)
         if rows == 0:
-            raise ChaosbenchError(f"{self._name}: the training trajectories are too short for the "
-                                  "warm-up / delay taps (no training rows left)")
+            raise ChaosbenchError(
+                f"{self._name}: the training trajectories are too short for the "
+                "warm-up / delay taps (no training rows left)"
+            )
         gram, cross = gram / rows, cross / rows
         self.n_features_ = gram.shape[0]
         if self.ridge is not None:
@@ -95,9 +104,13 @@ class _RidgeReadoutModel(Model):
             scores = [forecast_error(targets, f) for f in forecasts]
         best = min(range(len(scores)), key=lambda i: scores[i][0])
         self.readout_ = paths[best]
-        self.fit_info_ = {"ridge": RIDGE_GRID[best], "ridge_score": scores[best][0],
-                          "ridge_vpt_steps": scores[best][1], "training_rows": rows,
-                          "ridge_scores": {f"{r:g}": s[0] for r, s in zip(RIDGE_GRID, scores)}}
+        self.fit_info_ = {
+            "ridge": RIDGE_GRID[best],
+            "ridge_score": scores[best][0],
+            "ridge_vpt_steps": scores[best][1],
+            "training_rows": rows,
+            "ridge_scores": {f"{r:g}": s[0] for r, s in zip(RIDGE_GRID, scores)},
+        }
 
     def _increment(self, phi: np.ndarray) -> np.ndarray:
         """The readout ``phi @ W_out`` of feature rows ``(K, F)``; with a stack of ``R`` readouts
@@ -109,8 +122,9 @@ class _RidgeReadoutModel(Model):
 
     def _validation_windows(self, trajectories, validation):
         history = np.concatenate([trajectories[-1], validation[0]])
-        return validation_windows(history, len(trajectories[-1]), context=VALIDATION_CONTEXT,
-                                  n_windows=VALIDATION_WINDOWS)
+        return validation_windows(
+            history, len(trajectories[-1]), context=VALIDATION_CONTEXT, n_windows=VALIDATION_WINDOWS
+        )
 
     def _search(self, trajectories, validation):
         space = {k: list(dict.fromkeys([getattr(self, k), *v])) for k, v in self._search_space.items()}
@@ -126,9 +140,15 @@ class _RidgeReadoutModel(Model):
             with np.errstate(all="ignore"):
                 return forecast_error(targets, model.forecast_windows(contexts, targets.shape[1]))
 
-        best, info = random_search(build, space, evaluate, max_trials=int(self.search_trials),
-                                   safety_seconds=float(self.search_safety_seconds), seed=self.seed,
-                                   allowed=self._allowed)
+        best, info = random_search(
+            build,
+            space,
+            evaluate,
+            max_trials=int(self.search_trials),
+            safety_seconds=float(self.search_safety_seconds),
+            seed=self.seed,
+            allowed=self._allowed,
+        )
         for k, v in vars(best).items():
             if k.endswith("_"):
                 setattr(self, k, v)
@@ -145,8 +165,10 @@ class _RidgeReadoutModel(Model):
         if self.ridge is not None and not (_is_number(self.ridge) and self.ridge >= 0):
             raise ChaosbenchError(f"{self._name}: ridge must be a number >= 0 or None, got {self.ridge!r}")
         if not (_is_number(self.search_safety_seconds) and self.search_safety_seconds > 0):
-            raise ChaosbenchError(f"{self._name}: search_safety_seconds must be a number of seconds > 0, "
-                                  f"got {self.search_safety_seconds!r}")
+            raise ChaosbenchError(
+                f"{self._name}: search_safety_seconds must be a number of seconds > 0, "
+                f"got {self.search_safety_seconds!r}"
+            )
         _require_int(self, "search_trials", 0)
 
     # -- forecasting ---------------------------------------------------------------------------
@@ -157,7 +179,6 @@ class _RidgeReadoutModel(Model):
     @property
     def n_parameters(self) -> int:
         return int(self.readout_.size) if hasattr(self, "readout_") else 0
-
 
 
 class EchoStateNetwork(_RidgeReadoutModel):
@@ -202,15 +223,31 @@ class EchoStateNetwork(_RidgeReadoutModel):
     """
 
     _name = "esn"
-    _search_space: ClassVar[dict] = {"spectral_radius": [0.3, 0.6, 0.9, 1.2], "leak_rate": [0.1, 0.3, 0.6, 1.0],
-                     "input_scaling": [0.1, 0.25, 0.5, 1.0, 2.0]}
+    _search_space: ClassVar[dict] = {
+        "spectral_radius": [0.3, 0.6, 0.9, 1.2],
+        "leak_rate": [0.1, 0.3, 0.6, 1.0],
+        "input_scaling": [0.1, 0.25, 0.5, 1.0, 2.0],
+    }
 
-    def __init__(self, *, units: int = 1000, mean_degree: float = 3.0, spectral_radius: float = 0.8,
-                 leak_rate: float = 0.5, input_scaling: float = 0.5, bias_scaling: float = 0.5,
-                 squared: str = "half", warmup: int = 100, ridge: float | None = None,
-                 search_trials: int = 0, search_safety_seconds: float = 3600.0, seed: int = 0):
-        super().__init__(ridge=ridge, search_trials=search_trials, search_safety_seconds=search_safety_seconds,
-                         seed=seed)
+    def __init__(
+        self,
+        *,
+        units: int = 1000,
+        mean_degree: float = 3.0,
+        spectral_radius: float = 0.8,
+        leak_rate: float = 0.5,
+        input_scaling: float = 0.5,
+        bias_scaling: float = 0.5,
+        squared: str = "half",
+        warmup: int = 100,
+        ridge: float | None = None,
+        search_trials: int = 0,
+        search_safety_seconds: float = 3600.0,
+        seed: int = 0,
+    ):
+        super().__init__(
+            ridge=ridge, search_trials=search_trials, search_safety_seconds=search_safety_seconds, seed=seed
+        )
         self.units = units
         self.mean_degree = mean_degree
         self.spectral_radius = spectral_radius
@@ -223,8 +260,12 @@ class EchoStateNetwork(_RidgeReadoutModel):
     def _check(self):
         _require_int(self, "units", 1)
         _require_int(self, "warmup", 0)
-        for name, low, high in (("mean_degree", 0, math.inf), ("spectral_radius", 0, math.inf),
-                                ("leak_rate", 0, 1), ("input_scaling", 0, math.inf)):
+        for name, low, high in (
+            ("mean_degree", 0, math.inf),
+            ("spectral_radius", 0, math.inf),
+            ("leak_rate", 0, 1),
+            ("input_scaling", 0, math.inf),
+        ):
             v = getattr(self, name)
             if not (_is_number(v) and low < v <= high):
                 raise ChaosbenchError(f"esn: {name} must be a number in ({low}, {high}], got {v!r}")
@@ -261,12 +302,12 @@ class EchoStateNetwork(_RidgeReadoutModel):
         m, n, d = len(r), r.shape[1], x.shape[1]
         phi = np.empty((m, 1 + d + (2 * n if self.squared_ == "append" else n)))
         phi[:, 0] = 1.0
-        phi[:, 1:1 + d] = x
-        phi[:, 1 + d:1 + d + n] = r
+        phi[:, 1 : 1 + d] = x
+        phi[:, 1 + d : 1 + d + n] = r
         if self.squared_ == "append":
-            np.multiply(r, r, out=phi[:, 1 + d + n:])
+            np.multiply(r, r, out=phi[:, 1 + d + n :])
         elif self.squared_ == "half":
-            states = phi[:, 1 + d::2][:, :(n + 1) // 2]  # units 0, 2, 4, ...
+            states = phi[:, 1 + d :: 2][:, : (n + 1) // 2]  # units 0, 2, 4, ...
             np.multiply(states, states, out=states)
         return phi
 
@@ -275,7 +316,7 @@ class EchoStateNetwork(_RidgeReadoutModel):
         states = np.empty_like(drive)
         r = np.zeros((1, self.units))
         for t in range(len(drive)):
-            r = states[t] = self._advance(r, drive[t:t + 1])
+            r = states[t] = self._advance(r, drive[t : t + 1])
         keep = slice(self.warmup, None)
         return self.features(states[keep], x[:-1][keep]), np.diff(x, axis=0)[keep]
 
@@ -328,8 +369,10 @@ def random_reservoir(n: int, mean_degree: float, spectral_radius: float, rng: np
     if radius is None:
         radius = np.abs(np.linalg.eigvals(w.toarray())).max()
     if not radius > 1e-12:
-        raise ChaosbenchError(f"esn: the random reservoir ({n} units, mean degree {mean_degree}) is nilpotent; "
-                              "increase units or mean_degree")
+        raise ChaosbenchError(
+            f"esn: the random reservoir ({n} units, mean degree {mean_degree}) is nilpotent; "
+            "increase units or mean_degree"
+        )
     return (w * (spectral_radius / radius)).tocsr()
 
 
@@ -369,11 +412,21 @@ class NextGenerationRC(_RidgeReadoutModel):
     _name = "ngrc"
     _search_space: ClassVar[dict] = {"taps": [1, 2, 3, 4, 6], "skip": [1, 2, 3, 5, 8, 13, 21], "degree": [2, 3]}
 
-    def __init__(self, *, taps: int = 2, skip: int = 5, degree: int = 3, max_features: int = 4000,
-                 ridge: float | None = None, search_trials: int = 0, search_safety_seconds: float = 3600.0,
-                 seed: int = 0):
-        super().__init__(ridge=ridge, search_trials=search_trials, search_safety_seconds=search_safety_seconds,
-                         seed=seed)
+    def __init__(
+        self,
+        *,
+        taps: int = 2,
+        skip: int = 5,
+        degree: int = 3,
+        max_features: int = 4000,
+        ridge: float | None = None,
+        search_trials: int = 0,
+        search_safety_seconds: float = 3600.0,
+        seed: int = 0,
+    ):
+        super().__init__(
+            ridge=ridge, search_trials=search_trials, search_safety_seconds=search_safety_seconds, seed=seed
+        )
         self.taps = taps
         self.skip = skip
         self.degree = degree
@@ -383,15 +436,18 @@ class NextGenerationRC(_RidgeReadoutModel):
         _require_int(self, "taps", 1)
         _require_int(self, "skip", 1)
         _require_int(self, "max_features", 1)
-        if not (isinstance(self.degree, (int, np.integer)) and not isinstance(self.degree, bool)
-                and 1 <= self.degree <= 3):
+        if not (
+            isinstance(self.degree, (int, np.integer)) and not isinstance(self.degree, bool) and 1 <= self.degree <= 3
+        ):
             raise ChaosbenchError(f"ngrc: degree must be 1, 2 or 3, got {self.degree!r}")
         if not hasattr(self, "dimension_"):  # planned, not fitted: the feature count needs the data
             return
         n = n_ngrc_features(self.dimension_, self.taps, self.degree)
         if n > self.max_features:
-            raise ChaosbenchError(f"ngrc: taps={self.taps}, degree={self.degree} on {self.dimension_} variables "
-                                  f"give {n} features, more than max_features={self.max_features}")
+            raise ChaosbenchError(
+                f"ngrc: taps={self.taps}, degree={self.degree} on {self.dimension_} variables "
+                f"give {n} features, more than max_features={self.max_features}"
+            )
 
     def _allowed(self, params):
         p = {**self.get_params(), **params}
@@ -421,18 +477,19 @@ class NextGenerationRC(_RidgeReadoutModel):
     def _drive(self, contexts):
         need = int(self.lags_[-1]) + 1
         if contexts.shape[1] < need:
-            raise ChaosbenchError(f"ngrc: the context ({contexts.shape[1]} steps) is shorter than the "
-                                  f"delay taps need ({need})")
+            raise ChaosbenchError(
+                f"ngrc: the context ({contexts.shape[1]} steps) is shorter than the delay taps need ({need})"
+            )
         return contexts[:, -need:].copy()
 
     def _run(self, state, horizon):
         m = state.shape[1] - 1
         buf = np.empty((len(state), m + 1 + horizon, self.dimension_))
-        buf[:, :m + 1] = state
+        buf[:, : m + 1] = state
         for t in range(m, m + horizon):
             lin = buf[:, t - self.lags_].reshape(len(state), -1)
             buf[:, t + 1] = buf[:, t] + self._increment(self.features(lin))
-        return buf[:, m + 1:]
+        return buf[:, m + 1 :]
 
 
 def monomial_steps(n_linear: int, degree: int) -> list[tuple[np.ndarray, np.ndarray]]:

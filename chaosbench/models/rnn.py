@@ -16,6 +16,7 @@ one step at a time (:meth:`RecurrentNet.step`) with the same fused module and st
 the one-step update and the training forward cannot drift apart (``tests/test_rnn.py`` checks
 they agree).
 """
+
 from __future__ import annotations
 
 import functools
@@ -68,12 +69,31 @@ class _Recurrent(TorchForecaster):
 
     cell = "lstm"
 
-    def __init__(self, *, hidden_size: int = 128, num_layers: int = 1, predict: str = "increment",
-                 rollout_steps: int = 8, seq_len: int = 48, batch_size: int = 32, lr: float = 3e-3,
-                 max_epochs: int = 60, patience: int = 0, weight_decay: float = 0.0, **common):
+    def __init__(
+        self,
+        *,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        predict: str = "increment",
+        rollout_steps: int = 8,
+        seq_len: int = 48,
+        batch_size: int = 32,
+        lr: float = 3e-3,
+        max_epochs: int = 60,
+        patience: int = 0,
+        weight_decay: float = 0.0,
+        **common,
+    ):
         # patience 0: validation scores are noisy at a high learning rate, so the schedule runs out
-        super().__init__(seq_len=seq_len, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
-                         weight_decay=weight_decay, **common)
+        super().__init__(
+            seq_len=seq_len,
+            batch_size=batch_size,
+            lr=lr,
+            max_epochs=max_epochs,
+            patience=patience,
+            weight_decay=weight_decay,
+            **common,
+        )
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.predict = predict
@@ -85,8 +105,9 @@ class _Recurrent(TorchForecaster):
             raise ChaosbenchError(f"{self.name}: predict must be one of {', '.join(PREDICT)}, got {self.predict!r}")
         r = self.rollout_steps
         if not isinstance(r, int) or isinstance(r, bool) or not 0 <= r < self.seq_len:
-            raise ChaosbenchError(f"{self.name}: rollout_steps must be an integer in [0, seq_len - 1 = "
-                                  f"{self.seq_len - 1}], got {r!r}")
+            raise ChaosbenchError(
+                f"{self.name}: rollout_steps must be an integer in [0, seq_len - 1 = {self.seq_len - 1}], got {r!r}"
+            )
 
     def _fit(self, trajectories, validation):
         import numpy as np

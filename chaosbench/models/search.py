@@ -17,6 +17,7 @@ Readouts that are linear in their features share one trick: for fixed features t
 and its eigendecomposition give the ridge solution for every regularisation at the cost of a
 matrix product each (:func:`ridge_path`), so a ridge grid costs little more than one fit.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ ERROR_CAP = 2.0
 ERROR_FLOOR = 1e-12
 
 
-def validation_windows(history: np.ndarray, start: int, *, context: int, horizon: int | None = None,
-                       n_windows: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def validation_windows(
+    history: np.ndarray, start: int, *, context: int, horizon: int | None = None, n_windows: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
     """Windows ``(contexts (K, context, n), targets (K, horizon, n))`` whose targets lie in ``history[start:]``.
 
     ``history`` is the last training trajectory followed by the validation part that continues
@@ -50,8 +52,8 @@ def validation_windows(history: np.ndarray, start: int, *, context: int, horizon
     context = max(1, min(int(context), start))
     last = start + n_val - horizon
     starts = np.unique(np.linspace(start, last, max(1, int(n_windows))).round().astype(int))
-    contexts = np.stack([history[s - context:s] for s in starts])
-    targets = np.stack([history[s:s + horizon] for s in starts])
+    contexts = np.stack([history[s - context : s] for s in starts])
+    targets = np.stack([history[s : s + horizon] for s in starts])
     return contexts, targets
 
 
@@ -92,8 +94,10 @@ def ridge_path(gram: np.ndarray, cross: np.ndarray, ridges) -> list[np.ndarray]:
     qb = q.T @ cross
     # r = 0 is the limit r -> 0: the minimum-norm least-squares solution (pseudo-inverse)
     cut = e.max() * len(e) * np.finfo(float).eps
-    return [q @ (qb * (1.0 / (e + r) if r > 0 else np.divide(1.0, e, out=np.zeros_like(e), where=e > cut))[:, None])
-            for r in map(float, ridges)]
+    return [
+        q @ (qb * (1.0 / (e + r) if r > 0 else np.divide(1.0, e, out=np.zeros_like(e), where=e > cut))[:, None])
+        for r in map(float, ridges)
+    ]
 
 
 def _json_value(v):
@@ -104,9 +108,16 @@ def _json_value(v):
     return v
 
 
-def random_search(build: Callable[[dict], object], space: dict, evaluate: Callable[[object], tuple[float, float]],
-                  *, max_trials: int = 50, safety_seconds: float = 3600.0, seed: int = 0,
-                  allowed: Callable[[dict], bool] | None = None) -> tuple[object, dict]:
+def random_search(
+    build: Callable[[dict], object],
+    space: dict,
+    evaluate: Callable[[object], tuple[float, float]],
+    *,
+    max_trials: int = 50,
+    safety_seconds: float = 3600.0,
+    seed: int = 0,
+    allowed: Callable[[dict], bool] | None = None,
+) -> tuple[object, dict]:
     """Random search (Bergstra & Bengio 2012, JMLR 13, 281) over a fixed, seeded list of trials.
 
     The search is bounded by its number of trials, never by the clock, so its result depends on the
@@ -172,19 +183,40 @@ def random_search(build: Callable[[dict], object], space: dict, evaluate: Callab
         except (ValueError, ArithmeticError) as exc:  # the given values must work; a drawn one may not
             if not trials:
                 raise
-            trials.append({**{k: _json_value(v) for k, v in params.items()}, "error": str(exc).splitlines()[0][:200],
-                           "seconds": round(time.perf_counter() - t1, 3)})
+            trials.append(
+                {
+                    **{k: _json_value(v) for k, v in params.items()},
+                    "error": str(exc).splitlines()[0][:200],
+                    "seconds": round(time.perf_counter() - t1, 3),
+                }
+            )
             continue
         seconds = time.perf_counter() - t1
-        trials.append({**{k: _json_value(v) for k, v in params.items()}, "score": score,
-                       "vpt_steps": vpt_steps, "seconds": round(seconds, 3),
-                       **{k: _json_value(v) for k, v in getattr(model, "fit_info_", {}).items()
-                          if not isinstance(v, (dict, list))}})
+        trials.append(
+            {
+                **{k: _json_value(v) for k, v in params.items()},
+                "score": score,
+                "vpt_steps": vpt_steps,
+                "seconds": round(seconds, 3),
+                **{
+                    k: _json_value(v)
+                    for k, v in getattr(model, "fit_info_", {}).items()
+                    if not isinstance(v, (dict, list))
+                },
+            }
+        )
         if best is None or score < best[0]:
             best = (score, vpt_steps, model, params)
     score, vpt_steps, model, params = best
-    info = {"chosen": {k: _json_value(v) for k, v in params.items()}, "best_score": score,
-            "best_vpt_steps": vpt_steps, "n_trials": len(trials), "planned_trials": len(candidates),
-            "safety_limit_hit": hit, "seconds": round(time.perf_counter() - t0, 3),
-            "safety_seconds": float(safety_seconds), "trials": trials}
+    info = {
+        "chosen": {k: _json_value(v) for k, v in params.items()},
+        "best_score": score,
+        "best_vpt_steps": vpt_steps,
+        "n_trials": len(trials),
+        "planned_trials": len(candidates),
+        "safety_limit_hit": hit,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "safety_seconds": float(safety_seconds),
+        "trials": trials,
+    }
     return model, info

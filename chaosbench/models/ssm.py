@@ -9,6 +9,7 @@ at a time with the recurrent update (O(1) per step). The two modes compute the s
 (tests/test_ssm.py checks them against each other), so a model forecasts as it was trained. The
 layers are in :mod:`chaosbench.models.ssm_layers`.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,13 +47,28 @@ class StateSpaceForecaster(TorchForecaster):
         The :class:`~chaosbench.models.torch_base.TorchForecaster` settings.
     """
 
-    def __init__(self, *, d_model: int = 64, n_layers: int = 2, d_state: int = 32, burn_in: int = 16,
-                 input_noise: float = 0.0, rollout_steps: int = 0, chunk: int = 0, seq_len: int = 128,
-                 batch_size: int = 32, lr: float = 3e-3, max_epochs: int = 40, patience: int = 0, **common):
+    def __init__(
+        self,
+        *,
+        d_model: int = 64,
+        n_layers: int = 2,
+        d_state: int = 32,
+        burn_in: int = 16,
+        input_noise: float = 0.0,
+        rollout_steps: int = 0,
+        chunk: int = 0,
+        seq_len: int = 128,
+        batch_size: int = 32,
+        lr: float = 3e-3,
+        max_epochs: int = 40,
+        patience: int = 0,
+        **common,
+    ):
         # the cosine schedule's last epochs are its best and early validation scores are noisy:
         # train the whole schedule (patience 0; the best weights are still restored)
-        super().__init__(seq_len=seq_len, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
-                         **common)
+        super().__init__(
+            seq_len=seq_len, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience, **common
+        )
         self.d_model = d_model
         self.n_layers = n_layers
         self.d_state = d_state
@@ -69,8 +85,9 @@ class StateSpaceForecaster(TorchForecaster):
         for key in ("rollout_steps", "burn_in"):  # the loss needs one teacher-forced step after the burn-in
             v, room = getattr(self, key), self.seq_len - (self.rollout_steps if key == "burn_in" else 0)
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < room:
-                raise ChaosbenchError(f"{self.name}: {key} must be an integer in [0, {room}) "
-                                      f"for seq_len {self.seq_len}, got {v!r}")
+                raise ChaosbenchError(
+                    f"{self.name}: {key} must be an integer in [0, {room}) for seq_len {self.seq_len}, got {v!r}"
+                )
         v = self.input_noise
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise ChaosbenchError(f"{self.name}: input_noise must be a non-negative number, got {v!r}")
@@ -100,12 +117,12 @@ class StateSpaceForecaster(TorchForecaster):
             x = x + self.input_noise * torch.randn_like(x)
         n_read = x.shape[1] - self.rollout_steps
         increments, states = net(x[:, :n_read])
-        target = (windows[:, 1:n_read + 1] - x[:, :n_read]) / net.increment_scale
-        errors = ((increments - target)[:, self.burn_in:] ** 2).flatten(1)
+        target = (windows[:, 1 : n_read + 1] - x[:, :n_read]) / net.increment_scale
+        errors = ((increments - target)[:, self.burn_in :] ** 2).flatten(1)
         if self.rollout_steps:  # then closed loop, as in forecasting; errors of the states in increment units
             start = x[:, n_read - 1] + net.increment_scale * increments[:, -1]
             free = torch.stack(self._free_run(net, start, states, self.rollout_steps), 1)
-            free_errors = ((free - windows[:, n_read + 1:]) / net.increment_scale) ** 2
+            free_errors = ((free - windows[:, n_read + 1 :]) / net.increment_scale) ** 2
             errors = torch.cat([errors, free_errors.flatten(1)], 1)
         return errors.mean()
 
@@ -163,8 +180,17 @@ class LRU(StateSpaceForecaster):
     def _blocks(self):
         from .ssm_layers import LRUBlock
 
-        return [LRUBlock(self.d_model, self.d_state, r_min=self.r_min, r_max=self.r_max,
-                         max_phase=self.max_phase, chunk=self.chunk) for _ in range(self.n_layers)]
+        return [
+            LRUBlock(
+                self.d_model,
+                self.d_state,
+                r_min=self.r_min,
+                r_max=self.r_max,
+                max_phase=self.max_phase,
+                chunk=self.chunk,
+            )
+            for _ in range(self.n_layers)
+        ]
 
 
 class Mamba(StateSpaceForecaster):
@@ -185,8 +211,19 @@ class Mamba(StateSpaceForecaster):
         :class:`StateSpaceForecaster` and :class:`~chaosbench.models.torch_base.TorchForecaster` settings.
     """
 
-    def __init__(self, *, expand: int = 2, d_conv: int = 4, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 d_model: int = 32, d_state: int = 8, batch_size: int = 16, max_epochs: int = 25, **kwargs):
+    def __init__(
+        self,
+        *,
+        expand: int = 2,
+        d_conv: int = 4,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        d_model: int = 32,
+        d_state: int = 8,
+        batch_size: int = 16,
+        max_epochs: int = 25,
+        **kwargs,
+    ):
         # its (batch, time, channels, state) tensors make a step ~5x dearer than the LRU's:
         # narrower, smaller batches, fewer steps
         super().__init__(d_model=d_model, d_state=d_state, batch_size=batch_size, max_epochs=max_epochs, **kwargs)
@@ -208,6 +245,15 @@ class Mamba(StateSpaceForecaster):
     def _blocks(self):
         from .ssm_layers import MambaBlock
 
-        return [MambaBlock(self.d_model, self.d_state, expand=self.expand, d_conv=self.d_conv,
-                           dt_min=self.dt_min, dt_max=self.dt_max, chunk=self.chunk)
-                for _ in range(self.n_layers)]
+        return [
+            MambaBlock(
+                self.d_model,
+                self.d_state,
+                expand=self.expand,
+                d_conv=self.d_conv,
+                dt_min=self.dt_min,
+                dt_max=self.dt_max,
+                chunk=self.chunk,
+            )
+            for _ in range(self.n_layers)
+        ]

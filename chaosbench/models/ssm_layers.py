@@ -10,6 +10,7 @@ Every layer runs in two modes that compute the same function:
 
 ``state`` is what a layer carries between steps (``None``: the zero state).
 """
+
 from __future__ import annotations
 
 import math
@@ -78,6 +79,7 @@ def chunk_length(T: int) -> int:
 
 # -- linear recurrent unit ---------------------------------------------------------------------
 
+
 class LRULayer(nn.Module):
     """Linear Recurrent Unit (Orvieto et al. 2023, "Resurrecting Recurrent Neural Networks for Long
     Sequences", ICML): a complex diagonal linear recurrence
@@ -90,11 +92,19 @@ class LRULayer(nn.Module):
     ``gamma = sqrt(1 - |lambda|^2)`` (a trained parameter, ``gamma_log``, initialised there).
     """
 
-    def __init__(self, d_model: int, d_state: int, *, r_min: float = 0.5, r_max: float = 0.99,
-                 max_phase: float = math.pi, chunk: int = 0):
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int,
+        *,
+        r_min: float = 0.5,
+        r_max: float = 0.99,
+        max_phase: float = math.pi,
+        chunk: int = 0,
+    ):
         super().__init__()
         u1, u2 = torch.rand(d_state), torch.rand(d_state)
-        nu = -0.5 * torch.log(u1 * (r_max ** 2 - r_min ** 2) + r_min ** 2)  # -log|lambda|
+        nu = -0.5 * torch.log(u1 * (r_max**2 - r_min**2) + r_min**2)  # -log|lambda|
         self.nu_log = nn.Parameter(torch.log(nu))
         self.theta_log = nn.Parameter(torch.log(max_phase * u2.clamp(min=1e-4)))
         self.gamma_log = nn.Parameter(0.5 * torch.log1p(-torch.exp(-2 * nu)))
@@ -149,6 +159,7 @@ class LRUBlock(nn.Module):
 
 # -- selective state space (Mamba) -------------------------------------------------------------
 
+
 class SelectiveSSMLayer(nn.Module):
     """The Mamba mixer (Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State
     Spaces", Algorithm 2 and Fig. 3), written for the CPU.
@@ -166,8 +177,17 @@ class SelectiveSSMLayer(nn.Module):
     last ``d_conv - 1`` convolution inputs ``(B, d_conv - 1, d_inner)`` and ``h`` ``(B, d_inner, d_state)``.
     """
 
-    def __init__(self, d_model: int, d_state: int = 16, *, expand: int = 2, d_conv: int = 4,
-                 dt_min: float = 1e-3, dt_max: float = 1e-1, chunk: int = 0):
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        *,
+        expand: int = 2,
+        d_conv: int = 4,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        chunk: int = 0,
+    ):
         super().__init__()
         d_inner, self.d_state, self.chunk = expand * d_model, d_state, chunk
         self.dt_rank = math.ceil(d_model / 16)
@@ -176,7 +196,7 @@ class SelectiveSSMLayer(nn.Module):
         self.conv_bias = nn.Parameter(torch.zeros(d_inner))
         self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, d_inner)
-        nn.init.uniform_(self.dt_proj.weight, -self.dt_rank ** -0.5, self.dt_rank ** -0.5)
+        nn.init.uniform_(self.dt_proj.weight, -(self.dt_rank**-0.5), self.dt_rank**-0.5)
         dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
         with torch.no_grad():
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt)
@@ -195,15 +215,16 @@ class SelectiveSSMLayer(nn.Module):
         u, z = self.in_proj(x).chunk(2, dim=-1)
         buffer, h0 = state if state is not None else (self._empty_buffer(x), None)
         padded = torch.cat([buffer, u], 1)  # (B, k - 1 + T, d_inner): causal, continues the buffer
-        conv = F.conv1d(padded.transpose(1, 2), self.conv_weight[:, None], self.conv_bias,
-                        groups=len(self.conv_bias)).transpose(1, 2)
+        conv = F.conv1d(
+            padded.transpose(1, 2), self.conv_weight[:, None], self.conv_bias, groups=len(self.conv_bias)
+        ).transpose(1, 2)
         u_conv = F.silu(conv)
         dt, Bt, Ct = self._selection(u_conv)
         A = -torch.exp(self.A_log)
         h = linear_scan(torch.exp(dt[..., None] * A), (dt * u_conv)[..., None] * Bt[:, :, None], h0, self.chunk)
         y = (h @ Ct[..., None]).squeeze(-1) + self.D * u_conv
         k = buffer.shape[1]
-        return self.out_proj(y * F.silu(z)), (padded[:, padded.shape[1] - k:], h[:, -1])
+        return self.out_proj(y * F.silu(z)), (padded[:, padded.shape[1] - k :], h[:, -1])
 
     def step(self, x, state=None):
         u, z = self.in_proj(x).chunk(2, dim=-1)
@@ -236,6 +257,7 @@ class MambaBlock(nn.Module):
 
 
 # -- the forecasting network -------------------------------------------------------------------
+
 
 class SSMNet(nn.Module):
     """Encoder -> residual blocks -> norm -> head predicting the next increment ``x_{t+1} - x_t``

@@ -14,6 +14,7 @@ A subclass builds its network and says how to score a batch and how to roll out:
 
 Data arrive normalised (the task's training mean and std); the network works in float32.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,11 +56,25 @@ class TorchForecaster(Model):
 
     extra = "torch"
 
-    def __init__(self, *, seq_len: int = 64, stride: int = 1, batch_size: int = 64, max_epochs: int = 50,
-                 lr: float = 1e-3, final_lr_fraction: float = 0.01, schedule: str = "cosine",
-                 optimizer: str = "adamw", weight_decay: float = 1e-4, grad_clip: float = 1.0, patience: int = 10,
-                 safety_seconds: float = 1500.0, batches_per_epoch: int | None = 100, validation_horizon: int = 200,
-                 seed: int = 0):
+    def __init__(
+        self,
+        *,
+        seq_len: int = 64,
+        stride: int = 1,
+        batch_size: int = 64,
+        max_epochs: int = 50,
+        lr: float = 1e-3,
+        final_lr_fraction: float = 0.01,
+        schedule: str = "cosine",
+        optimizer: str = "adamw",
+        weight_decay: float = 1e-4,
+        grad_clip: float = 1.0,
+        patience: int = 10,
+        safety_seconds: float = 1500.0,
+        batches_per_epoch: int | None = 100,
+        validation_horizon: int = 200,
+        seed: int = 0,
+    ):
         super().__init__(seed=seed)
         self.seq_len = seq_len
         self.stride = stride
@@ -107,10 +122,18 @@ class TorchForecaster(Model):
 
     def config(self) -> TrainConfig:
         try:
-            return TrainConfig(max_epochs=self.max_epochs, lr=self.lr, final_lr_fraction=self.final_lr_fraction,
-                               schedule=self.schedule, optimizer=self.optimizer, weight_decay=self.weight_decay,
-                               grad_clip=self.grad_clip, patience=self.patience, safety_seconds=self.safety_seconds,
-                               seed=self.seed)
+            return TrainConfig(
+                max_epochs=self.max_epochs,
+                lr=self.lr,
+                final_lr_fraction=self.final_lr_fraction,
+                schedule=self.schedule,
+                optimizer=self.optimizer,
+                weight_decay=self.weight_decay,
+                grad_clip=self.grad_clip,
+                patience=self.patience,
+                safety_seconds=self.safety_seconds,
+                seed=self.seed,
+            )
         except ChaosbenchError as exc:
             raise ChaosbenchError(f"{self.name}: {exc}") from None
 
@@ -138,12 +161,22 @@ class TorchForecaster(Model):
         val_fn = self._validation_fn(validation) if validation else None
         self._initialise(trajectories, val_fn)
         windows = torch.as_tensor(windows_of(trajectories, self.seq_len + 1, self.stride), dtype=torch.float32)
-        log = train(self.net_, lambda idx, p: self._loss(self.net_, windows[torch.as_tensor(idx)], p),
-                    len(windows), config, batch_size=self.batch_size, val_fn=val_fn,
-                    batches_per_epoch=self.batches_per_epoch, after_step=self._after_step, name=self.name)
+        log = train(
+            self.net_,
+            lambda idx, p: self._loss(self.net_, windows[torch.as_tensor(idx)], p),
+            len(windows),
+            config,
+            batch_size=self.batch_size,
+            val_fn=val_fn,
+            batches_per_epoch=self.batches_per_epoch,
+            after_step=self._after_step,
+            name=self.name,
+        )
         self.log_: TrainLog = log
-        self.fit_info_ = {**log.summary(), "steps_per_second": round(log.samples * self.seq_len / log.seconds, 1)
-                          if log.seconds > 0 else None}
+        self.fit_info_ = {
+            **log.summary(),
+            "steps_per_second": round(log.samples * self.seq_len / log.seconds, 1) if log.seconds > 0 else None,
+        }
 
     def _validation_fn(self, validation):
         """Early-stopping score: NRMSE of free-running forecasts on the validation part (or the loss)."""
@@ -159,8 +192,8 @@ class TorchForecaster(Model):
         for v in data:
             h = min(self.validation_horizon, len(v) - self.seq_len)
             for start in range(0, len(v) - self.seq_len - h + 1, max(h // 2, 1)):
-                ctx.append(v[start:start + self.seq_len])
-                tgt.append(v[start + self.seq_len:start + self.seq_len + h])
+                ctx.append(v[start : start + self.seq_len])
+                tgt.append(v[start + self.seq_len : start + self.seq_len + h])
         h = min(len(t) for t in tgt)
         ctx_t = torch.as_tensor(np.stack(ctx), dtype=torch.float32)
         tgt_t = torch.as_tensor(np.stack([t[:h] for t in tgt]), dtype=torch.float32)
@@ -169,6 +202,7 @@ class TorchForecaster(Model):
             pred = self._rollout(self.net_, ctx_t, h)
             err = torch.sqrt(((pred - tgt_t) ** 2).mean(dim=(0, 2)))  # RMSE per lead time (data std is 1)
             return float(torch.nan_to_num(err, nan=1e6, posinf=1e6).clamp(max=1e6).mean())
+
         return score
 
     def _forecast_windows(self, contexts, horizon: int) -> np.ndarray:
@@ -192,8 +226,16 @@ class TorchForecaster(Model):
 
         if not hasattr(self, "net_"):
             raise ChaosbenchError(f"{self.name}: call fit before save")
-        torch.save({"class": self.name, "params": json.dumps(self.get_params()), "dimension": self.dimension_,
-                    "dt": self.dt_, "state_dict": self.net_.state_dict()}, Path(path))
+        torch.save(
+            {
+                "class": self.name,
+                "params": json.dumps(self.get_params()),
+                "dimension": self.dimension_,
+                "dt": self.dt_,
+                "state_dict": self.net_.state_dict(),
+            },
+            Path(path),
+        )
 
     @classmethod
     def load(cls, path) -> "TorchForecaster":

@@ -7,6 +7,7 @@ a seed gives the same weights on any machine), gradient-norm clipping, early sto
 validation score with the best weights restored, a time budget that ends training early (the best
 weights so far are kept, and the log says so), and a log of what happened.
 """
+
 from __future__ import annotations
 
 import copy
@@ -97,7 +98,7 @@ class TrainConfig:
         if self.schedule == "cosine":
             return self.lr * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * p)))
         if self.schedule == "exponential":
-            return self.lr * f ** p
+            return self.lr * f**p
         if self.schedule == "step":
             return self.lr * (0.1 if p >= 0.5 else 1.0) * (0.1 if p >= 0.75 else 1.0)
         return self.lr
@@ -121,14 +122,19 @@ class TrainLog:
 
     def summary(self) -> dict:
         """A JSON-ready digest for ``fit_info_``."""
-        return {"epochs": self.epochs, "steps": self.steps, "best_epoch": self.best_epoch,
-                "best_val_score": None if not math.isfinite(self.best_score) else self.best_score,
-                "initial_val_score": None if not math.isfinite(self.initial_score) else self.initial_score,
-                "final_train_loss": self.train_loss[-1] if self.train_loss else None,
-                "first_train_loss": self.train_loss[0] if self.train_loss else None,
-                "train_seconds": round(self.seconds, 3), "stopped": self.stopped,
-                "safety_limit_hit": self.safety_limit_hit,
-                "samples_per_second": round(self.samples / self.seconds, 1) if self.seconds > 0 else None}
+        return {
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "best_epoch": self.best_epoch,
+            "best_val_score": None if not math.isfinite(self.best_score) else self.best_score,
+            "initial_val_score": None if not math.isfinite(self.initial_score) else self.initial_score,
+            "final_train_loss": self.train_loss[-1] if self.train_loss else None,
+            "first_train_loss": self.train_loss[0] if self.train_loss else None,
+            "train_seconds": round(self.seconds, 3),
+            "stopped": self.stopped,
+            "safety_limit_hit": self.safety_limit_hit,
+            "samples_per_second": round(self.samples / self.seconds, 1) if self.seconds > 0 else None,
+        }
 
 
 def seed_everything(seed: int) -> None:
@@ -145,13 +151,22 @@ def batches(n_items: int, batch_size: int, rng: np.random.Generator, limit: int 
     for start in range(0, n_items, batch_size):
         if limit is not None and count >= limit:
             return
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]
         count += 1
 
 
-def train(module, loss_fn: Callable, n_items: int, config: TrainConfig, *, batch_size: int,
-          val_fn: Callable[[], float] | None = None, batches_per_epoch: int | None = None,
-          after_step: Callable[[], None] | None = None, name: str = "model") -> TrainLog:
+def train(
+    module,
+    loss_fn: Callable,
+    n_items: int,
+    config: TrainConfig,
+    *,
+    batch_size: int,
+    val_fn: Callable[[], float] | None = None,
+    batches_per_epoch: int | None = None,
+    after_step: Callable[[], None] | None = None,
+    name: str = "model",
+) -> TrainLog:
     """Train ``module`` by minimising ``loss_fn(indices, progress)`` over batches of item indices.
 
     Parameters
@@ -227,8 +242,9 @@ def train(module, loss_fn: Callable, n_items: int, config: TrainConfig, *, batch
         log.epochs += 1
         log.train_loss.append(total / max(count, 1))
         out_of_time = time.perf_counter() - t0 > config.safety_seconds
-        if val_fn is not None and (log.epochs % config.eval_every == 0 or out_of_time
-                                   or log.epochs == config.max_epochs):
+        if val_fn is not None and (
+            log.epochs % config.eval_every == 0 or out_of_time or log.epochs == config.max_epochs
+        ):
             module.eval()
             with torch.no_grad():
                 score = float(val_fn())
@@ -242,8 +258,10 @@ def train(module, loss_fn: Callable, n_items: int, config: TrainConfig, *, batch
                     log.stopped = f"no better validation score for {waited} evaluations"
                     break
         if out_of_time:
-            log.stopped = (f"safety limit of {config.safety_seconds:g} s reached after {log.epochs} of "
-                           f"{config.max_epochs} epochs (this score depends on the machine's load)")
+            log.stopped = (
+                f"safety limit of {config.safety_seconds:g} s reached after {log.epochs} of "
+                f"{config.max_epochs} epochs (this score depends on the machine's load)"
+            )
             log.safety_limit_hit = True
             break
     else:

@@ -18,6 +18,7 @@ banded mask (:func:`rollout` with ``cache=False``; ``tests/test_transformer.py``
 Training windows hold ``seq_len`` tokens, so the band is the plain causal mask there; every position
 of a window is trained to predict its successor at once (teacher forcing).
 """
+
 from __future__ import annotations
 
 import functools
@@ -150,7 +151,7 @@ def rollout(net, contexts, horizon: int, *, cache: bool = True):
         for k in range(horizon):
             out.append(x)
             if k + 1 < horizon:
-                x = net.step(x, buffers, t + k, (cos[k:k + 1], sin[k:k + 1]))
+                x = net.step(x, buffers, t + k, (cos[k : k + 1], sin[k : k + 1]))
     else:
         seq = contexts
         for k in range(horizon):
@@ -180,23 +181,45 @@ class Transformer(TorchForecaster):
         training window and the attention window (the KV cache's length).
     """
 
-    def __init__(self, *, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, d_ff: int = 128, seq_len: int = 32,
-                 batch_size: int = 32, lr: float = 2e-3, max_epochs: int = 60, patience: int = 0,
-                 weight_decay: float = 0.0, **common):
+    def __init__(
+        self,
+        *,
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        d_ff: int = 128,
+        seq_len: int = 32,
+        batch_size: int = 32,
+        lr: float = 2e-3,
+        max_epochs: int = 60,
+        patience: int = 0,
+        weight_decay: float = 0.0,
+        **common,
+    ):
         # patience 0: validation scores are noisy at a high learning rate, so the schedule runs out
-        super().__init__(seq_len=seq_len, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
-                         weight_decay=weight_decay, **common)
+        super().__init__(
+            seq_len=seq_len,
+            batch_size=batch_size,
+            lr=lr,
+            max_epochs=max_epochs,
+            patience=patience,
+            weight_decay=weight_decay,
+            **common,
+        )
         self.d_model = d_model
         self.n_heads = n_heads
         self.n_layers = n_layers
         self.d_ff = d_ff
 
     def _check_hyperparameters(self) -> None:
-        check_positive_int(self.name, d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers,
-                           d_ff=self.d_ff)
+        check_positive_int(
+            self.name, d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers, d_ff=self.d_ff
+        )
         if self.d_model % (2 * self.n_heads):
-            raise ChaosbenchError(f"{self.name}: d_model must be a multiple of 2 * n_heads = {2 * self.n_heads} "
-                                  f"(rotary embeddings rotate pairs), got {self.d_model}")
+            raise ChaosbenchError(
+                f"{self.name}: d_model must be a multiple of 2 * n_heads = {2 * self.n_heads} "
+                f"(rotary embeddings rotate pairs), got {self.d_model}"
+            )
 
     def _fit(self, trajectories, validation):
         import numpy as np

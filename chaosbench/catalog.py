@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import CatalogError
-from .expressions import RESERVED, constant_value, parse
+from .expressions import RESERVED, constant_value, delay_lag, parse
 
 #: the catalog: package data (``chaosbench/systems.json``), so a wheel carries it. The repository's root
 #: ``systems.json`` is a symbolic link to this file: a checkout, an editable install and a wheel all read,
@@ -260,10 +260,10 @@ def validate_system(name: str, entry: object) -> System:
         import ast
 
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and node.func.id in variables:
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in variables:
                 uses_delay = True
-                lag = node.args[0].right
-                tau = values[lag.id] if isinstance(lag, ast.Name) else float(lag.value)
+                lag = delay_lag(node)
+                tau = values[lag] if isinstance(lag, str) else float(lag)
                 if not tau > 0:
                     raise CatalogError(f"{w}, field 'equations.{v}': the delay must be positive, got {tau}")
             elif isinstance(node, ast.Name) and node.id == "t" and not _is_delay_time(tree, node):

@@ -368,6 +368,7 @@ def _child_main(argv: list[str]) -> int:
     cell_path, task_path, out_path, threads = argv
     _watch_parent()
     blob = json.loads(Path(cell_path).read_text())
+    rec: dict | list[dict]
     if isinstance(blob, list):  # a group: cells and their task files
         cells = [Cell.from_dict(d) for d in blob]
         tasks = [Task.load(p) for p in json.loads(Path(task_path).read_text())]
@@ -398,11 +399,13 @@ def execute(
     """
     cell = Cell.from_dict(cell) if isinstance(cell, dict) else cell
     # the folder names its owner, so a later run can remove what a killed one left (remove_stale_folders)
-    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp_name:
+        tmp = Path(tmp_name)
         if task_bytes is not None:
             task_path = str(tmp / "task.npz")
             Path(task_path).write_bytes(task_bytes)
+        if task_path is None:  # the TypeError os.path.abspath(None) would raise, with its cause named
+            raise TypeError("execute: give task_path or task_bytes")
         (tmp / "cell.json").write_text(json.dumps(cell.to_dict(), default=str))
         got = _spawn(tmp, os.path.abspath(task_path), threads, cell.time_budget)
         return got if isinstance(got, dict) else failure_record(cell, got)
@@ -411,8 +414,8 @@ def execute(
 def execute_group(cells: list[Cell], task_paths: list[str], *, threads: int = 1) -> list[dict]:
     """Run cells that fit together (:func:`run_group`) in one fresh process; its time budget is the
     sum of theirs. Returns their records (all failed, with the reason, if the process dies)."""
-    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp_name:
+        tmp = Path(tmp_name)
         (tmp / "cell.json").write_text(json.dumps([c.to_dict() for c in cells], default=str))
         (tmp / "tasks.json").write_text(json.dumps([os.path.abspath(p) for p in task_paths]))
         got = _spawn(tmp, str(tmp / "tasks.json"), threads, sum(c.time_budget for c in cells))

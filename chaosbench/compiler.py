@@ -25,6 +25,7 @@ import numpy as np
 
 from .catalog import System
 from .errors import CatalogError
+from .expressions import delay_lag
 from .files import atomic_write
 
 COMPILER_VERSION = "1"
@@ -51,9 +52,9 @@ def delay_terms(system: System) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
     for eq in system.equations:
         for node in ast.walk(ast.parse(eq.strip(), mode="eval")):
-            if isinstance(node, ast.Call) and node.func.id in system.variables:
-                lag = node.args[0].right
-                key = (node.func.id, lag.id if isinstance(lag, ast.Name) else repr(float(lag.value)))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in system.variables:
+                lag = delay_lag(node)
+                key = (node.func.id, lag if isinstance(lag, str) else repr(float(lag)))
                 if key not in seen:
                     seen.append(key)
     return seen
@@ -158,6 +159,8 @@ def _load_module(system: System, key: str, kind: str):
         source = _rhs_source(system) if kind == "rhs" else _jac_source(system)
         atomic_write(path, source)
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # never for a .py path; the check narrows the type
+        raise CatalogError(f"system '{system.name}': cannot import the compiled module {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from .errors import CatalogError
 
@@ -72,7 +72,8 @@ class _Checker:
         elif isinstance(node, ast.BinOp):
             if not isinstance(node.op, _BINOPS):
                 raise _fail(self.where, f"operator '{type(node.op).__name__}' is not allowed (use + - * / **)")
-            self.expr(node.left), self.expr(node.right)
+            self.expr(node.left)
+            self.expr(node.right)
         elif isinstance(node, ast.UnaryOp):
             if not isinstance(node.op, _UNARY):
                 raise _fail(self.where, f"unary operator '{type(node.op).__name__}' is not allowed")
@@ -82,7 +83,8 @@ class _Checker:
         elif in_condition and isinstance(node, ast.Compare):
             if len(node.ops) != 1 or not isinstance(node.ops[0], _COMPARE):
                 raise _fail(self.where, "conditions are single comparisons with < <= > >=")
-            self.expr(node.left), self.expr(node.comparators[0])
+            self.expr(node.left)
+            self.expr(node.comparators[0])
         elif in_condition and isinstance(node, ast.BoolOp):
             for value in node.values:
                 self.expr(value, in_condition=True)
@@ -96,7 +98,7 @@ class _Checker:
             raise _fail(self.where, f"keyword arguments are not allowed in '{node.func.id}(...)'")
         name, args = node.func.id, node.args
         if name in self.variables:
-            return self.delay(node)
+            return self.delay(node, name)
         if name not in FUNCTIONS:
             raise _fail(self.where, f"unknown function '{name}' (allowed: {', '.join(sorted(FUNCTIONS))})")
         lo, hi = FUNCTIONS[name]
@@ -114,21 +116,19 @@ class _Checker:
             is_condition = name == "piecewise" and i % 2 == 0 and i < len(args) - 1
             self.expr(arg, in_condition=is_condition)
 
-    def delay(self, node: ast.Call) -> None:
-        name = node.func.id
+    def delay(self, node: ast.Call, name: str) -> None:
         if not self.allow_delay:
             raise _fail(self.where, f"delayed term '{name}(...)' needs flags.delay = true")
-        ok = (
-            len(node.args) == 1
-            and isinstance(node.args[0], ast.BinOp)
-            and isinstance(node.args[0].op, ast.Sub)
-            and isinstance(node.args[0].left, ast.Name)
-            and node.args[0].left.id == TIME
-            and isinstance(node.args[0].right, (ast.Name, ast.Constant))
-        )
-        if not ok:
+        arg = node.args[0] if len(node.args) == 1 else None
+        if not (
+            isinstance(arg, ast.BinOp)
+            and isinstance(arg.op, ast.Sub)
+            and isinstance(arg.left, ast.Name)
+            and arg.left.id == TIME
+            and isinstance(arg.right, (ast.Name, ast.Constant))
+        ):
             raise _fail(self.where, f"a delayed term is written '{name}(t - tau)' with a parameter or number")
-        lag = node.args[0].right
+        lag = arg.right
         if isinstance(lag, ast.Name) and (lag.id in self.variables or lag.id not in self.names):
             raise _fail(self.where, f"delay '{lag.id}' must be a parameter")
         if isinstance(lag, ast.Constant):
@@ -172,7 +172,8 @@ def _excerpt(text: str, n: int = 60) -> str:
 def _check_size(tree: ast.Expression, where: str) -> None:
     """Refuse, without recursion, more than MAX_NODES nodes or MAX_DEPTH levels (a sum of n terms is
     n levels deep): checking, translating and compiling then stay fast and within Python's stack."""
-    stack, count = [(tree.body, 1)], 0
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    count = 0
     while stack:
         node, depth = stack.pop()
         count += 1
@@ -191,7 +192,8 @@ def _check_powers(tree: ast.Expression, where: str) -> None:
     """Refuse powers whose constant exponents multiply past MAX_EXPONENT: sympy computes powers of
     integers exactly, so ``0*9**9**9`` would build the integer 9**387420489 (or ``((2*x)**99)**99``
     the coefficient 2**9801) before anything could simplify it away."""
-    stack = [(tree.body, 1.0)]  # a node and the product of the constant exponents applied to it
+    # a node and the product of the constant exponents applied to it
+    stack: list[tuple[ast.AST, float]] = [(tree.body, 1.0)]
     while stack:
         node, power = stack.pop()
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
@@ -223,6 +225,17 @@ def _constant_magnitude(node: ast.AST) -> float | None:
         except (ValueError, ZeroDivisionError, OverflowError, TypeError):
             return math.inf
     return None
+
+
+def delay_lag(node: ast.Call) -> str | int | float:
+    """``tau`` of a checked delayed term ``x(t - tau)``: the parameter's name, or the number."""
+    arg = node.args[0] if node.args else None
+    if isinstance(arg, ast.BinOp):
+        if isinstance(arg.right, ast.Name):
+            return arg.right.id
+        if isinstance(arg.right, ast.Constant) and isinstance(arg.right.value, (int, float)):
+            return arg.right.value
+    raise ValueError(f"'{ast.unparse(node)}' is not a delayed term x(t - tau) (check it with parse first)")
 
 
 def to_sympy(tree: ast.Expression, symbols: dict[str, object]):
@@ -280,13 +293,16 @@ def to_sympy(tree: ast.Expression, symbols: dict[str, object]):
         if isinstance(node, ast.BoolOp):
             parts = [conv(v) for v in node.values]
             return sp.And(*parts) if isinstance(node.op, ast.And) else sp.Or(*parts)
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            raise ValueError(f"'{type(node).__name__}' is outside the grammar (check the text with parse first)")
         name, args = node.func.id, node.args
         if name == "piecewise":
             pieces = [(conv(args[i + 1]), conv(args[i])) for i in range(0, len(args) - 1, 2)]
             return sp.Piecewise(*pieces, (conv(args[-1]), True))
         if name in funcs:
             return funcs[name](*[conv(a) for a in args])
-        return Delayed(symbols[name], conv(args[0].right))
+        lag = delay_lag(node)
+        return Delayed(symbols[name], symbols[lag] if isinstance(lag, str) else conv(ast.Constant(lag)))
 
     return conv(tree.body)
 
@@ -331,13 +347,13 @@ def constant_value(text: object, *, where: str) -> float:
     try:
         value = float(_evaluate(tree.body))
     except (ValueError, ZeroDivisionError, OverflowError, TypeError):
-        raise _fail(where, f"'{text}' is not a finite constant") from None
+        raise _fail(where, f"'{text}' is not a finite real constant") from None
     if not math.isfinite(value):
         raise _fail(where, f"'{text}' is not a finite constant")
     return value
 
 
-_MATH = {
+_MATH: dict[str, Callable[..., float]] = {
     "sin": math.sin,
     "cos": math.cos,
     "tan": math.tan,
@@ -364,6 +380,8 @@ _MATH = {
 def _evaluate(node: ast.AST) -> float:
     """Value of a checked constant expression (numbers, pi, arithmetic, functions); no sympy needed."""
     if isinstance(node, ast.Constant):
+        if not isinstance(node.value, (int, float)):  # parse() admits numbers only
+            raise TypeError(f"not a number: {node.value!r}")
         return float(node.value)
     if isinstance(node, ast.Name):
         return math.pi
@@ -373,14 +391,19 @@ def _evaluate(node: ast.AST) -> float:
     if isinstance(node, ast.BinOp):
         a, b = _evaluate(node.left), _evaluate(node.right)
         op = type(node.op)
-        return {
+        methods: dict[type[ast.operator], Callable[[float], Any]] = {
             ast.Add: a.__add__,
             ast.Sub: a.__sub__,
             ast.Mult: a.__mul__,
             ast.Div: a.__truediv__,
             ast.Pow: a.__pow__,
-        }[op](b)
-    if isinstance(node, ast.Call) and node.func.id in _MATH:
+        }
+        value = methods[op](b)
+        # a negative base to a fractional power is complex (or NotImplemented): not a real constant
+        if not isinstance(value, (int, float)):
+            raise ValueError("not a real number")
+        return value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _MATH:
         return float(_MATH[node.func.id](*[_evaluate(a) for a in node.args]))
     raise ValueError("not a constant")
 

@@ -25,7 +25,7 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +117,7 @@ def build_tasks(cells: list[Cell], catalog: Catalog, *, progress: bool = False, 
     tries again."""
     from tqdm.auto import tqdm
 
-    keys = {}
+    keys: dict[tuple[str, int, TaskSpec], None] = {}  # an ordered set
     for c in cells:
         keys.setdefault((c.system, c.seed, c.task), None)
     out = {}
@@ -306,7 +306,9 @@ def fit_groups(runnable: list, workers: int, *, max_group: int = MAX_GROUP) -> t
 
 def _run_local(runnable, workers: int, threads: int, record, groups=()) -> None:
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chaosbench-cell")
-    futures = [pool.submit(execute_group, [c for c, _ in g], [p for _, p in g], threads=threads) for g in groups]
+    futures: list[Future] = [
+        pool.submit(execute_group, [c for c, _ in g], [p for _, p in g], threads=threads) for g in groups
+    ]
     futures += [pool.submit(execute, c, path, threads=threads) for c, path in runnable]
     try:
         for fut in as_completed(futures):

@@ -26,7 +26,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class _Parents:
     """The parents' systems and, per coupled pair, the template system (compiled once per process)."""
 
     systems: dict[str, System]
-    templates: dict[tuple[str, str], System] = field(default_factory=dict)
+    templates: dict[tuple[str, ...], System] = field(default_factory=dict)
 
     def base(self, c: Candidate) -> System:
         if c.kind == "perturbation":
@@ -62,7 +62,7 @@ class _Parents:
         return self.templates[c.parents]
 
 
-def _sig(x: float) -> float | None:
+def _sig(x: float | None) -> float | None:
     return float(f"{x:.6g}") if x is not None and math.isfinite(x) else None
 
 
@@ -93,7 +93,7 @@ def _entry(c: Candidate, base: System, parents: _Parents, verdict, sigma: float,
     spectrum = verdict.lyapunov_spectrum
     lam = float(spectrum[0])
     full = not base.is_delay
-    inv = {
+    inv: dict[str, Any] = {
         "lyapunov_spectrum": [_sig(v) for v in spectrum],
         "lyapunov_spectrum_std": [_sig(v) for v in verdict.lyapunov_std],
         "kaplan_yorke_dimension": _sig(kaplan_yorke_dimension(spectrum, base.dimension if full else None)),
@@ -147,7 +147,7 @@ def evaluate(c: Candidate, parents: _Parents, *, sigma: float, seed: int) -> dic
     }
     if c.kappa is not None:
         record["kappa"] = _sig(c.kappa)
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if c.kind == "coupling":
         d, r = (parents.systems[p] for p in c.parents)
         (md, sd), (mr, sr) = _stats(d), _stats(r)
@@ -165,6 +165,8 @@ def evaluate(c: Candidate, parents: _Parents, *, sigma: float, seed: int) -> dic
     record["checks"] = verdict.summary()
     if not verdict.chaotic:
         failed = verdict.rejected_by
+        if failed is None:  # cannot happen: a verdict that is not chaotic has a failed check
+            raise RuntimeError(f"{c.name}: not chaotic, yet no check failed")
         return record | {
             "accepted": False,
             "rejected_by": failed.name,
@@ -456,7 +458,7 @@ def _assemble(out: Path, records: list[dict], spec: dict) -> SampleSummary:
 
 def _write_trajectories(out: Path, names: list[str], length: int, scheduler, dask_workers) -> Path:
     catalog = str((out / "systems.json").resolve())
-    options = {"length": int(length)}
+    options: dict[str, Any] = {"length": int(length)}
     if scheduler or dask_workers:
         from .harness import generate_distributed
 

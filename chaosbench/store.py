@@ -230,7 +230,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _reading(path: Path) -> Iterator[None]:
+def _reading(path: str | os.PathLike) -> Iterator[None]:
     """Turn pyarrow's complaints about a truncated or corrupted file into one line naming it."""
     import pyarrow as pa
 
@@ -445,7 +445,7 @@ def load(
         missing = [s for s in wanted if s not in available]
         if missing:
             raise ChaosbenchError(f"'{source}' has no data for {', '.join(missing)}; generate them into it")
-    filters = []
+    filters: list[tuple[str, str, object]] = []  # pyarrow's (column, op, value) filters
     if trajectories is not None:
         filters.append(("trajectory", "in", [int(t) for t in trajectories]))
     if time_range is not None:

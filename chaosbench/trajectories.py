@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -296,7 +296,7 @@ class Plan:
     decorrelated starting states and how they will be integrated."""
 
     cs: CompiledSystem
-    observe: object
+    observe: Callable[[np.ndarray], np.ndarray] | None  # raw states -> observables (None: identity)
     ref: Reference
     states: np.ndarray  # (m, n) raw starting states, after the decorrelation transient
     t_start: float  # the time of those states

@@ -205,7 +205,7 @@ def _record(cs: CompiledSystem, y0: np.ndarray, period: float) -> tuple[_Recordi
     ), ""
 
 
-def _bounded(rec: _Recording | None, why: str, ref_mean: np.ndarray, ref_std: np.ndarray) -> Check:
+def _bounded(rec: _Recording | None, why: str, ref_mean: np.ndarray | float, ref_std: np.ndarray) -> Check:
     if rec is None:
         return Check("bounded", math.inf, False, why)
     excursion = float(np.max(np.abs(rec.seen - ref_mean) / ref_std))
@@ -242,6 +242,8 @@ def section_points(z: np.ndarray) -> np.ndarray:
         j = np.nonzero((s[1:-2] < 0) & (s[2:-1] >= 0))[0] + 1  # between j and j + 1, with j - 1 and j + 2
         if best is None or len(j) > len(best[1]):
             best = (s, j)
+    if best is None:  # z has no rows (so vt has none): no crossings, as below
+        return np.empty((0, z.shape[1]))
     s, j = best
     if len(j) == 0:
         return np.empty((0, z.shape[1]))
@@ -427,7 +429,7 @@ def _lyapunov(
 
 
 def _persistence(
-    cs: CompiledSystem, rec: _Recording, period: float, ref_mean: np.ndarray, ref_std: np.ndarray
+    cs: CompiledSystem, rec: _Recording, period: float, ref_mean: np.ndarray | float, ref_std: np.ndarray
 ) -> tuple[Check, dict]:
     """Test 6 (see the module docstring): long runs from displaced states of the recording stay chaotic."""
     system = cs.system

@@ -11,7 +11,7 @@ import math
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from .lyapunov import lyapunov_spectrum
 from .spectrum import timescales
 
 #: everything that changes the numbers; stored with them under "method"
-SETTINGS = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "lyapunov": {"n_initial": 8, "n_periods": 1000.0, "transient_periods": 50.0, "max_steps": 1_500_000, "seed": 0},
     "sampling": {"n_trajectories": 4, "pts_per_period": 64, "length": 32768, "seed": 1},
     "correlation_dimension": {"points": 3000, "theiler_periods": 1.0, "delay_embedding": 7, "min_dimension": 1.0},
@@ -291,15 +291,22 @@ def annotate(
     names = list(cat) if systems is None or list(systems) in ([], ["all"]) else [cat[n].name for n in systems]
     if not (isinstance(workers, int) and workers >= 1):
         raise ChaosbenchError(f"workers must be a positive integer, got {workers!r}")
-    results, failures = {}, {}
+    results: dict[str, dict] = {}
+    failures: dict[str, str] = {}
+
+    def collect(name: str, inv: dict | None, err: str | None) -> None:
+        if inv is not None:
+            results[name] = inv
+        elif err is not None:  # always, when there are no invariants (see _work)
+            failures[name] = err
+
     from tqdm import tqdm
 
     bar = tqdm(total=len(names), desc="annotate", unit="system", disable=not progress)
     if workers == 1 or len(names) == 1:
         for name in names:
             bar.set_postfix_str(name)
-            _, inv, err = _work(name, cat.sources)
-            (results.__setitem__(name, inv) if inv is not None else failures.__setitem__(name, err))
+            collect(*_work(name, cat.sources))
             bar.update()
     else:
         import multiprocessing as mp
@@ -311,7 +318,7 @@ def annotate(
                 futures = [pool.submit(_work, name, cat.sources) for name in names]
                 for fut in as_completed(futures):
                     name, inv, err = fut.result()
-                    (results.__setitem__(name, inv) if inv is not None else failures.__setitem__(name, err))
+                    collect(name, inv, err)
                     bar.set_postfix_str(name)
                     bar.update()
         finally:

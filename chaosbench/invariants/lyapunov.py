@@ -211,7 +211,9 @@ def map_lyapunov_spectrum(
     rng = np.random.default_rng([seed, 0x3A9])
     y0s = np.clip(y0s + MAP_KICK * pool.std(0) * rng.standard_normal(y0s.shape), pool.min(0), pool.max(0))
     k = system.dimension if n_exponents is None else min(int(n_exponents), system.dimension)
-    logs, div, escaped = [], [], 0
+    logs: list[np.ndarray] = []
+    div: list[float] = []
+    escaped = 0
     row, out = np.empty(k), np.empty(1)
     for y0 in y0s:
         if len(logs) == n_initial:

@@ -47,7 +47,8 @@ class Model:
         for klass in cls.__mro__:
             if klass is object:
                 continue
-            for p in inspect.signature(klass.__init__).parameters.values():
+            # getattr, not klass.__init__: mypy reads the latter as an instance's __init__, but klass is a class
+            for p in inspect.signature(getattr(klass, "__init__")).parameters.values():
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
                     names.append(p.name)
         return names

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,6 +65,13 @@ class _Stacked(torch.nn.Module):
     their weights stacked along a leading dimension."""
 
     NAMES = ("A", "W", "h", "B", "b")
+    # set in __init__ by setattr (parameters) and register_buffer; declared for the type checker
+    A: torch.Tensor
+    W: torch.Tensor
+    h: torch.Tensor
+    B: torch.Tensor | None
+    b: torch.Tensor | None
+    relu_units: torch.Tensor
 
     def __init__(self, nets: list):
         super().__init__()
@@ -83,7 +91,7 @@ class _Stacked(torch.nn.Module):
 
     def initial_state(self, x0: torch.Tensor) -> torch.Tensor:
         """``[x0, B x0 + b]`` for observations ``(K, batch, n)``."""
-        if self.B is None:
+        if self.B is None or self.b is None:  # both or neither: they exist exactly when m > n
             return x0
         return torch.cat([x0, torch.baddbmm(self.b[:, None], x0, self.B.transpose(1, 2))], dim=-1)
 
@@ -229,10 +237,10 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
     rngs = [np.random.default_rng(m.config().seed) for m in models]
     params = [p for p in net.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.RAdam
-    kwargs = {"decoupled_weight_decay": True} if config.optimizer == "radam" else {}
+    kwargs: dict[str, Any] = {"decoupled_weight_decay": True} if config.optimizer == "radam" else {}
     optimizer = opt_cls(params, lr=config.lr, weight_decay=config.weight_decay, **kwargs)
     logs = [TrainLog() for _ in models]
-    best = [None] * k_models
+    best: list[dict | None] = [None] * k_models
     waited = [0] * k_models
     alive = np.ones(k_models, bool)
     t0 = time.perf_counter()
@@ -253,7 +261,7 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
                 log.val_score.append(score)
             if math.isfinite(score) and score < log.best_score:
                 log.best_score, log.best_epoch, waited[k] = score, epoch, 0
-                best[k] = copy.deepcopy(net.state_of(k))
+                best[k] = copy.deepcopy(net.state_of(int(k)))
             elif not first:
                 waited[k] += 1
                 if config.patience and waited[k] >= config.patience:
@@ -317,11 +325,11 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
                 logs[k].safety_limit_hit = True
             break
     seconds = time.perf_counter() - t0
-    for k, (model, log) in enumerate(zip(models, logs)):
+    for i, (model, log) in enumerate(zip(models, logs)):
         if not log.stopped:
             log.stopped = "max_epochs reached"
         log.seconds = seconds / k_models  # each model's share of the loop
-        model.net_.load_state_dict(best[k] if best[k] is not None else net.state_of(k))
+        model.net_.load_state_dict(best[i] if best[i] is not None else net.state_of(i))
         model.net_.eval()
     return logs
 

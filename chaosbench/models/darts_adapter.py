@@ -123,7 +123,7 @@ class DartsModel(Model):
 class TorchDartsModel(DartsModel):
     """A darts neural model: the training settings every one of them shares."""
 
-    _positive_ints = ("input_chunk_length", "output_chunk_length", "n_epochs", "batch_size")
+    _positive_ints: tuple[str, ...] = ("input_chunk_length", "output_chunk_length", "n_epochs", "batch_size")
 
     def __init__(
         self,

@@ -93,7 +93,7 @@ class _LatentModel(nn.Module):
         """The latent state of an observation ``x0`` ``(..., n)``: ``[x0, B x0 + b]``."""
         return (
             x0
-            if self.B is None
+            if self.B is None or self.b is None  # both or neither: they exist exactly when m > n
             else torch.cat(
                 [x0, torch.addmm(self.b, x0.reshape(-1, self.n), self.B.T).reshape(*x0.shape[:-1], -1)], dim=-1
             )
@@ -205,16 +205,17 @@ def forced_run(net: _LatentModel, x: torch.Tensor, alpha: float, every: int = 1)
     n, m = x.shape[-1], net.m
     step = net.step_fn()
     z = net.initial_state(x[:, 0])
+    weight: float | torch.Tensor = alpha
     if m > n:  # force all latents at once with a weight that is zero on the unobserved ones
         x = torch.cat([x, torch.zeros(*x.shape[:-1], m - n, dtype=x.dtype)], dim=-1)
-        alpha = torch.cat([torch.full((n,), float(alpha)), torch.zeros(m - n)])
+        weight = torch.cat([torch.full((n,), float(alpha)), torch.zeros(m - n)])
     targets = x.unbind(1)
     before, after = [], []
     for t in range(1, len(targets)):
         z = step(z)
         before.append(z)
         if t % every == 0:
-            z = torch.lerp(z, targets[t], alpha)
+            z = torch.lerp(z, targets[t], weight)
         after.append(z)
     return torch.stack(before, 1)[..., :n], torch.stack(after, 1)
 

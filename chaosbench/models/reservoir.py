@@ -59,6 +59,10 @@ class _RidgeReadoutModel(Model):
         self.search_safety_seconds = search_safety_seconds
         self.search_trials = search_trials
 
+    def _check(self) -> None:
+        """Check the subclass's own hyperparameters (raise :class:`ChaosbenchError` naming the bad one)."""
+        raise NotImplementedError
+
     # -- fitting -------------------------------------------------------------------------------
     def _fit(self, trajectories, validation):
         self._check_common()
@@ -496,7 +500,8 @@ def monomial_steps(n_linear: int, degree: int) -> list[tuple[np.ndarray, np.ndar
     """For each degree ``p = 2..degree``, index arrays ``(parent, factor)`` such that the unique
     monomials of degree ``p`` (in ``itertools.combinations_with_replacement`` order) are those of
     degree ``p - 1`` at ``parent`` times the linear term at ``factor``."""
-    steps, last = [], [(i,) for i in range(n_linear)]
+    steps: list[tuple[np.ndarray, np.ndarray]] = []
+    last: list[tuple[int, ...]] = [(i,) for i in range(n_linear)]
     for _ in range(2, degree + 1):
         parent, factor, new = [], [], []
         for j, mono in enumerate(last):

@@ -170,7 +170,9 @@ def random_search(
             if allowed is None or allowed(params_of(c)):
                 candidates.append(c)
     t0 = time.perf_counter()
-    best, trials, hit = None, [], False
+    best = None
+    trials: list[dict] = []
+    hit = False
     for c in candidates:
         if trials and time.perf_counter() - t0 > safety_seconds:
             hit = True
@@ -207,6 +209,8 @@ def random_search(
         )
         if best is None or score < best[0]:
             best = (score, vpt_steps, model, params)
+    if best is None:  # cannot happen: the first trial (the given values) either succeeds or raises
+        raise RuntimeError("search: no trial succeeded")
     score, vpt_steps, model, params = best
     info = {
         "chosen": {k: _json_value(v) for k, v in params.items()},

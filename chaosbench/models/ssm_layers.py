@@ -263,6 +263,8 @@ class SSMNet(nn.Module):
     """Encoder -> residual blocks -> norm -> head predicting the next increment ``x_{t+1} - x_t``
     in units of the training increments' std (``increment_scale``, saved with the weights)."""
 
+    increment_scale: torch.Tensor  # a buffer (register_buffer below); declared for the type checker
+
     def __init__(self, n: int, blocks: list[nn.Module], d_model: int):
         super().__init__()
         self.encoder = nn.Linear(n, d_model)

@@ -14,7 +14,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -191,7 +191,7 @@ def train(
     rng = np.random.default_rng(config.seed)
     params = [p for p in module.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.RAdam
-    kwargs = {"decoupled_weight_decay": True} if config.optimizer == "radam" else {}
+    kwargs: dict[str, Any] = {"decoupled_weight_decay": True} if config.optimizer == "radam" else {}
     optimizer = opt_cls(params, lr=config.lr, weight_decay=config.weight_decay, **kwargs)
     log, best_state, waited = TrainLog(), None, 0
     t0 = time.perf_counter()

@@ -129,7 +129,8 @@ def _net_class():
             valid = (torch.arange(w) <= position)[None]  # (1, W): slots not yet written hold no token
             h = self.embed(x[:, None])
             for block, (keys, values) in zip(self.blocks, cache):
-                h = block.step(h, cos, sin, keys, values, position % w, valid)
+                # ModuleList yields Module, whose unknown attributes torch's stubs type as Tensor | Module
+                h = block.step(h, cos, sin, keys, values, position % w, valid)  # type: ignore[operator]
             return x + self.scale * self.readout(self.norm(h[:, 0]))
 
     return CausalTransformer

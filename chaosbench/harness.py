@@ -19,24 +19,23 @@ the CPU time; each cell is still scored and written on its own.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import results
-from .catalog import Catalog, load_catalog
 import numpy as np
 
+from . import results
+from .catalog import Catalog, load_catalog
 from .cell import Cell, execute, execute_group, failure_record, kill_running, remove_stale_folders
+from .distributed import dask_client, default_workers
 from .errors import ChaosbenchError
 from .files import atomic_path
-from .models import EXTRA_MODULES, make_model, missing_extra_message
+from .models import make_model
 from .tasks import TaskSpec, check_spec, make_task, require_lyapunov, task_id
 
 
@@ -177,35 +176,6 @@ class Progress:
         self.bar.close()
 
 
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-@contextlib.contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int | None = None):
-    """A ``dask.distributed.Client`` on ``scheduler`` or on a LocalCluster of ``n_workers`` workers."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] in EXTRA_MODULES["dask"]:
-            raise ChaosbenchError(missing_extra_message("running on Dask", "dask")) from None
-        raise
-    if scheduler:
-        client = Client(scheduler)
-        cluster = None
-    else:
-        cluster = LocalCluster(
-            n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
 def run(
     cells: list[Cell],
     out,
@@ -344,54 +314,3 @@ def _run_dask(client, runnable, threads: int, record) -> None:
     except BaseException:
         client.cancel(futures)
         raise
-
-
-def _generate_one(name: str, out: str, catalog, options: dict) -> str | None:
-    from .store import generate
-
-    try:
-        generate([name], out=out, catalog=catalog, **options)
-    except ChaosbenchError as exc:
-        return str(exc)
-    return None
-
-
-def generate_distributed(
-    systems="all",
-    *,
-    out=None,
-    catalog=None,
-    overwrite: bool = False,
-    scheduler: str | None = None,
-    dask_workers: int | None = None,
-    progress: bool = True,
-    **options,
-) -> Path:
-    """:func:`chaosbench.store.generate` with one Dask task per system (the backend of the benchmark).
-
-    The dataset directory is prepared once here; each worker then writes its system's file
-    atomically, so the result is the same dataset a local run writes. Workers must see ``out``
-    (a shared disk, as on a Slurm cluster)."""
-    from tqdm.auto import tqdm
-
-    from .store import GenerationFailed, generate, resolve_systems
-
-    names = resolve_systems(systems, load_catalog(catalog))
-    path = generate([], out=out, catalog=catalog, overwrite=overwrite, **options)
-    failures = []
-    with dask_client(scheduler, dask_workers) as client:
-        from dask.distributed import as_completed as dask_completed
-
-        futures = [
-            client.submit(_generate_one, n, str(path), catalog, options, key=f"chaosbench-generate-{n}", pure=False)
-            for n in names
-        ]
-        with tqdm(total=len(futures), desc="generate", unit="system", disable=not progress) as bar:
-            for fut in dask_completed(futures):
-                why = fut.result()
-                if why:
-                    failures.append(why)
-                bar.update()
-    if failures:
-        raise GenerationFailed(failures, path)
-    return path

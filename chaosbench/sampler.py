@@ -397,7 +397,7 @@ def sample(
 
 
 def _run_dask(todo: dict[int, list[int]], entries, spec, seed, sigma, couple, scheduler, dask_workers, finish) -> None:
-    from .harness import dask_client
+    from .distributed import dask_client
 
     with dask_client(scheduler, dask_workers) as client:
         from dask.distributed import as_completed
@@ -460,7 +460,7 @@ def _write_trajectories(out: Path, names: list[str], length: int, scheduler, das
     catalog = str((out / "systems.json").resolve())
     options: dict[str, Any] = {"length": int(length)}
     if scheduler or dask_workers:
-        from .harness import generate_distributed
+        from .distributed import generate_distributed
 
         return generate_distributed(
             names,

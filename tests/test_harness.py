@@ -227,7 +227,7 @@ def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):
 
 
 def test_settings_from_the_command_line_and_a_config_file(tmp_path):
-    from chaosbench.cli_bench import parse_settings, read_config
+    from chaosbench.cli.bench import parse_settings, read_config
 
     hyper, task = parse_settings(
         ["var.maxlags=5", "var.ic=null", "task.n_train=2000", "pkg.mod:Model.rate=0.5"], ["var", "pkg.mod:Model"]

@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_args import number
-from .errors import ChaosbenchError
+from ..errors import ChaosbenchError
+from .args import number
 
 
 def register(sub) -> None:
     """Add ``bench``, ``report`` and ``models`` to the CLI's subparsers."""
-    from .tasks import PRESETS
+    from ..tasks import PRESETS
 
     p = sub.add_parser("bench", help="train and score models on systems (cells = system x model x seed)")
     p.add_argument(
@@ -58,53 +58,10 @@ def register(sub) -> None:
     p.add_argument("name", nargs="?", help="a model: print its hyperparameters with their defaults")
     p.set_defaults(run=cmd_models)
 
-    _add_dask_to_generate(sub)
-
     p = sub.add_parser("report", help="leaderboard (markdown) and plots (PNG) of a results directory")
     p.add_argument("results", help="results directory written by 'chaosbench bench'")
     p.add_argument("--out", help="where to write (default: the results directory)")
     p.set_defaults(run=cmd_report)
-
-
-def _add_dask_to_generate(sub) -> None:
-    """Give ``chaosbench generate`` the benchmark's Dask backend (one task per system)."""
-    gen = sub.choices.get("generate")
-    if gen is None:
-        return
-    where = gen.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="generate on this Dask scheduler")
-    where.add_argument("--dask-workers", type=number(int), metavar="N", help="generate on a local Dask cluster")
-    local = gen.get_default("run")
-
-    def run(args):
-        if not (args.scheduler or args.dask_workers):
-            return local(args)
-        from .cli import integrator_options
-        from .harness import generate_distributed
-
-        path = generate_distributed(
-            args.systems,
-            out=args.out,
-            catalog=args.catalog,
-            overwrite=args.overwrite,
-            scheduler=args.scheduler,
-            dask_workers=args.dask_workers,
-            length=args.length,
-            pts_per_period=args.pts_per_period,
-            pts_per_lyapunov=args.pts_per_lyapunov,
-            dt=args.dt,
-            n_trajectories=args.trajectories,
-            seed=args.seed,
-            initial=args.initial,
-            noise=args.noise,
-            standardize=args.standardize,
-            progress=sys.stderr.isatty(),
-            **integrator_options(args),
-        )
-        print(f"wrote {path}")
-        return 0
-
-    gen.set_defaults(run=run)
 
 
 def _value(text: str):
@@ -165,7 +122,7 @@ def parse_settings(settings: list[str], models: list[str]) -> tuple[dict, dict]:
 def cmd_models(args) -> int:
     """``chaosbench models``: name, family, optional dependencies, whether installed, what it is;
     ``chaosbench models NAME``: its hyperparameters and their defaults (what ``--set NAME.KEY=VALUE`` sets)."""
-    from .models import FAMILIES, REGISTRY, is_available, model_class
+    from ..models import FAMILIES, REGISTRY, is_available, model_class
 
     if args.name:
         cls = model_class(args.name)
@@ -196,10 +153,10 @@ def cmd_models(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from . import harness
-    from .catalog import load_catalog
-    from .models import REGISTRY, is_available
-    from .tasks import get_preset
+    from .. import harness
+    from ..catalog import load_catalog
+    from ..models import REGISTRY, is_available
+    from ..tasks import get_preset
 
     preset = get_preset(args.preset)
     catalog = load_catalog(args.catalog)
@@ -239,7 +196,7 @@ def cmd_bench(args) -> int:
         f"{len(cells)} cells -> {out}",
         file=sys.stderr,
     )
-    from .cli import EXIT_FAILED, note_first_compile
+    from ..cli import EXIT_FAILED, note_first_compile
 
     note_first_compile()
     # a bar on a terminal, one line per cell in a log (harness.Progress)
@@ -272,7 +229,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from ..report import write_report
 
     paths = write_report(args.results, out=args.out)
     for p in paths:

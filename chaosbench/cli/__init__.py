@@ -10,9 +10,9 @@ import textwrap
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
-from .cli_args import number
-from .errors import ChaosbenchError
+from .. import __version__
+from ..errors import ChaosbenchError
+from .args import number
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--standardize", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset made with other settings")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="generate on this Dask scheduler")
+    where.add_argument("--dask-workers", type=number(int), metavar="N", help="generate on a local Dask cluster")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("sample", help="draw new systems from catalog systems and keep the chaotic ones")
@@ -113,18 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_sample)
 
-    from .invariants.annotate import add_parser as add_annotate
+    from .annotate import add_parser as add_annotate
 
     add_annotate(sub)
 
-    from .cli_bench import register as add_bench
+    from .bench import register as add_bench
 
     add_bench(sub)
     return parser
 
 
 def cmd_list(args) -> int:
-    from .catalog import load_catalog
+    from ..catalog import load_catalog
 
     cat = load_catalog(args.catalog)
     flags = {f: True for f in ("delay", "nonautonomous", "hamiltonian", "conservative") if getattr(args, f)}
@@ -163,7 +166,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .catalog import load_catalog
+    from ..catalog import load_catalog
 
     s = load_catalog(args.catalog)[args.name]
     print(f"{s.name} ({s.dimension} variables)")
@@ -202,7 +205,7 @@ def _print_nested(values: dict, indent: str) -> None:
 def note_first_compile() -> None:
     """Say so, at a terminal, when numba has nothing cached yet: otherwise the first run waits a minute in
     silence. Not in logs and pipes, where stderr is kept for errors (one line each)."""
-    from .compiler import cache_dir
+    from ..compiler import cache_dir
 
     if not sys.stderr.isatty():
         return
@@ -222,15 +225,11 @@ def integrator_options(args) -> dict:
 
 
 def cmd_generate(args) -> int:
-    from .store import generate
+    from ..distributed import generate_distributed
+    from ..store import generate
 
     note_first_compile()
-    path = generate(
-        args.systems,
-        out=args.out,
-        catalog=args.catalog,
-        overwrite=args.overwrite,
-        progress=True,
+    options = dict(
         length=args.length,
         pts_per_period=args.pts_per_period,
         pts_per_lyapunov=args.pts_per_lyapunov,
@@ -242,12 +241,27 @@ def cmd_generate(args) -> int:
         standardize=args.standardize,
         **integrator_options(args),
     )
+    if args.scheduler or args.dask_workers:  # one Dask task per system
+        path = generate_distributed(
+            args.systems,
+            out=args.out,
+            catalog=args.catalog,
+            overwrite=args.overwrite,
+            scheduler=args.scheduler,
+            dask_workers=args.dask_workers,
+            progress=sys.stderr.isatty(),
+            **options,
+        )
+    else:
+        path = generate(
+            args.systems, out=args.out, catalog=args.catalog, overwrite=args.overwrite, progress=True, **options
+        )
     print(f"wrote {path}")
     return 0
 
 
 def cmd_sample(args) -> int:
-    from .sampler import SIGMA, sample
+    from ..sampler import SIGMA, sample
 
     note_first_compile()
     s = sample(
@@ -279,7 +293,7 @@ def cmd_sample(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .store import GenerationFailed
+    from ..store import GenerationFailed
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a killed run cleans up as after Ctrl-C
     try:

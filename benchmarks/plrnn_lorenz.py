@@ -86,7 +86,9 @@ def run_one(name: str, task, truth, hyperparameters: dict) -> dict:
     t0 = time.perf_counter()
     forecasts = model.forecast_windows(task.contexts, task.horizon)
     forecast_seconds = time.perf_counter() - t0
-    s = score(task, forecasts)
+    # the harness's long-run statistics: a free run as long as the task's long truth after the first forecast
+    long_run = model.forecast_windows(task.contexts[:1], task.horizon + len(task.long_truth))[0, task.horizon :]
+    s = score(task, forecasts, long_run=long_run)
     info = model.fit_info_
     return {
         "model": name,

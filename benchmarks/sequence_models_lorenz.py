@@ -49,7 +49,10 @@ def run_one(name: str, task, hyperparameters: dict) -> dict:
     short, _ = forecast_cost(model, task.contexts, SHORT_HORIZON)
     long, forecasts = forecast_cost(model, task.contexts, task.horizon)
     info = getattr(model, "fit_info_", {})
-    scores = score(task, forecasts)
+    # long-run statistics on a free run as long as the task's long truth, after the first window's forecast
+    # (as a harness cell scores them)
+    long_run = model.forecast_windows(task.contexts[:1], task.horizon + len(task.long_truth))[0, task.horizon :]
+    scores = score(task, forecasts, long_run=long_run)
     return {
         "model": name,
         "hyperparameters": hyperparameters,

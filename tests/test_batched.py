@@ -113,3 +113,13 @@ def test_the_harness_trains_a_configuration_together_and_writes_each_cell(tmp_pa
     shared = {r["system"]: json.loads(r["fit_info"]).get("trained_with") for _, r in frame.iterrows()}
     # the three-variable systems share one loop; MackeyGlass (one variable) is another shape: alone
     assert shared == {"Lorenz": 3, "Rossler": 3, "Chen": 3, "MackeyGlass": None}
+
+
+def test_the_safety_net_of_a_group_is_each_models_share(tasks):
+    """A group of K models may train K times as long as one before its wall-time safety net bites; when it
+    does, every model records it (its score then depends on the machine's load)."""
+    models = [make_model("alrnn", max_epochs=10_000, batches_per_epoch=5, safety_seconds=0.3) for _ in tasks]
+    fit_together(models, [t.train for t in tasks], dt=[t.dt for t in tasks], validations=[t.validation for t in tasks])
+    for m in models:
+        assert m.log_.safety_limit_hit and "for each of 3 models" in m.log_.stopped
+        assert m.log_.epochs < 10_000

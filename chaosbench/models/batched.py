@@ -243,6 +243,8 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
     best: list[dict | None] = [None] * k_models
     waited = [0] * k_models
     alive = np.ones(k_models, bool)
+    # the safety net is each model's: the loop trains K of them, so it may take K times as long
+    safety = config.safety_seconds * k_models
     t0 = time.perf_counter()
     per_epoch = math.ceil(n_items / lead.batch_size)
     if lead.batches_per_epoch is not None:
@@ -307,19 +309,20 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
                 counts[k] += len(idx[k])
                 logs[k].steps += 1
                 logs[k].samples += len(idx[k])
-            if time.perf_counter() - t0 > config.safety_seconds:
+            if time.perf_counter() - t0 > safety:
                 break
         epochs += 1
         for k in np.flatnonzero(alive):
             logs[k].epochs = epochs
             logs[k].train_loss.append(totals[k] / max(counts[k], 1))
-        out_of_time = time.perf_counter() - t0 > config.safety_seconds
+        out_of_time = time.perf_counter() - t0 > safety
         if epochs % config.eval_every == 0 or out_of_time or epochs == config.max_epochs:
             evaluate(epochs)
         if out_of_time:
             for k in np.flatnonzero(alive):
                 logs[k].stopped = (
-                    f"safety limit of {config.safety_seconds:g} s reached after {epochs} of "
+                    f"safety limit of {safety:g} s ({config.safety_seconds:g} s for each of {k_models} models) "
+                    f"reached after {epochs} of "
                     f"{config.max_epochs} epochs (this score depends on the machine's load)"
                 )
                 logs[k].safety_limit_hit = True

@@ -115,8 +115,8 @@ TUTORIAL = {"d_stsp": 3.52, "d_h": 0.143, "subregions": 3}
 def goal_task():
     """The goal task, from the harness's cache if a run has built it (else built and cached)."""
     from chaosbench.catalog import load_catalog
-    from chaosbench.harness import task_cache_dir
-    from chaosbench.tasks import Task, TaskSpec, make_task, task_id
+    from chaosbench.bench.runner import task_cache_dir
+    from chaosbench.bench.tasks import Task, TaskSpec, make_task, task_id
 
     catalog, spec = load_catalog(), TaskSpec()
     path = task_cache_dir() / f"Lorenz-{task_id('Lorenz', catalog['Lorenz'].content_hash, spec, 0)}.npz"
@@ -172,7 +172,7 @@ def calibrate(repo: Path) -> dict:
 
 def run_one(label: str, hyperparameters: dict, task) -> dict:
     """Fit, score the windows and a long free run as ``cell.run_cell`` does, count subregions."""
-    from chaosbench.cell import score
+    from chaosbench.bench.scoring import score
     from chaosbench.models import make_model
 
     # no wall-time safety net: the work is fixed by epochs, and this machine is shared
@@ -312,7 +312,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from chaosbench.cell import dependency_versions
+    from chaosbench.bench.cell import dependency_versions
 
     task = goal_task()
     command = f"python benchmarks/{NAME}.py {' '.join(args.configs)} --epochs {args.epochs} --seed {args.seed}"

@@ -30,11 +30,11 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from chaosbench.catalog import load_catalog  # noqa: E402
-from chaosbench.cell import dependency_versions  # noqa: E402
-from chaosbench.harness import task_cache_dir  # noqa: E402
+from chaosbench.bench.cell import dependency_versions  # noqa: E402
+from chaosbench.bench.runner import task_cache_dir  # noqa: E402
 from chaosbench.models import make_model, plrnn  # noqa: E402
 from chaosbench.models.batched import fit_together  # noqa: E402
-from chaosbench.tasks import Task, get_preset, make_task, task_id  # noqa: E402
+from chaosbench.bench.tasks import Task, get_preset, make_task, task_id  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "perf"
 

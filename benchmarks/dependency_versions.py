@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from chaosbench.results import read
+from chaosbench.bench.results import read
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMERIC = ("numpy", "scipy", "pandas", "numba", "statsmodels", "pyarrow")

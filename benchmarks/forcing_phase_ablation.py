@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chaosbench import results
+from chaosbench.bench import results
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,9 +2,9 @@
 
 For every chaotic system and task seed of the standard preset, the longest stretch over which the
 training or validation trajectory tracks any test target within NRMSE 0.3
-(:func:`chaosbench.leakage.task_leakage`), in Lyapunov times, beside the horizon. A task past the
+(:func:`chaosbench.bench.leakage.task_leakage`), in Lyapunov times, beside the horizon. A task past the
 absolute limits is tested against independent controls (99 for the method of analogues, 19 for the
-all-pairs search; :func:`chaosbench.leakage.control_data`) to tell a copy (far above the controls'
+all-pairs search; :func:`chaosbench.bench.leakage.control_data`) to tell a copy (far above the controls'
 longest tracking) from an analogue the attractor allows anyway. Tasks are taken
 from the harness's task cache when a benchmark run has built them, else built here. Resumable: rows
 already in the JSON output are kept.
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from chaosbench.catalog import load_catalog
-from chaosbench.cell import dependency_versions
+from chaosbench.bench.cell import dependency_versions
 from chaosbench.errors import ChaosbenchError
-from chaosbench.harness import task_cache_dir
-from chaosbench.leakage import (
+from chaosbench.bench.runner import task_cache_dir
+from chaosbench.bench.leakage import (
     CONTROL_MARGIN,
     COPY_FRACTION,
     MAX_ANALOGUE_LYAP,
@@ -42,7 +42,7 @@ from chaosbench.leakage import (
     past_limits,
     task_leakage,
 )
-from chaosbench.tasks import Task, get_preset, make_task, task_id
+from chaosbench.bench.tasks import Task, get_preset, make_task, task_id
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "leakage"
 
@@ -141,7 +141,7 @@ def markdown(rows: list[dict]) -> str:
             "",
             "Median distance (attractor std units) between 9 trajectories started from one pool state with "
             "independent 1e-3 perturbations, after the 20-Lyapunov-time decorrelation transient "
-            "(`chaosbench.leakage.decorrelation_distance`). About 1: the generator's starts are independent "
+            "(`chaosbench.bench.leakage.decorrelation_distance`). About 1: the generator's starts are independent "
             "and the long analogues are the system's own (long regular stretches that any nearby training "
             "point follows); far below 1: perturbations do not grow to the attractor's size within the "
             "transient, so the system mixes slowly or not at all at these settings (near 0: a stable cycle "

@@ -76,7 +76,7 @@ def long_run_scores(model, truth: np.ndarray) -> dict:
 
 
 def run_one(name: str, task, truth, hyperparameters: dict) -> dict:
-    from chaosbench.cell import score
+    from chaosbench.bench.scoring import score
     from chaosbench.models import make_model
 
     model = make_model(name.split(":")[0], **hyperparameters)
@@ -140,7 +140,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from chaosbench.tasks import TaskSpec, make_task
+    from chaosbench.bench.tasks import TaskSpec, make_task
 
     task = make_task("Lorenz", TaskSpec(), seed=0)
     truth = long_truth(task)

@@ -6,7 +6,7 @@
 One process, one thread for every library (the harness runs each cell on one thread), one task:
 ``make_task("Lorenz", TaskSpec(), seed=0)``: 10,000 training points at 100 points per period, the
 1000-point validation part, 10 test windows of 500 context points and >= 15 Lyapunov times. Every
-model is scored by the harness's own ``chaosbench.cell.score`` (median valid prediction time over
+model is scored by the harness's own ``chaosbench.bench.scoring.score`` (median valid prediction time over
 the windows, NRMSE threshold 0.3).
 
 - **matched**: our ``esn`` and reservoirpy's ``Reservoir >> Ridge`` with the same size, spectral
@@ -39,9 +39,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from chaosbench.cell import score  # noqa: E402
+from chaosbench.bench.scoring import score  # noqa: E402
 from chaosbench.models import make_model  # noqa: E402
-from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+from chaosbench.bench.tasks import TaskSpec, make_task  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "perf" / "reservoir_vs_reservoirpy"
 WARMUP = 200
@@ -169,7 +169,7 @@ def write(rows, goals, met, task, load_before, load_after) -> None:
             f"Task: `make_task('Lorenz', TaskSpec(), seed=0)`: {task.train.shape[0]} training points, "
             f"dt = {task.dt:g}, {task.contexts.shape[0]} windows of {task.contexts.shape[1]} context points + "
             f"{task.horizon} steps ({task.horizon / task.steps_per_lyapunov:.1f} Lyapunov times); median VPT "
-            "at NRMSE 0.3 by `chaosbench.cell.score`."
+            "at NRMSE 0.3 by `chaosbench.bench.scoring.score`."
         ),
         "",
         "| model | library | median VPT (Lyapunov times) | fit s | forecast s (10 windows) | VPT ratio "

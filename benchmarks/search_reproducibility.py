@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from chaosbench.catalog import load_catalog
-from chaosbench.cell import dependency_versions, execute
-from chaosbench.harness import build_tasks, plan
-from chaosbench.tasks import get_preset
+from chaosbench.bench.cell import dependency_versions, execute
+from chaosbench.bench.runner import build_tasks, plan
+from chaosbench.bench.tasks import get_preset
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "perf"
 COMPARED = ("status", "vpt_lyap", "vpt_windows", "censored_fraction", "d_stsp", "d_h", "diverged")
@@ -43,7 +43,7 @@ def run_once(cell, task_path: str, load: int) -> dict:
         p.start()
     try:
         t0 = time.perf_counter()
-        rec = execute(cell, task_path, threads=1)
+        rec = execute(cell, task_path)
         rec["wall_seconds"] = time.perf_counter() - t0
     finally:
         stop.set()

@@ -39,7 +39,7 @@ def forecast_cost(model, contexts, horizon: int, repeats: int = 3) -> tuple[floa
 
 
 def run_one(name: str, task, hyperparameters: dict) -> dict:
-    from chaosbench.cell import score
+    from chaosbench.bench.scoring import score
     from chaosbench.models import make_model
 
     model = make_model(name, **hyperparameters)
@@ -112,7 +112,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from chaosbench.models import REGISTRY, is_available
-    from chaosbench.tasks import TaskSpec, make_task
+    from chaosbench.bench.tasks import TaskSpec, make_task
 
     task = make_task("Lorenz", TaskSpec(), seed=0)
     sets = parse_sets(args.set)

@@ -109,25 +109,32 @@ class System:
         forcing made autonomous, that is, time itself rather than a state."""
         import ast
 
-        known = set(self.variables) | set(self.parameters)
         out = []
-        for i, (v, text) in enumerate(zip(self.variables, self.equations)):
-            tree = parse(
-                text,
-                where=f"system '{self.name}', field 'equations.{v}'",
-                names=known,
-                variables=self.variables,
-                allow_delay=self.is_delay,
-            )
+        for i, tree in enumerate(self.equation_trees()):
             if {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} <= set(self.parameters) | {"pi"}:
                 out.append(i)
         return tuple(out)
 
+    def equation_trees(self) -> list:
+        """Each right-hand side parsed (checked) into a syntax tree, in the order of the variables."""
+        names = set(self.variables) | set(self.parameters)
+        return [
+            parse(
+                text,
+                where=f"system '{self.name}', field 'equations.{v}'",
+                names=names,
+                variables=self.variables,
+                allow_delay=self.is_delay,
+            )
+            for v, text in zip(self.variables, self.equations)
+        ]
+
     @property
     def content_hash(self) -> str:
-        """Hash of the entry; ``"kind": "flow"`` is the default and left out, so spelling it out
-        does not change a flow's hash (results are keyed by it)."""
-        return _hash(content(self.raw))
+        """Hash of what in the entry determines numbers (:func:`numbers`); datasets, tasks and cells
+        are keyed by it, so editing a description, a citation or the provenance of an invariant
+        keeps them."""
+        return _hash(numbers(self.raw))
 
     def equation_text(self) -> list[str]:
         if self.is_map:
@@ -137,7 +144,8 @@ class System:
 
 @dataclass(frozen=True)
 class Catalog(Mapping[str, System]):
-    """An ordered mapping of system names to :class:`System`, with a version and content hash."""
+    """An ordered mapping of system names to :class:`System`, with a version and a hash of what in
+    it determines numbers (:func:`numbers` of every entry)."""
 
     systems: dict[str, System]
     version: str
@@ -178,9 +186,40 @@ def unknown_system_message(name: str, known: Iterable[str]) -> str:
     return f"unknown system '{name}'{hint}"
 
 
-def content(entry: dict) -> dict:
-    """The entry as hashed: without a ``kind`` that only states the default."""
-    return {k: v for k, v in entry.items() if not (k == "kind" and v == "flow")}
+#: the fields of an entry that determine its trajectories (and so every dataset, task and score);
+#: the others are prose (description, citation, notes) or membership (excluded)
+NUMBER_FIELDS = (
+    "kind",
+    "variables",
+    "equations",
+    "parameters",
+    "initial_conditions",
+    "period",
+    "dt",
+    "flags",
+    "delay",
+    "observe",
+    "forcing_phase",
+)
+
+
+def numbers(entry: dict) -> dict:
+    """The part of a catalog entry that determines numbers, as hashed.
+
+    :data:`NUMBER_FIELDS` as given (a ``kind`` that states the default and flags that are false are
+    left out, so spelling them out changes nothing), plus the one invariant every task reads: the
+    leading Lyapunov exponent, which sets the Lyapunov time forecasts are scored in. The other
+    invariants, their error bars and the record of how they were computed are descriptions.
+    """
+    out = {k: entry[k] for k in NUMBER_FIELDS if k in entry}
+    if out.get("kind") == "flow":
+        del out["kind"]
+    if isinstance(out.get("flags"), dict):
+        out["flags"] = {k: v for k, v in out["flags"].items() if v is not False}
+    spectrum = (entry.get("invariants") or {}).get("lyapunov_spectrum")
+    if spectrum:
+        out["max_lyapunov"] = spectrum[0]
+    return out
 
 
 def _hash(obj: Any) -> str:
@@ -390,8 +429,16 @@ def default_catalog_path() -> Path:
     return CATALOG_PATH
 
 
+def _stamp(path: str) -> str:
+    """What a file holds, for the cache: a catalog edited in a running process is read again."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""  # read_json names the file and the problem
+
+
 @lru_cache(maxsize=8)
-def _load(paths: tuple[str, ...]) -> Catalog:
+def _load(paths: tuple[str, ...], stamps: tuple[str, ...] = ()) -> Catalog:
     merged: dict[str, Any] = {}
     version = "0"
     for i, path in enumerate(paths):
@@ -402,7 +449,9 @@ def _load(paths: tuple[str, ...]) -> Catalog:
             _identifier(name, f"catalog '{path}', system name")
             merged[name] = entry
     systems = {name: validate_system(name, entry) for name, entry in merged.items()}
-    return Catalog(systems=systems, version=version, sources=paths, hash=_hash({"version": version, "systems": merged}))
+    return Catalog(
+        systems=systems, version=version, sources=paths, hash=_hash({n: numbers(e) for n, e in merged.items()})
+    )
 
 
 def load_catalog(extra: str | os.PathLike | Iterable[str | os.PathLike] | None = None) -> Catalog:
@@ -412,7 +461,7 @@ def load_catalog(extra: str | os.PathLike | Iterable[str | os.PathLike] | None =
     elif isinstance(extra, (str, os.PathLike)):
         extra = (extra,)
     paths = (str(default_catalog_path()),) + tuple(str(Path(p).resolve()) for p in extra)
-    return _load(paths)
+    return _load(paths, tuple(_stamp(p) for p in paths))
 
 
 def get_system(name: str, catalog: str | os.PathLike | None = None) -> System:

@@ -185,9 +185,8 @@ def symbolic(system: System):
     """
     import sympy as sp
 
-    from .expressions import Delayed, parse, to_sympy
+    from .expressions import Delayed, to_sympy
 
-    names = list(system.variables) + list(system.parameters)
     state = [sp.Symbol(f"y[{i}]", real=True) for i in range(system.dimension)]
     params = [sp.Symbol(f"p[{j}]", real=True) for j in range(len(system.parameters))]
     symbols = dict(zip(system.variables, state)) | dict(zip(system.parameters, params))
@@ -195,14 +194,7 @@ def symbolic(system: System):
     lags = delay_terms(system)
     lag_syms = [sp.Symbol(f"lag[{k}]", real=True) for k in range(len(lags))]
     exprs = []
-    for v, text in zip(system.variables, system.equations):
-        tree = parse(
-            text,
-            where=f"system '{system.name}', field 'equations.{v}'",
-            names=names,
-            variables=system.variables,
-            allow_delay=system.is_delay,
-        )
+    for tree in system.equation_trees():
         expr = to_sympy(tree, symbols)
         for k, (var, tau) in enumerate(lags):
             tau_expr = symbols[tau] if tau in symbols else sp.Float(tau)

@@ -1,7 +1,7 @@
 """Work spread over processes or a Dask cluster: the client, and dataset generation one system per task.
 
 ``dask_client`` gives a ``dask.distributed.Client`` on a running scheduler (e.g. started by
-dask-jobqueue on Slurm) or on a LocalCluster; the benchmark (:mod:`chaosbench.harness`), the sampler
+dask-jobqueue on Slurm) or on a LocalCluster; the benchmark (:mod:`chaosbench.bench.runner`), the sampler
 and :func:`generate_distributed` use it. The ``dask`` extra provides it.
 """
 

@@ -14,7 +14,7 @@ A perturbation of 1e-3 grows to the attractor's size in about ln(1e3) ≈ 7 Lyap
 after 20 two trajectories share nothing of the pool orbit they came from, even when they were drawn
 from the same pool state or from states on one orbit: without step 3 a trajectory started at an
 early pool state passes through the later ones, and a "test" trajectory started there would copy
-it (:mod:`chaosbench.leakage` measures this). Nonautonomous systems are restarted at the time of
+it (:mod:`chaosbench.bench.leakage` measures this). Nonautonomous systems are restarted at the time of
 their pool state and all brought to one common time, so their forcing phase stays consistent.
 Every trajectory is checked finite and within bounds before anything is returned.
 

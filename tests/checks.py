@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from chaosbench.cell import score
+from chaosbench.bench.scoring import score
 
 
 def assert_trained_and_beats_persistence(model, task, *, loss_ratio: float = 0.5, vpt_factor: float = 3.0) -> None:

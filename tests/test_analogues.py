@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from chaosbench.cell import score
+from chaosbench.bench.scoring import score
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models import make_model
 from chaosbench.models.analogues import Analogues, ContextParroting, delay_vectors
-from chaosbench.tasks import TaskSpec, make_task
+from chaosbench.bench.tasks import TaskSpec, make_task
 
 
 @pytest.fixture(scope="module")

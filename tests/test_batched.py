@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from chaosbench.errors import ChaosbenchError  # noqa: E402
 from chaosbench.models import make_model  # noqa: E402
 from chaosbench.models.batched import fit_together, why_not_together  # noqa: E402
-from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+from chaosbench.bench.tasks import TaskSpec, make_task  # noqa: E402
 
 SPEC = TaskSpec(
     n_train=2000,
@@ -97,9 +97,9 @@ def test_only_one_configuration_of_the_small_models_trains_together(tasks):
 
 
 def test_the_harness_trains_a_configuration_together_and_writes_each_cell(tmp_path, lyapunov_catalog):
-    from chaosbench import harness, results
+    from chaosbench.bench import results, runner
 
-    cells = harness.plan(
+    cells = runner.plan(
         ["Lorenz", "Rossler", "Chen", "MackeyGlass"],
         ["alrnn"],
         [0],
@@ -107,7 +107,7 @@ def test_the_harness_trains_a_configuration_together_and_writes_each_cell(tmp_pa
         overrides={"alrnn": SHORT},
         catalog=lyapunov_catalog,
     )
-    summary = harness.run(cells, tmp_path, workers=1, progress=False, catalog=lyapunov_catalog)
+    summary = runner.run(cells, tmp_path, workers=1, progress=False, catalog=lyapunov_catalog)
     assert summary.ok == 4 and summary.failed == 0
     frame = results.read(tmp_path)
     shared = {r["system"]: json.loads(r["fit_info"]).get("trained_with") for _, r in frame.iterrows()}

@@ -119,3 +119,40 @@ def test_catalog_loads_from_the_package_alone(tmp_path, catalog):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [str((tmp_path / "chaosbench" / "systems.json").resolve()), catalog.hash]
+
+
+def test_row15_hashes_cover_what_determines_numbers_only(user_catalog, catalog):
+    """Prose and the provenance of invariants can change without invalidating datasets, tasks and
+    cells; anything that changes a trajectory or the Lyapunov time changes the hash."""
+    base = json.loads(json.dumps(catalog["Lorenz"].raw))
+
+    def hashes(edit) -> tuple[str, str]:
+        e = json.loads(json.dumps(base))
+        edit(e)
+        merged = load_catalog(user_catalog(Lorenz=e))
+        return merged["Lorenz"].content_hash, merged.hash
+
+    same = hashes(lambda e: None)
+    assert same == (catalog["Lorenz"].content_hash, catalog.hash)
+    prose = [
+        lambda e: e.update(description="Another description."),
+        lambda e: e.update(citation="Another citation."),
+        lambda e: e.update(notes="a note"),
+        lambda e: e["invariants"]["method"]["correlation_dimension"].update(method="a reworded method"),
+        lambda e: e["invariants"].update(correlation_dimension=2.5, pesin_entropy=0.8),
+        lambda e: e["invariants"]["lyapunov_spectrum"].__setitem__(2, -14.0),
+        lambda e: e["flags"].update(hamiltonian=False),  # a false flag spelt out
+        lambda e: e.update(kind="flow"),  # the default kind spelt out
+    ]
+    for edit in prose:
+        assert hashes(edit) == same
+    numbers = [
+        lambda e: e["parameters"].update(rho=28.5),
+        lambda e: e["equations"].update(z="x*y - beta*z + 0"),
+        lambda e: e.update(initial_conditions=[1.0, 1.0, 1.0]),
+        lambda e: e.update(period=0.8),
+        lambda e: e["invariants"]["lyapunov_spectrum"].__setitem__(0, 0.95),  # the Lyapunov time
+    ]
+    for edit in numbers:
+        changed = hashes(edit)
+        assert changed[0] != same[0] and changed[1] != same[1]

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chaosbench import harness, results
+from chaosbench.bench import results, runner
 from chaosbench.errors import ChaosbenchError
-from chaosbench.tasks import TaskSpec
+from chaosbench.bench.tasks import TaskSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = TaskSpec(
@@ -30,7 +30,7 @@ SCORES = ["vpt_lyap", "vpt_smape_lyap", "d_stsp", "d_h", "mase", "nrmse_at_1", "
 
 
 def cells(catalog, models=("persistence", "climatology"), seeds=(0, 1), **kw):
-    return harness.plan(["Lorenz"], list(models), list(seeds), task=SMALL, catalog=catalog, **kw)
+    return runner.plan(["Lorenz"], list(models), list(seeds), task=SMALL, catalog=catalog, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def local_run(lyapunov_catalog, tmp_path_factory, _task_dir):
     out = tmp_path_factory.mktemp("local")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CHAOSBENCH_DATA", str(_task_dir))
-        summary = harness.run(cells(lyapunov_catalog), out, workers=2, progress=False, catalog=lyapunov_catalog)
+        summary = runner.run(cells(lyapunov_catalog), out, workers=2, progress=False, catalog=lyapunov_catalog)
     return out, summary
 
 
@@ -61,7 +61,7 @@ def test_two_models_complete_and_record_provenance(local_run):
 def test_rerun_skips_finished_cells(local_run, lyapunov_catalog, task_cache):
     out, _ = local_run
     before = sorted(p.name for p in results.cells_dir(out).iterdir())
-    summary = harness.run(cells(lyapunov_catalog), out, progress=False, catalog=lyapunov_catalog)
+    summary = runner.run(cells(lyapunov_catalog), out, progress=False, catalog=lyapunov_catalog)
     assert (summary.skipped, summary.ok, summary.failed) == (4, 0, 0)
     assert sorted(p.name for p in results.cells_dir(out).iterdir()) == before
 
@@ -79,7 +79,7 @@ def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, tas
         overrides={"tests.models_for_tests:SleepyModel": {"seconds": 30}},
         time_budget=4,
     )
-    summary = harness.run(todo, tmp_path, workers=2, progress=False, catalog=lyapunov_catalog)
+    summary = runner.run(todo, tmp_path, workers=2, progress=False, catalog=lyapunov_catalog)
     assert (summary.ok, summary.failed) == (2, 3)
     frame = results.read(tmp_path).set_index("model")
     reasons = frame["reason"]
@@ -96,7 +96,7 @@ def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, tas
     ten_steps = 10 * nan["dt"] * nan["max_lyapunov"]
     assert np.allclose(nan["vpt_windows"], np.minimum(vpt_persistence, ten_steps))
     # failed cells are finished: a rerun skips them, unless asked to retry
-    assert harness.run(todo, tmp_path, progress=False, catalog=lyapunov_catalog).skipped == 5
+    assert runner.run(todo, tmp_path, progress=False, catalog=lyapunov_catalog).skipped == 5
     assert len(results.finished(tmp_path, include_failed=False)) == 2  # the two scored ones
 
 
@@ -144,7 +144,7 @@ def test_killed_run_resumes_with_nothing_lost_or_duplicated(lyapunov_catalog, tm
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask extra not installed")
 def test_dask_local_cluster_gives_the_local_scores(local_run, lyapunov_catalog, tmp_path, task_cache):
     out, _ = local_run
-    summary = harness.run(cells(lyapunov_catalog), tmp_path, dask_workers=2, progress=False, catalog=lyapunov_catalog)
+    summary = runner.run(cells(lyapunov_catalog), tmp_path, dask_workers=2, progress=False, catalog=lyapunov_catalog)
     assert (summary.ok, summary.failed) == (4, 0)
     local = results.read(out).set_index("cell_id").sort_index()
     dask = results.read(tmp_path).set_index("cell_id").sort_index()
@@ -161,7 +161,7 @@ def test_plan_refuses_mistakes_before_running(lyapunov_catalog, user_catalog):
     with pytest.raises(ChaosbenchError, match="no hyperparameter"):
         cells(lyapunov_catalog, models=("var",), overrides={"var": {"lags": 3}})
     with pytest.raises(ChaosbenchError, match="system 'Oscillator'.*chaosbench annotate"):
-        harness.plan(["Oscillator"], ["persistence"], [0], catalog=user_catalog(Oscillator=entry()))
+        runner.plan(["Oscillator"], ["persistence"], [0], catalog=user_catalog(Oscillator=entry()))
     # a bad value is refused when the run is planned, not in every cell
     with pytest.raises(ChaosbenchError, match=r"esn: leak_rate must be a number in \(0, 1\]"):
         cells(lyapunov_catalog, models=("esn",), overrides={"esn": {"leak_rate": 2.0}})
@@ -249,27 +249,25 @@ def test_settings_from_the_command_line_and_a_config_file(tmp_path):
 def test_a_task_that_cannot_be_built_is_remembered_not_rebuilt_in_every_run(tmp_path, monkeypatch, lyapunov_catalog):
     """Building a task can take minutes to fail (a long truth needing more steps than allowed); the
     reason is cached beside the task files, and only retry_failed tries again."""
-    from chaosbench import harness
+    from chaosbench.bench import runner
     from chaosbench.catalog import load_catalog
     from chaosbench.errors import ChaosbenchError
-    from chaosbench.tasks import TaskSpec
+    from chaosbench.bench.tasks import TaskSpec
 
     monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "data"))
     catalog = load_catalog(lyapunov_catalog)
-    cells = harness.plan(
-        ["Lorenz"], ["persistence"], [0], task=TaskSpec(n_train=500, n_validation=100), catalog=catalog
-    )
+    cells = runner.plan(["Lorenz"], ["persistence"], [0], task=TaskSpec(n_train=500, n_validation=100), catalog=catalog)
     calls = []
 
     def failing(*args, **kwargs):
         calls.append(1)
         raise ChaosbenchError("system 'Lorenz': the long truth needs more than 50,000,000 steps")
 
-    monkeypatch.setattr(harness, "make_task", failing)
+    monkeypatch.setattr(runner, "make_task", failing)
     key = (cells[0].system, cells[0].seed, cells[0].task)
     for _ in range(2):
-        got = harness.build_tasks(cells, catalog)
+        got = runner.build_tasks(cells, catalog)
         assert got[key] == "task: system 'Lorenz': the long truth needs more than 50,000,000 steps"
     assert len(calls) == 1
-    harness.build_tasks(cells, catalog, retry_failed=True)
+    runner.build_tasks(cells, catalog, retry_failed=True)
     assert len(calls) == 2

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from chaosbench.invariants import lyapunov_spectrum
-from chaosbench.invariants.annotate import drift, dynamics_hash, write_invariants
+from chaosbench.catalog import load_catalog
+from chaosbench.errors import ChaosbenchError
+from chaosbench.invariants.annotate import compute_invariants, dimension_method, drift, dynamics_hash, write_invariants
 from chaosbench.invariants.dimension import correlation_dimension, kaplan_yorke_dimension, pesin_entropy
 from chaosbench.invariants.spectrum import timescales
 
@@ -231,3 +233,42 @@ def test_writing_invariants_through_a_link_keeps_the_link(tmp_path, catalog):
 def test_annotate_user_mistakes_are_one_line(args, message):
     r = _cli(*args)
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_row15_annotate_only_attractor_keeps_the_lyapunov_spectrum_and_the_hash(tmp_path, catalog):
+    entry = json.loads(json.dumps(catalog["Rossler"].raw))
+    entry["invariants"]["correlation_dimension"] = 9.0  # stale: recomputed
+    entry["invariants"]["method"]["correlation_dimension"]["method"] = "an old wording"
+    path = tmp_path / "user.json"
+    path.write_text(json.dumps({"version": "t", "systems": {"Rossler": entry}}))
+    before = load_catalog(path)["Rossler"].content_hash
+    r = _cli("--catalog", str(path), "annotate", "Rossler", "--only", "attractor")
+    assert r.returncode == 0, r.stderr[-2000:]
+    inv = json.loads(path.read_text())["systems"]["Rossler"]["invariants"]
+    old = catalog["Rossler"].invariants
+    for field in ("lyapunov_spectrum", "lyapunov_spectrum_std", "kaplan_yorke_dimension", "lyapunov_time"):
+        assert inv[field] == old[field]
+    assert inv["method"]["lyapunov"] == old["method"]["lyapunov"]
+    assert 1.5 < inv["correlation_dimension"] < 2.2
+    assert inv["method"]["correlation_dimension"]["method"] == dimension_method(False)
+    assert list(inv) == [k for k in old if k in inv]  # the catalog's layout is kept
+    assert load_catalog(path)["Rossler"].content_hash == before  # no dataset, task or cell is invalidated
+
+
+def test_only_refuses_invariants_of_other_dynamics(catalog):
+    system = catalog["Rossler"]
+    stored = json.loads(json.dumps(system.invariants))
+    stored["method"]["system_hash"] = "0" * 16
+    with pytest.raises(ChaosbenchError, match="system 'Rossler': its stored invariants .* other dynamics"):
+        compute_invariants(system, parts=("attractor",), stored=stored)
+
+
+def test_row15_the_catalog_is_in_step_with_the_code(catalog):
+    """`chaosbench annotate` would rewrite nothing but numbers within their error bars: the stored
+    records of how each invariant was computed are the code's."""
+    stale = [
+        name
+        for name, s in catalog.items()
+        if s.invariants and s.invariants["method"]["correlation_dimension"]["method"] != dimension_method(s.is_map)
+    ]
+    assert stale == []

@@ -5,7 +5,7 @@ import pytest
 
 from chaosbench.catalog import load_catalog
 from chaosbench.trajectories import trajectory
-from chaosbench.leakage import (
+from chaosbench.bench.leakage import (
     analogue_tracking,
     control_data,
     dataset_leakage,
@@ -15,7 +15,7 @@ from chaosbench.leakage import (
     past_limits,
     task_leakage,
 )
-from chaosbench.tasks import TaskSpec, make_task
+from chaosbench.bench.tasks import TaskSpec, make_task
 
 
 def test_longest_tracking_finds_a_copy_anywhere_and_nothing_in_noise():
@@ -102,7 +102,7 @@ def test_controls_clear_long_analogues_the_attractor_itself_allows():
 def test_decorrelation_distance_tells_a_mixing_attractor_from_one_that_is_not():
     """Lorenz's perturbed starts end as far apart as two random points of the attractor; Coullet's (weakly
     chaotic, lambda 0.013, on a phase-coherent band along which perturbations grow slowly) stay together."""
-    from chaosbench.leakage import decorrelation_distance
+    from chaosbench.bench.leakage import decorrelation_distance
 
     catalog = load_catalog()
     assert decorrelation_distance(catalog["Lorenz"]) > 0.5

@@ -7,18 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chaosbench import harness, results
+from chaosbench.bench import results, runner
 from chaosbench.catalog import load_catalog
 from chaosbench.compiler import compile_system
 from chaosbench.errors import CatalogError, ChaosbenchError
 from chaosbench.integrate import integrate
 from chaosbench.invariants.lyapunov import map_lyapunov_spectrum
 from chaosbench.store import generate, load
-from chaosbench.tasks import MAP_TASK, PRESETS, TaskSpec, make_task
+from chaosbench.bench.tasks import MAP_TASK, PRESETS, TaskSpec, make_task
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Lorenz's content hash before maps existed (results are keyed by it)
-LORENZ_HASH = "d29ab9ede6a60dbb57f1fb931a1dc050fd0c2c2c74c4b3c913576d195aea8d49"
+#: Lorenz's content hash (datasets, tasks and cells are keyed by it; a change needs `chaosbench rekey`)
+LORENZ_HASH = "ca891837f83a31084e36f1a84abf1213d8655afa4d19b9d21be8e025711c9b36"
 SMALL = MAP_TASK.replace(
     n_train=1000,
     n_validation=100,
@@ -176,9 +176,9 @@ def test_map_task_uses_iterations_and_a_twin(catalog):
 def test_one_bench_cell_on_a_map(tmp_path, monkeypatch, catalog):
     monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "data"))
     with pytest.raises(ChaosbenchError, match="is a map"):
-        harness.plan(["Henon"], ["var"], [0], catalog=catalog)
-    cells = harness.plan(["Henon"], ["var"], [0], task=SMALL, catalog=catalog, time_budget=300)
-    summary = harness.run(cells, tmp_path / "results", workers=1, progress=False, catalog=catalog)
+        runner.plan(["Henon"], ["var"], [0], catalog=catalog)
+    cells = runner.plan(["Henon"], ["var"], [0], task=SMALL, catalog=catalog, time_budget=300)
+    summary = runner.run(cells, tmp_path / "results", workers=1, progress=False, catalog=catalog)
     assert (summary.ok, summary.failed) == (1, 0), summary.failures
     row = results.read(tmp_path / "results").iloc[0]
     assert row["dt"] == 1.0 and row["vpt_lyap"] >= 0

@@ -7,20 +7,12 @@ torch = pytest.importorskip("torch")
 
 from chaosbench.errors import ChaosbenchError  # noqa: E402
 from chaosbench.models import make_model, model_class  # noqa: E402
-from chaosbench.models.plrnn import (  # noqa: E402
-    ALRNN,
-    PLRNN,
-    ShallowPLRNN,
-    _AlmostLinearRNN,
-    _ShallowPLRNN,
-    forced_run,
-    free_run,
-    jacobian_growth,
-    positive_definite_diagonal,
-    subregions,
-)
-from chaosbench.models.plrnn_init import one_step_ridge  # noqa: E402
-from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+from chaosbench.models.plrnn import ALRNN, PLRNN, ShallowPLRNN  # noqa: E402
+from chaosbench.models.plrnn_gtf import forced_run, free_run, jacobian_growth  # noqa: E402
+from chaosbench.models.plrnn_init import one_step_ridge, positive_definite_diagonal  # noqa: E402
+from chaosbench.models.plrnn_nets import _AlmostLinearRNN, _ShallowPLRNN  # noqa: E402
+from chaosbench.models.plrnn_subregions import subregions  # noqa: E402
+from chaosbench.bench.tasks import TaskSpec, make_task  # noqa: E402
 
 IDS = ["shplrnn", "shplrnn-M>N", "shplrnn-unclipped", "alrnn", "plrnn"]
 TINY = dict(seq_len=16, batch_size=32, max_epochs=2, batches_per_epoch=5, validation_horizon=20)
@@ -164,7 +156,7 @@ def test_save_and_load_give_the_same_forecasts(lorenz_task, tmp_path):
 
 @pytest.mark.parametrize("forcing", ["gtf", "sparse"])
 def test_short_training_lowers_the_loss_and_beats_persistence(forcing, lorenz_task):
-    from chaosbench.cell import score
+    from chaosbench.bench.scoring import score
     from chaosbench.models.torch_base import windows_of
     from chaosbench.models.training import seed_everything
 
@@ -292,7 +284,7 @@ def test_ridge_initialisation_forecasts_lorenz_before_any_training(lorenz_task):
     """The initial weights alone (a random-ramp one-step map, its ridge chosen on the validation
     part) forecast Lorenz far beyond persistence, and training starts from them: the
     best-validation weights are never worse than the start."""
-    from chaosbench.cell import score
+    from chaosbench.bench.scoring import score
     from chaosbench.models.reservoir import RIDGE_GRID
 
     task = lorenz_task
@@ -461,9 +453,9 @@ def test_batch_noise_enters_the_training_loss_only(lorenz_task):
     )
     w = torch.as_tensor(lorenz_task.train[None, :17], dtype=torch.float32)
     model.net_.eval()
-    assert float(model._loss(model.net_, w, 1.0)) == float(model._loss(model.net_, w, 1.0))
+    assert float(model._loss(model.net_, w)) == float(model._loss(model.net_, w))
     model.net_.train()
-    assert float(model._loss(model.net_, w, 1.0)) != float(model._loss(model.net_, w, 1.0))
+    assert float(model._loss(model.net_, w)) != float(model._loss(model.net_, w))
 
 
 @pytest.mark.parametrize("validation", [True, False])

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from chaosbench import results
+from chaosbench.bench import results
 from chaosbench.metrics import HORIZONS_LYAP
-from chaosbench.report import _censored_median, leaderboard, write_report
+from chaosbench.bench.report import _censored_median, leaderboard, write_report
 
 FIGURES = (
     "ranks.png",
@@ -274,7 +274,7 @@ def test_the_report_names_cells_whose_fit_hit_a_wall_time_safety_limit():
 
     import pandas as pd
 
-    from chaosbench.report import _safety_note
+    from chaosbench.bench.report import _safety_note
 
     frame = pd.DataFrame(
         [
@@ -303,7 +303,7 @@ def test_the_report_names_cells_whose_fit_hit_a_wall_time_safety_limit():
 def test_families_take_each_familys_best_member_from_the_leaderboard():
     import pandas as pd
 
-    from chaosbench.report import families
+    from chaosbench.bench.report import families
 
     board = pd.DataFrame(
         [  # sorted as the leaderboard is: best first

@@ -3,22 +3,18 @@
 import numpy as np
 import pytest
 
-from chaosbench.cell import score
+from chaosbench.bench.scoring import score
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models import make_model
-from chaosbench.models.reservoir import (
-    EchoStateNetwork,
-    NextGenerationRC,
-    monomial_steps,
-    n_ngrc_features,
-)
+from chaosbench.models.esn import EchoStateNetwork
+from chaosbench.models.ngrc import NextGenerationRC, monomial_steps, n_ngrc_features
 from chaosbench.models.search import (
     forecast_error,
     random_search,
     ridge_path,
     validation_windows,
 )
-from chaosbench.tasks import TaskSpec, make_task
+from chaosbench.bench.tasks import TaskSpec, make_task
 
 SMALL_ESN = {"units": 60, "warmup": 20}
 
@@ -239,7 +235,7 @@ def test_short_context_is_refused():
 
 def test_registered_and_in_the_presets():
     from chaosbench.models import REGISTRY
-    from chaosbench.tasks import PRESETS
+    from chaosbench.bench.tasks import PRESETS
 
     assert REGISTRY["esn"][1] is None and REGISTRY["ngrc"][1] is None
     assert all({"esn", "ngrc"} <= set(PRESETS[p].models) for p in ("quick", "standard", "data-limited"))

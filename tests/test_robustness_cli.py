@@ -33,12 +33,12 @@ BAD_VALUES = [
 @pytest.fixture
 def no_run(monkeypatch):
     """Planning only: a run that got past planning fails the test instead of training models."""
-    from chaosbench import harness
+    from chaosbench.bench import runner
 
     def run(*args, **kwargs):
         raise AssertionError("the run was not refused at plan time")
 
-    monkeypatch.setattr(harness, "run", run)
+    monkeypatch.setattr(runner, "run", run)
 
 
 @pytest.mark.parametrize("model, bad", BAD_VALUES, ids=[f"{m}-{next(iter(b))}" for m, b in BAD_VALUES])
@@ -76,15 +76,15 @@ def test_row4_config_seeds_are_checked(tmp_path, no_run, capsys):
 
 
 def test_row12_bench_without_out_does_not_write_into_the_committed_results(tmp_path, monkeypatch, capsys):
-    from chaosbench import harness
+    from chaosbench.bench import runner
 
     seen = {}
 
     def run(cells, out, **kwargs):
         seen["out"] = out
-        return harness.RunSummary(planned=len(cells))
+        return runner.RunSummary(planned=len(cells))
 
-    monkeypatch.setattr(harness, "run", run)
+    monkeypatch.setattr(runner, "run", run)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["bench", "--preset", "quick", "--systems", "Lorenz", "--models", "persistence"]) == 0
     assert Path(seen["out"]) == Path("runs/quick")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import chaosbench as cb
-from chaosbench import cli, results
+from chaosbench import cli
+from chaosbench.bench import results
 from chaosbench.errors import ChaosbenchError
 from chaosbench.trajectories import make_options, plan, record, trajectory
 from tests.test_harness import SMALL
@@ -161,7 +162,7 @@ def test_row2_the_readme_has_python_examples_to_run():
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640)], ids=["022", "027"])
 def test_row5_cell_task_and_compiled_files_follow_the_umask(mask, mode, tmp_path, umask, monkeypatch):
     from chaosbench import compiler
-    from chaosbench.tasks import Task, TaskSpec
+    from chaosbench.bench.tasks import Task, TaskSpec
 
     umask(mask)
     results.prepare(tmp_path / "res")
@@ -199,7 +200,7 @@ def test_row5_cell_task_and_compiled_files_follow_the_umask(mask, mode, tmp_path
 
 # -- row 16: the versions of the committed results, pinned ----------------------------------------------
 def test_row16_a_constraints_file_pins_every_numeric_dependency_a_cell_records():
-    from chaosbench.cell import dependency_versions
+    from chaosbench.bench.cell import dependency_versions
 
     text = (ROOT / "constraints" / "results.txt").read_text()
     pins = dict(line.split("==") for line in text.splitlines() if line.strip() and not line.startswith("#"))
@@ -239,7 +240,7 @@ def test_row9_cell_folders_of_a_killed_run_are_removed_at_the_next_start(tmp_pat
     import sys
     import tempfile
 
-    from chaosbench import cell
+    from chaosbench.bench import cell
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -10,7 +10,7 @@ from chaosbench.models import make_model  # noqa: E402
 from chaosbench.models.ssm import LRU, Mamba  # noqa: E402
 from chaosbench.models.ssm_layers import LRUBlock, LRULayer, MambaBlock, SelectiveSSMLayer, SSMNet  # noqa: E402
 from chaosbench.models.ssm_layers import chunk_length, linear_scan  # noqa: E402
-from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+from chaosbench.bench.tasks import TaskSpec, make_task  # noqa: E402
 
 #: tiny settings for tests: a few seconds of training
 TINY = {
@@ -195,7 +195,7 @@ def test_bad_hyperparameters_give_one_line_naming_the_argument(name, key, value,
 
 def test_registered_with_the_torch_extra():
     from chaosbench.models import REGISTRY
-    from chaosbench.tasks import PRESETS
+    from chaosbench.bench.tasks import PRESETS
 
     assert REGISTRY["lru"][1] == REGISTRY["mamba"][1] == "torch"
     assert LRU.defaults()["d_state"] == 32 and Mamba.defaults()["d_state"] == 8

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from chaosbench.errors import ChaosbenchError
-from chaosbench.tasks import PRESETS, TaskSpec, get_preset, make_task
+from chaosbench.bench.tasks import PRESETS, TaskSpec, get_preset, make_task
 
 SMALL = TaskSpec(n_train=1000, n_validation=100, n_windows=4, context=50, horizon_lyap=15.0)
 
@@ -82,7 +82,7 @@ def test_presets():
 def test_certified_time_catches_a_loose_truth(lyapunov_catalog):
     """A truth integrated at 1e-6 (checked at 1e-5) is certified for a few Lyapunov times only, and a
     forecast that copies it can then score no more than that, as a censored (lower-bound) value."""
-    from chaosbench.cell import score
+    from chaosbench.bench.scoring import score
 
     tight = make_task("Lorenz", SMALL.replace(horizon_lyap=25.0), seed=3, catalog=lyapunov_catalog)
     loose = make_task(
@@ -114,7 +114,7 @@ def test_forced_systems_get_their_phase_as_unscored_columns():
 
 def test_horizon_is_capped_in_periods_where_a_lyapunov_time_spans_many():
     from chaosbench.catalog import load_catalog
-    from chaosbench.tasks import horizon_steps
+    from chaosbench.bench.tasks import horizon_steps
 
     catalog = load_catalog()
     steps, capped = horizon_steps(catalog["BickleyJet"], TaskSpec())

@@ -30,7 +30,7 @@ def _fit(config, *, val=True, batch_size=32):
     torch.manual_seed(config.seed)
     net = torch.nn.Linear(3, 1)
 
-    def loss(idx, progress):
+    def loss(idx):
         i = torch.as_tensor(idx)
         return ((net(x[i]) - y[i]) ** 2).mean()
 
@@ -72,7 +72,7 @@ def test_early_stopping_ends_a_run_that_stops_improving():
     scores = iter([2.0, 1.0, 0.5, 0.6, 0.7, 0.8, 0.9] + [1.0] * 100)  # the first scores the starting weights
     log = train(
         net,
-        lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+        lambda idx: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
         len(x),
         TrainConfig(max_epochs=100, patience=3),
         batch_size=64,
@@ -90,7 +90,7 @@ def test_starting_weights_are_kept_when_no_epoch_beats_them():
     scores = iter([0.1] + [1.0] * 100)
     log = train(
         net,
-        lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+        lambda idx: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
         len(x),
         TrainConfig(max_epochs=100, patience=2, lr=0.1),
         batch_size=64,
@@ -105,7 +105,7 @@ def test_the_safety_limit_stops_a_runaway_fit_and_says_so():
     net = torch.nn.Sequential(torch.nn.Linear(3, 256), torch.nn.Tanh(), torch.nn.Linear(256, 1))
     log = train(
         net,
-        lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+        lambda idx: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
         len(x),
         TrainConfig(max_epochs=10_000, safety_seconds=0.5, patience=0),
         batch_size=8,
@@ -125,7 +125,7 @@ def test_the_work_of_a_fit_is_fixed_by_epochs_not_by_the_clock():
         torch.manual_seed(0)
         net = torch.nn.Linear(3, 1)
 
-        def loss(idx, p, net=net, delay=delay):
+        def loss(idx, net=net, delay=delay):
             _time.sleep(delay)
             return ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean()
 
@@ -144,7 +144,7 @@ def test_gradient_clipping_bounds_the_first_update():
         before = net.weight.detach().clone()
         train(
             net,
-            lambda idx, p: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
+            lambda idx: ((net(x[torch.as_tensor(idx)]) - y[torch.as_tensor(idx)]) ** 2).mean(),
             len(x),
             TrainConfig(max_epochs=1, lr=1.0, optimizer="radam", grad_clip=clip, weight_decay=0.0),
             batch_size=256,
@@ -171,7 +171,7 @@ def test_bad_settings_are_named(kwargs, message):
 def test_a_diverging_loss_is_reported_not_trained_on():
     net = torch.nn.Linear(1, 1)
     with pytest.raises(ChaosbenchError, match="non-finite training loss"):
-        train(net, lambda idx, p: net.weight.sum() * math.inf, 8, TrainConfig(), batch_size=4)
+        train(net, lambda idx: net.weight.sum() * math.inf, 8, TrainConfig(), batch_size=4)
 
 
 def test_windows_cover_every_start_in_order():

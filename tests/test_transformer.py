@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 from chaosbench.errors import ChaosbenchError  # noqa: E402
 from chaosbench.models import make_model  # noqa: E402
 from chaosbench.models.transformer import Transformer, rollout  # noqa: E402
-from chaosbench.tasks import TaskSpec, make_task  # noqa: E402
+from chaosbench.bench.tasks import TaskSpec, make_task  # noqa: E402
 from tests.checks import assert_trained_and_beats_persistence  # noqa: E402
 
 #: tiny settings for tests: a few seconds of training

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import ChaosbenchError
-from .args import number
+from .args import add_dask_options, dask_options, number
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
@@ -82,9 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--standardize", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset made with other settings")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="generate on this Dask scheduler")
-    where.add_argument("--dask-workers", type=number(int), metavar="N", help="generate on a local Dask cluster")
+    add_dask_options(p, "generate")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("sample", help="draw new systems from catalog systems and keep the chaotic ones")
@@ -109,9 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--trajectories", action="store_true", help="also write a parquet dataset in OUT/trajectories")
     p.add_argument("--length", type=_length, default=1000, help="points per trajectory (with --trajectories)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="validate on this Dask scheduler")
-    where.add_argument("--dask-workers", type=number(int), metavar="N", help="validate on a local Dask cluster")
+    add_dask_options(p, "validate")
     p.add_argument("--overwrite", action="store_true", help="replace a sample made with other settings")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_sample)
@@ -119,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .annotate import add_parser as add_annotate
 
     add_annotate(sub)
+
+    from .rekey import add_parser as add_rekey
+
+    add_rekey(sub)
 
     from .bench import register as add_bench
 
@@ -241,15 +241,15 @@ def cmd_generate(args) -> int:
         standardize=args.standardize,
         **integrator_options(args),
     )
-    if args.scheduler or args.dask_workers:  # one Dask task per system
+    dask = dask_options(args)
+    if any(dask.values()):  # one Dask task per system
         path = generate_distributed(
             args.systems,
             out=args.out,
             catalog=args.catalog,
             overwrite=args.overwrite,
-            scheduler=args.scheduler,
-            dask_workers=args.dask_workers,
             progress=sys.stderr.isatty(),
+            **dask,
             **options,
         )
     else:
@@ -274,10 +274,9 @@ def cmd_sample(args) -> int:
         catalog=args.catalog,
         trajectories=args.trajectories,
         length=args.length,
-        scheduler=args.scheduler,
-        dask_workers=args.dask_workers,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        **dask_options(args),
     )
     rate = 3600.0 * (s.candidates - s.skipped) / s.seconds if s.seconds > 0 else 0.0
     print(

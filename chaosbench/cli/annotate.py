@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..catalog import load_catalog
-from ..invariants.annotate import annotate, drift, write_invariants
+from ..invariants.annotate import PARTS, annotate, drift, write_invariants
 
 
 def _workers(text: str) -> int:
@@ -28,6 +28,13 @@ def add_parser(sub) -> None:
         help="recompute and compare with the stored values; exit 1 naming fields that drift",
     )
     p.add_argument("--workers", type=_workers, default=1, help="processes (one system each)")
+    p.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="recompute only this part and keep the stored rest (repeatable): 'attractor' is the correlation "
+        "dimension, timescales and statistics; 'lyapunov' the spectrum and what follows from it",
+    )
     p.set_defaults(run=run_command)
 
 
@@ -37,7 +44,9 @@ def run_command(args) -> int:
     import time
 
     start = time.perf_counter()
-    results, failures = annotate(args.systems, catalog=args.catalog, workers=args.workers, progress=True)
+    results, failures = annotate(
+        args.systems, catalog=args.catalog, workers=args.workers, progress=True, parts=args.only or PARTS
+    )
     seconds = time.perf_counter() - start
     for name, err in failures.items():
         print(f"chaosbench: failed: {name}: {err}", file=sys.stderr)

@@ -20,3 +20,17 @@ def number(kind: type = float, *, allow_zero: bool = False):
         return value
 
     return parse
+
+
+def add_dask_options(parser, what: str) -> None:
+    """Add ``--scheduler`` and ``--dask-workers`` (at most one of them): run ``what`` on Dask."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help=f"{what} on this Dask scheduler")
+    where.add_argument(
+        "--dask-workers", type=number(int), metavar="N", help=f"{what} on a local Dask cluster of N workers"
+    )
+
+
+def dask_options(args) -> dict:
+    """The options of :func:`add_dask_options` as the library's keyword arguments."""
+    return {"scheduler": args.scheduler, "dask_workers": args.dask_workers}

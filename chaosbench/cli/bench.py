@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from ..errors import ChaosbenchError
-from .args import number
+from .args import add_dask_options, dask_options, number
 
 
 def register(sub) -> None:
     """Add ``bench``, ``report`` and ``models`` to the CLI's subparsers."""
-    from ..tasks import PRESETS
+    from ..bench.tasks import PRESETS
 
     p = sub.add_parser("bench", help="train and score models on systems (cells = system x model x seed)")
     p.add_argument(
@@ -40,10 +40,12 @@ def register(sub) -> None:
         help="JSON or TOML with systems, models, seeds, task, hyperparameters ({model: {name: value}}), time_budget",
     )
     p.add_argument("--workers", type=number(int), help="cells run at once locally (default: cores)")
-    p.add_argument("--threads", type=number(int), help="threads per cell (default: cores / workers)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the cells on this Dask scheduler")
-    where.add_argument("--dask-workers", type=number(int), metavar="N", help="run on a local Dask cluster of N")
+    p.add_argument(
+        "--threads",
+        type=number(int),
+        help="threads per cell (default 1; other counts sum in another order: other cells)",
+    )
+    add_dask_options(p, "run the cells")
     p.add_argument("--time-budget", type=number(float), metavar="SECONDS", help="per cell; overrun = failure")
     p.add_argument("--eps", type=number(float), help="NRMSE threshold of the valid prediction time (0.3)")
     p.add_argument("--retry-failed", action="store_true", help="run failed cells again instead of skipping them")
@@ -73,7 +75,7 @@ def _value(text: str):
 
 def read_config(path: str) -> dict:
     """A run configuration file, JSON or (Python >= 3.11) TOML."""
-    allowed = {"systems", "models", "seeds", "task", "hyperparameters", "time_budget", "eps"}
+    allowed = {"systems", "models", "seeds", "task", "hyperparameters", "time_budget", "eps", "threads"}
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -153,10 +155,10 @@ def cmd_models(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .. import harness
+    from ..bench import runner
     from ..catalog import load_catalog
     from ..models import REGISTRY, is_available
-    from ..tasks import get_preset
+    from ..bench.tasks import get_preset
 
     preset = get_preset(args.preset)
     catalog = load_catalog(args.catalog)
@@ -180,7 +182,7 @@ def cmd_bench(args) -> int:
         for m, kv in source.items():
             overrides.setdefault(m, {}).update(kv)
     task = preset.task.replace(**{**config.get("task", {}), **task_settings})
-    cells = harness.plan(
+    cells = runner.plan(
         systems,
         models,
         seeds,
@@ -189,6 +191,7 @@ def cmd_bench(args) -> int:
         catalog=catalog,
         time_budget=args.time_budget or config.get("time_budget") or preset.time_budget,
         eps=args.eps or config.get("eps") or 0.3,
+        threads=args.threads or config.get("threads") or 1,
     )
     out = args.out or f"runs/{preset.name}"
     print(
@@ -199,17 +202,15 @@ def cmd_bench(args) -> int:
     from ..cli import EXIT_FAILED, note_first_compile
 
     note_first_compile()
-    # a bar on a terminal, one line per cell in a log (harness.Progress)
-    summary = harness.run(
+    # a bar on a terminal, one line per cell in a log (runner.Progress)
+    summary = runner.run(
         cells,
         out,
         workers=args.workers,
-        threads=args.threads,
-        scheduler=args.scheduler,
-        dask_workers=args.dask_workers,
         retry_failed=args.retry_failed,
         progress=not args.no_progress,
         catalog=catalog,
+        **dask_options(args),
     )
     print(
         f"{summary.ok} scored, {summary.failed} failed, {summary.skipped} already done, "
@@ -229,7 +230,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from ..report import write_report
+    from ..bench.report import write_report
 
     paths = write_report(args.results, out=args.out)
     for p in paths:

@@ -11,16 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ChaosbenchError
+from .status import STATUS_TEXT
 
 METHODS = {"dop853": 0, "rk4": 1, "heun": 2}
 DEFAULT_RTOL = 1e-10
 DEFAULT_ATOL = 1e-10
-STATUS_TEXT = {
-    0: "ok",
-    1: "too many steps (stiff or exploding?)",
-    2: "step size underflow",
-    3: "the state became NaN or infinite",
-}
 
 
 @dataclass
@@ -78,14 +73,10 @@ def integrate(
         return _iterate(compiled, y0, dt, n_steps, noise)
     if method not in METHODS:
         raise ChaosbenchError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
-    y0 = np.atleast_2d(np.asarray(y0, dtype=float))
+    y0 = _initial_states(compiled, y0, n_steps)
     n = compiled.dimension
-    if y0.shape[1] != n:
-        raise ChaosbenchError(f"system '{compiled.system.name}': initial states need {n} values, got {y0.shape[1]}")
     if not (dt > 0 and np.isfinite(dt)):
         raise ChaosbenchError(f"dt must be a positive number, got {dt}")
-    if int(n_steps) < 1:
-        raise ChaosbenchError(f"n_steps must be at least 1, got {n_steps}")
     if not (rtol > 0 and atol > 0):
         raise ChaosbenchError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
     sigma = np.zeros(n) if noise is None else np.broadcast_to(np.asarray(noise, float), (n,)).copy()
@@ -98,45 +89,22 @@ def integrate(
     if compiled.n_lag and method != "dop853":
         substeps = max(int(substeps), int(np.ceil(dt / compiled.lag_tau.min() - 1e-12)))
     m = y0.shape[0]
-    out = np.empty((m, int(n_steps), n))
-    status = np.zeros(m, dtype=np.int64)
-    stats = np.zeros((m, 3), dtype=np.int64)
-    h_max = float(h_max if h_max is not None else np.inf)
-    args = (compiled.params, compiled.lag_var, compiled.lag_tau)
+    out, status, stats = _outputs(m, n_steps, n)
+    # the kernels' argument groups (chaosbench.integrate.signatures): output grid, system, step control, noise
+    grid = (float(t0), float(dt), int(n_steps))
+    system = (compiled.params, compiled.lag_var, compiled.lag_tau)
+    control = (float(rtol), float(atol), float(h_max if h_max is not None else np.inf), int(max_steps))
+    noisy = (sigma, int(seed), int(stream))
     if m == 1 and method == "dop853":  # one trajectory: skip the parallel driver (and its compilation)
         from .dop853 import dop853
 
-        status[0] = dop853(
-            compiled.rhs,
-            y0[0].copy(),
-            float(t0),
-            float(dt),
-            int(n_steps),
-            *args,
-            float(rtol),
-            float(atol),
-            h_max,
-            int(max_steps),
-            out[0],
-            stats[0],
-        )
+        status[0] = dop853(compiled.rhs, y0[0].copy(), *grid, *system, *control, out[0], stats[0])
     elif m == 1:
         from .fixed import fixed_step
 
+        scheme = METHODS[method] - 1
         status[0] = fixed_step(
-            compiled.rhs,
-            METHODS[method] - 1,
-            y0[0].copy(),
-            float(t0),
-            float(dt),
-            int(n_steps),
-            int(substeps),
-            *args,
-            sigma,
-            int(seed),
-            int(stream),
-            out[0],
-            stats[0],
+            compiled.rhs, scheme, y0[0].copy(), *grid, int(substeps), *system, *noisy, out[0], stats[0]
         )
     else:
         from .batch import integrate_batch
@@ -145,18 +113,11 @@ def integrate(
             compiled.rhs,
             METHODS[method],
             np.ascontiguousarray(y0),
-            float(t0),
-            float(dt),
-            int(n_steps),
-            *args,
-            float(rtol),
-            float(atol),
-            h_max,
-            int(max_steps),
+            *grid,
+            *system,
+            *control,
             int(substeps),
-            sigma,
-            int(seed),
-            int(stream),
+            *noisy,
             out,
             status,
             stats,
@@ -164,22 +125,33 @@ def integrate(
     return Solution(out, status, stats[:, 0], stats[:, 1], stats[:, 2])
 
 
+def _initial_states(compiled, y0, n_steps: int) -> np.ndarray:
+    """``y0`` as rows ``(m, n)`` of float, checked against the system's dimension (and ``n_steps``)."""
+    y0 = np.atleast_2d(np.asarray(y0, dtype=float))
+    n = compiled.dimension
+    if y0.shape[1] != n:
+        raise ChaosbenchError(f"system '{compiled.system.name}': initial states need {n} values, got {y0.shape[1]}")
+    if int(n_steps) < 1:
+        raise ChaosbenchError(f"n_steps must be at least 1, got {n_steps}")
+    return y0
+
+
+def _outputs(m: int, n_steps: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the kernels fill for ``m`` trajectories: the states ``(m, n_steps, n)``, a status code each
+    and counters ``(m, 3)``: [right-hand-side evaluations, accepted steps, rejected steps]."""
+    return np.empty((m, int(n_steps), n)), np.zeros(m, dtype=np.int64), np.zeros((m, 3), dtype=np.int64)
+
+
 def _iterate(compiled, y0, stride, n_steps: int, noise) -> Solution:
     """Iterate a map: every ``stride``-th state, ``n_steps`` of them, for each row of ``y0``."""
     name = compiled.system.name
-    y0 = np.atleast_2d(np.asarray(y0, dtype=float))
-    if y0.shape[1] != compiled.dimension:
-        raise ChaosbenchError(f"system '{name}': initial states need {compiled.dimension} values, got {y0.shape[1]}")
+    y0 = _initial_states(compiled, y0, n_steps)
     if not (np.isfinite(stride) and stride >= 1 and float(stride) == int(stride)):
         raise ChaosbenchError(f"system '{name}' is a map: dt must be a whole number of iterations, got {stride}")
-    if int(n_steps) < 1:
-        raise ChaosbenchError(f"n_steps must be at least 1, got {n_steps}")
     if noise is not None and np.any(np.asarray(noise, float) != 0):
         raise ChaosbenchError(f"system '{name}' is a map: additive noise is not supported for maps")
     m = y0.shape[0]
-    out = np.empty((m, int(n_steps), compiled.dimension))
-    status = np.zeros(m, dtype=np.int64)
-    stats = np.zeros((m, 3), dtype=np.int64)
+    out, status, stats = _outputs(m, n_steps, compiled.dimension)
     if m == 1:
         from .iterate import iterate
 

@@ -4,30 +4,12 @@ import numba as nb
 
 from .dop853 import dop853
 from .fixed import fixed_step
-from .signatures import F64_1D, F64_2D, I64_1D, RHS_TYPE
+from .signatures import F64_2D, F64_3D, GRID, I64_1D, I64_2D, NOISE, RHS_TYPE, SYSTEM, TOLERANCES
 
 DOP853, RK4, HEUN = 0, 1, 2
+#: integrate_batch(f, method, y0s, *grid, *system, *tolerances, substeps, *noise, out, status, stats)
 SIGNATURE = nb.types.void(
-    RHS_TYPE,
-    nb.types.int64,
-    F64_2D,
-    nb.types.float64,
-    nb.types.float64,
-    nb.types.int64,
-    F64_1D,
-    I64_1D,
-    F64_1D,
-    nb.types.float64,
-    nb.types.float64,
-    nb.types.float64,
-    nb.types.int64,
-    nb.types.int64,
-    F64_1D,
-    nb.types.int64,
-    nb.types.int64,
-    nb.types.float64[:, :, ::1],
-    I64_1D,
-    F64_2D.copy(dtype=nb.types.int64),
+    RHS_TYPE, nb.types.int64, F64_2D, *GRID, *SYSTEM, *TOLERANCES, nb.types.int64, *NOISE, F64_3D, I64_1D, I64_2D
 )
 
 

@@ -14,34 +14,14 @@ import numba as nb
 import numpy as np
 
 from .history import dense_value, fill_lags, new_history, push
-from .signatures import F64_1D, F64_2D, I64_1D, RHS_TYPE
+from .signatures import F64_1D, F64_2D, GRID, I64_1D, RHS_TYPE, SYSTEM, TOLERANCES
+from .status import MAX_STEPS, NOT_FINITE, OK, STEP_UNDERFLOW
 from .tableau import A, B, C, D, E3, E5, N_STAGES, N_STAGES_EXTENDED
 
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
-OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE = 0, 1, 2, 3
-STATUS_TEXT = {
-    OK: "ok",
-    MAX_STEPS: "too many steps (stiff or exploding?)",
-    STEP_UNDERFLOW: "step size underflow",
-    NOT_FINITE: "state became NaN or infinite",
-}
 
-SIGNATURE = nb.types.int64(
-    RHS_TYPE,
-    F64_1D,
-    nb.types.float64,
-    nb.types.float64,
-    nb.types.int64,
-    F64_1D,
-    I64_1D,
-    F64_1D,
-    nb.types.float64,
-    nb.types.float64,
-    nb.types.float64,
-    nb.types.int64,
-    F64_2D,
-    I64_1D,
-)
+#: dop853(f, y0, *grid, *system, *tolerances, out, stats) -> status
+SIGNATURE = nb.types.int64(RHS_TYPE, F64_1D, *GRID, *SYSTEM, *TOLERANCES, F64_2D, I64_1D)
 
 
 @nb.njit(cache=True)

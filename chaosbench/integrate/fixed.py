@@ -13,31 +13,17 @@ import numpy as np
 
 from .history import fill_lags, hermite, new_history, push
 from .rng import normals, seed_state
-from .signatures import F64_1D, F64_2D, I64_1D, RHS_TYPE
+from .signatures import F64_1D, F64_2D, GRID, I64_1D, NOISE, RHS_TYPE, SYSTEM
+from .status import NOT_FINITE, OK
 
 RK4, HEUN = 0, 1
-SIGNATURE = nb.types.int64(
-    RHS_TYPE,
-    nb.types.int64,
-    F64_1D,
-    nb.types.float64,
-    nb.types.float64,
-    nb.types.int64,
-    nb.types.int64,
-    F64_1D,
-    I64_1D,
-    F64_1D,
-    F64_1D,
-    nb.types.int64,
-    nb.types.int64,
-    F64_2D,
-    I64_1D,
-)
+#: fixed_step(f, scheme, y0, *grid, substeps, *system, *noise, out, stats) -> status
+SIGNATURE = nb.types.int64(RHS_TYPE, nb.types.int64, F64_1D, *GRID, nb.types.int64, *SYSTEM, *NOISE, F64_2D, I64_1D)
 
 
 @nb.njit(SIGNATURE, cache=True)
 def fixed_step(f, scheme, y0, t0, dt_out, n_out, substeps, p, lag_var, lag_tau, sigma, seed, stream, out, stats):
-    """Integrate with ``substeps`` equal steps per output interval; returns 0 or 3 (not finite)."""
+    """Integrate with ``substeps`` equal steps per output interval; returns OK or NOT_FINITE."""
     n = y0.size
     h = dt_out / substeps
     y = y0.copy()
@@ -93,7 +79,7 @@ def fixed_step(f, scheme, y0, t0, dt_out, n_out, substeps, p, lag_var, lag_tau, 
         for i in range(n):
             if not math.isfinite(y[i]):
                 stats[0] += nfev
-                return 3
+                return NOT_FINITE
     stats[0] += nfev
     stats[1] += (n_out - 1) * substeps
-    return 0
+    return OK

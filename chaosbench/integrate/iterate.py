@@ -10,21 +10,11 @@ import math
 import numba as nb
 import numpy as np
 
-from .signatures import F64_1D, F64_2D, I64_1D, RHS_TYPE
-
-OK, NOT_FINITE = 0, 3
+from .signatures import F64_1D, F64_2D, F64_3D, I64_1D, I64_2D, RHS_TYPE
+from .status import NOT_FINITE, OK
 
 SIGNATURE = nb.types.int64(RHS_TYPE, F64_1D, nb.types.int64, nb.types.int64, F64_1D, F64_2D, I64_1D)
-BATCH_SIGNATURE = nb.types.void(
-    RHS_TYPE,
-    F64_2D,
-    nb.types.int64,
-    nb.types.int64,
-    F64_1D,
-    nb.types.float64[:, :, ::1],
-    I64_1D,
-    F64_2D.copy(dtype=nb.types.int64),
-)
+BATCH_SIGNATURE = nb.types.void(RHS_TYPE, F64_2D, nb.types.int64, nb.types.int64, F64_1D, F64_3D, I64_1D, I64_2D)
 
 
 @nb.njit(SIGNATURE, cache=True, error_model="numpy")

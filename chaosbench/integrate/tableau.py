@@ -9,7 +9,6 @@ import numpy as np
 
 N_STAGES = 12
 N_STAGES_EXTENDED = 16
-INTERPOLATOR_POWER = 7
 
 C = np.array([
     0.0,

@@ -77,7 +77,37 @@ def _embed(x: np.ndarray, coordinates: int, lag: int) -> np.ndarray:
     return np.stack([x[span - i * lag : len(x) - i * lag] for i in range(coordinates)], axis=1)
 
 
-def compute_invariants(system: System, settings: dict | None = None) -> dict:
+#: what :func:`compute_invariants` can compute apart: the Lyapunov spectrum and what follows from it,
+#: and what is measured on sampled trajectories of the attractor (dimension, timescales, statistics)
+PARTS = ("lyapunov", "attractor")
+#: the stored order of the fields (the catalog's layout), whichever parts were computed
+ORDER = (
+    "lyapunov_spectrum",
+    "lyapunov_spectrum_std",
+    "kaplan_yorke_dimension",
+    "kaplan_yorke_dimension_std",
+    "pesin_entropy",
+    "pesin_entropy_std",
+    "lyapunov_time",
+    "lyapunov_time_std",
+    "mean_divergence",
+    "correlation_dimension",
+    "correlation_dimension_std",
+    "dominant_period",
+    "dominant_period_std",
+    "suggested_dt",
+    "suggested_dt_std",
+    "lyapunov_units",
+    "mean",
+    "std",
+    "method",
+)
+METHOD_ORDER = ("lyapunov", "correlation_dimension", "timescales", "system_hash", "statistics")
+
+
+def compute_invariants(
+    system: System, settings: dict | None = None, *, parts: Iterable[str] = PARTS, stored: dict | None = None
+) -> dict:
     """Every invariant of ``system`` with its error bar and the settings used, as stored in the catalog.
 
     Lyapunov exponents come from :func:`~chaosbench.invariants.lyapunov.lyapunov_spectrum`; the
@@ -86,15 +116,72 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
     Every scalar carries the standard deviation over initial conditions as ``<field>_std``.
     A map's exponents are per iteration, its samples every iterate, and it has no timescales (the
     dominant period and suggested dt are left empty); its correlation dimension may be below 1.
+
+    ``parts`` (of :data:`PARTS`) computes only some; the others are taken from ``stored`` (the
+    entry's invariants), so e.g. the attractor's can be brought in step with the code without
+    touching the Lyapunov spectrum, which sets every task's Lyapunov time.
     """
     s = settings or SETTINGS
+    parts = tuple(parts)
+    unknown = set(parts) - set(PARTS)
+    if unknown or not parts:
+        raise ChaosbenchError(f"parts must be among {', '.join(PARTS)}, got {', '.join(parts) or 'none'}")
+    if set(parts) != set(PARTS):
+        kept = (stored or {}).get("method", {}).get("system_hash")
+        if kept != dynamics_hash(system.raw):
+            raise ChaosbenchError(
+                f"system '{system.name}': its stored invariants are missing or were computed for other "
+                f"dynamics; compute every part (without --only)"
+            )
+    inv: dict = {k: v for k, v in (stored or {}).items() if k != "method"}
+    method: dict = dict((stored or {}).get("method", {}))
+    for part in parts:
+        fields, how = (_lyapunov_part if part == "lyapunov" else _attractor_part)(system, s)
+        inv.update(fields)
+        method.update(how)
+    method["system_hash"] = dynamics_hash(system.raw)
+    inv["method"] = {k: method[k] for k in METHOD_ORDER if k in method}
+    return {k: inv[k] for k in ORDER if k in inv} | {k: v for k, v in inv.items() if k not in ORDER}
+
+
+def _lyapunov_part(system: System, s: dict) -> tuple[dict, dict]:
     ly = lyapunov_spectrum(system, **s["lyapunov"])
     full = not system.is_delay
     per = ly.per_initial
     ky = [kaplan_yorke_dimension(row, system.dimension if full else None) for row in per]
     mean_spectrum = ly.mean
     lam1, lam1_std = float(mean_spectrum[0]), float(ly.std[0])
+    inv: dict = {}
+    inv["lyapunov_spectrum"] = [_sig(v) for v in mean_spectrum]
+    inv["lyapunov_spectrum_std"] = [_sig(v) for v in ly.std]
+    ky_mean = kaplan_yorke_dimension(mean_spectrum, system.dimension if full else None)
+    inv["kaplan_yorke_dimension"] = _sig(ky_mean)
+    inv["kaplan_yorke_dimension_std"] = _mean_std(ky)[1] if ky_mean is not None else None
+    inv["pesin_entropy"] = _sig(pesin_entropy(mean_spectrum))
+    inv["pesin_entropy_std"] = _mean_std([pesin_entropy(r) for r in per])[1]
+    inv["lyapunov_time"] = _sig(1.0 / lam1) if lam1 > 0 else None
+    inv["lyapunov_time_std"] = _sig(lam1_std / lam1**2) if lam1 > 0 else None
+    if full:
+        inv["mean_divergence"] = _sig(float(ly.divergence.mean()))
+    if system.is_map:
+        inv["lyapunov_units"] = "per iteration"
+    method = {"lyapunov": {k: (_sig(v) if isinstance(v, float) else v) for k, v in ly.settings.items()}}
+    return inv, method
 
+
+def dimension_method(is_map: bool, settings: dict | None = None) -> str:
+    """How the correlation dimension is estimated, in the words stored beside it."""
+    cd = (settings or SETTINGS)["correlation_dimension"]
+    text = (
+        "Grassberger-Procaccia, standardised coordinates, least-squares slope over the window of "
+        "0.8 decades in r with the most constant local slope"
+    )
+    if is_map:
+        return text
+    return text + f" among those with slope >= {cd['min_dimension']:g} (an attractor of a flow contains orbits)"
+
+
+def _attractor_part(system: System, s: dict) -> tuple[dict, dict]:
     samp = s["sampling"]
     is_map = system.is_map
     per_period = 1 if is_map else samp["pts_per_period"]  # a map's time unit is one iteration
@@ -127,36 +214,16 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
         ranges.append(c.r_range)
 
     inv: dict = {}
-    inv["lyapunov_spectrum"] = [_sig(v) for v in mean_spectrum]
-    inv["lyapunov_spectrum_std"] = [_sig(v) for v in ly.std]
-    ky_mean = kaplan_yorke_dimension(mean_spectrum, system.dimension if full else None)
-    inv["kaplan_yorke_dimension"] = _sig(ky_mean)
-    inv["kaplan_yorke_dimension_std"] = _mean_std(ky)[1] if ky_mean is not None else None
-    inv["pesin_entropy"] = _sig(pesin_entropy(mean_spectrum))
-    inv["pesin_entropy_std"] = _mean_std([pesin_entropy(r) for r in per])[1]
-    inv["lyapunov_time"] = _sig(1.0 / lam1) if lam1 > 0 else None
-    inv["lyapunov_time_std"] = _sig(lam1_std / lam1**2) if lam1 > 0 else None
-    if full:
-        inv["mean_divergence"] = _sig(float(ly.divergence.mean()))
     inv["correlation_dimension"], inv["correlation_dimension_std"] = _mean_std(d2)
     inv["dominant_period"], inv["dominant_period_std"] = _mean_std([t.dominant_period for t in times])
     inv["suggested_dt"], inv["suggested_dt_std"] = _mean_std([t.suggested_dt for t in times])
-    if is_map:
-        inv["lyapunov_units"] = "per iteration"
     flat = states.reshape(-1, states.shape[-1])
     inv["mean"] = [_sig(v) for v in flat.mean(axis=0)]
     inv["std"] = [_sig(v) for v in flat.std(axis=0)]
     r = np.array(ranges)
-    inv["method"] = {
-        "lyapunov": {k: (_sig(v) if isinstance(v, float) else v) for k, v in ly.settings.items()},
+    method = {
         "correlation_dimension": {
-            "method": "Grassberger-Procaccia, standardised coordinates, least-squares slope over the window of "
-            "0.8 decades in r with the most constant local slope"
-            + (
-                ""
-                if is_map
-                else f" among those with slope >= {cd['min_dimension']:g} (an attractor of a flow contains orbits)"
-            ),
+            "method": dimension_method(is_map, s),
             "coordinates": (
                 f"delay embedding, {cd['delay_embedding']} coordinates, lag tau/2"
                 if system.is_delay
@@ -180,7 +247,6 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
                 "segment": 4096,
             }
         ),
-        "system_hash": dynamics_hash(system.raw),
         "statistics": {
             "coordinates": "observed",
             "trajectories": samp["n_trajectories"],
@@ -189,7 +255,7 @@ def compute_invariants(system: System, settings: dict | None = None) -> dict:
             "seed": samp["seed"],
         },
     }
-    return inv
+    return inv, method
 
 
 def drift(name: str, stored: dict, new: dict) -> list[str]:
@@ -265,10 +331,10 @@ def write_invariants(results: dict[str, dict], sources: Iterable[str]) -> tuple[
     return list(by_file), skipped
 
 
-def _work(name: str, catalog: tuple[str, ...]) -> tuple[str, dict | None, str | None]:
+def _work(name: str, catalog: tuple[str, ...], parts: tuple[str, ...] = PARTS) -> tuple[str, dict | None, str | None]:
     try:
         system = load_catalog(list(catalog[1:]) or None)[name]
-        return name, compute_invariants(system), None
+        return name, compute_invariants(system, parts=parts, stored=system.invariants), None
     except Exception as exc:  # one failing system must not stop a run over the whole catalog
         return name, None, str(exc) if isinstance(exc, ChaosbenchError) else f"{type(exc).__name__}: {exc}"
 
@@ -282,11 +348,16 @@ def annotate(
     catalog=None,
     workers: int = 1,
     progress: bool = True,
+    parts: Iterable[str] = PARTS,
 ) -> tuple[dict[str, dict], dict[str, str]]:
-    """Compute the invariants of ``systems`` (default: every system), ``workers`` processes at a time.
+    """Compute the invariants of ``systems`` (default: every system), ``workers`` processes at a time;
+    ``parts`` (of :data:`PARTS`) recomputes only some and keeps the stored others.
 
     Returns (invariants by name, error message by name for systems that failed).
     """
+    parts = tuple(parts)
+    if not parts or set(parts) - set(PARTS):
+        raise ChaosbenchError(f"parts must be among {', '.join(PARTS)}, got {', '.join(parts) or 'none'}")
     cat = load_catalog(catalog)
     names = list(cat) if systems is None or list(systems) in ([], ["all"]) else [cat[n].name for n in systems]
     if not (isinstance(workers, int) and workers >= 1):
@@ -306,7 +377,7 @@ def annotate(
     if workers == 1 or len(names) == 1:
         for name in names:
             bar.set_postfix_str(name)
-            collect(*_work(name, cat.sources))
+            collect(*_work(name, cat.sources, parts))
             bar.update()
     else:
         import multiprocessing as mp
@@ -315,7 +386,7 @@ def annotate(
         os.environ.update({k: "1" for k in _PINNED})  # inherited by the spawned workers
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_work, name, cat.sources) for name in names]
+                futures = [pool.submit(_work, name, cat.sources, parts) for name in names]
                 for fut in as_completed(futures):
                     name, inv, err = fut.result()
                     collect(name, inv, err)

@@ -29,8 +29,7 @@ import numba as nb
 import numpy as np
 
 from ..integrate.signatures import F64_1D, I64_1D, JAC_TYPE, RHS_TYPE
-
-OK, NOT_FINITE = 0, 3
+from ..integrate.status import NOT_FINITE, OK
 
 ODE_SIGNATURE = nb.types.int64(
     RHS_TYPE,
@@ -87,6 +86,25 @@ def _orthonormalise(Q, logs, accumulate):
             logs[j] += math.log(norm)
         for r in range(n):
             Q[r, j] /= norm
+
+
+@nb.njit(cache=True)
+def _all_finite(v):
+    """Whether every entry of the vector ``v`` is finite."""
+    for i in range(v.size):
+        if not math.isfinite(v[i]):
+            return False
+    return True
+
+
+@nb.njit(cache=True)
+def _renormalise(y, Q, logs, accumulate):
+    """:func:`_orthonormalise` the tangent vectors ``Q`` of the state ``y``; False if ``y`` or the
+    sums ``logs`` are no longer finite (the run has diverged)."""
+    if not _all_finite(y):
+        return False
+    _orthonormalise(Q, logs, accumulate)
+    return _all_finite(logs)
 
 
 @nb.njit(cache=True)
@@ -166,13 +184,8 @@ def tangent_rk4(f, jac, y0, t0, h, n_transient, n_steps, qr_every, p, logs, div)
         if counted:
             div[0] += h / 6.0 * tr
         if (step + 1) % qr_every == 0 or step + 1 == n_transient or step + 1 == n_transient + n_steps:
-            for i in range(n):
-                if not math.isfinite(y[i]):
-                    return NOT_FINITE
-            _orthonormalise(Q, logs, counted)
-            for j in range(k):
-                if not math.isfinite(logs[j]):
-                    return NOT_FINITE
+            if not _renormalise(y, Q, logs, counted):
+                return NOT_FINITE
     return OK
 
 
@@ -253,9 +266,8 @@ def tangent_delay(f, jac, jac_lag, y0, h, n_transient, n_steps, qr_every, p, lag
         if (step + 1) % qr_every == 0 or step + 1 == n_transient or step + 1 == n_transient + n_steps:
             flat = V.reshape((k, M * n)).T
             _orthonormalise(flat, logs, counted)
-            for j in range(k):
-                if not math.isfinite(logs[j]):
-                    return NOT_FINITE
+            if not _all_finite(logs):
+                return NOT_FINITE
     state_out[:] = Y[cur]
     return OK
 
@@ -317,11 +329,6 @@ def tangent_map(f, jac, y0, n_transient, n_steps, p, logs, div):
         Q[:, :] = JQ
         f(0.0, y, lag, p, nxt)
         y[:] = nxt
-        for i in range(n):
-            if not math.isfinite(y[i]):
-                return NOT_FINITE
-        _orthonormalise(Q, logs, counted)
-        for j in range(k):
-            if not math.isfinite(logs[j]):
-                return NOT_FINITE
+        if not _renormalise(y, Q, logs, counted):
+            return NOT_FINITE
     return OK

@@ -56,6 +56,21 @@ class LyapunovResult:
         return np.zeros(self.per_initial.shape[1])
 
 
+def rk4_step(
+    cs: CompiledSystem,
+    states: np.ndarray,
+    period: float,
+    *,
+    steps_per_period: int = STEPS_PER_PERIOD,
+    stiffness: float = STIFFNESS,
+) -> float:
+    """Step of the tangent runs: ``period / steps_per_period``, at most ``stiffness / rho`` with ``rho`` the
+    :func:`jacobian_scale` over ``states`` (so that RK4 stays stable where the flow is stiffest)."""
+    rho = jacobian_scale(cs, states)
+    h = period / steps_per_period
+    return min(h, stiffness / rho) if rho > 0 else h
+
+
 def jacobian_scale(cs: CompiledSystem, states: np.ndarray) -> float:
     """Largest modulus of an eigenvalue of df/dy (plus df/d(delayed terms)) over ``states``."""
     rho = 0.0
@@ -133,10 +148,7 @@ def lyapunov_spectrum(
         return map_lyapunov_spectrum(system, n_initial=n_initial, seed=seed, n_exponents=n_exponents)
     cs = compile_system(system)
     y0s, t0s, pool = starting_states(system, cs, 4 * n_initial, seed)
-    rho = jacobian_scale(cs, pool)
-    h = system.period / STEPS_PER_PERIOD
-    if rho > 0:
-        h = min(h, STIFFNESS / rho)
+    h = rk4_step(cs, pool, system.period)
     if system.is_delay:
         return _delay_spectrum(system, cs, y0s[:n_initial], h, n_periods, transient_periods, max_steps, n_exponents)
     k = system.dimension if n_exponents is None else min(int(n_exponents), system.dimension)
@@ -145,7 +157,7 @@ def lyapunov_spectrum(
         n_steps = int(min(max_steps, math.ceil(n_periods * system.period / h)))
         n_transient = int(math.ceil(transient_periods * system.period / h))
         n_transient = min(n_transient, max(n_steps // 10, 1))
-        logs, div, escaped = _run_flow(cs, y0s, t0s, n_initial, h, n_transient, n_steps, qr_every, k)
+        logs, div, escaped = flow_sums(cs, y0s, t0s, n_initial, h, n_transient, n_steps, qr_every, k)
         if len(logs) >= max(2, n_initial // 2):
             break
         h /= 2  # a rare excursion where the attractor is stiffer than the sampled states showed
@@ -246,12 +258,17 @@ def map_lyapunov_spectrum(
     return LyapunovResult(per_initial=per, divergence=np.array(div) / n_iterations, settings=settings)
 
 
-def _run_flow(cs, y0s, t0s, n_wanted, h, n_transient, n_steps, qr_every, k):
-    """Lyapunov and divergence sums from the first ``n_wanted`` candidate states whose runs stay finite.
+def flow_sums(
+    cs: CompiledSystem, y0s, t0s, n_wanted: int, h: float, n_transient: int, n_steps: int, qr_every: int, k: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lyapunov and divergence sums (:func:`~chaosbench.invariants.kernels.tangent_rk4`) of the flow ``cs``
+    from the first ``n_wanted`` candidate states ``y0s`` (at times ``t0s``) whose runs stay finite.
 
-    Returns (logs, divergence sums, number of candidates that diverged).
+    Returns (sums ``(runs, k)``, each row sorted in decreasing order; divergence sums; number of
+    candidates that diverged).
     """
-    logs, div = [], []
+    logs: list[np.ndarray] = []
+    div: list[float] = []
     row, out = np.empty(k), np.empty(1)
     escaped = 0
     for y0, t0 in zip(y0s, t0s):
@@ -279,54 +296,87 @@ def _run_flow(cs, y0s, t0s, n_wanted, h, n_transient, n_steps, qr_every, k):
     return -np.sort(-np.array(logs).reshape(-1, k), axis=1), np.array(div), escaped
 
 
-def _delay_spectrum(system, cs, y0s, h, n_periods, transient_periods, max_steps, n_exponents):
+def delay_sums(
+    cs: CompiledSystem,
+    starts: np.ndarray,
+    h: float,
+    k: int,
+    *,
+    period: float,
+    n_periods: float,
+    transient: float,
+    max_steps: int,
+    grid: int = DELAY_GRID,
+) -> tuple[np.ndarray, dict]:
+    """Sums of log R_jj of the ``k`` leading exponents of the delay equation ``cs`` from each of ``starts``
+    (:func:`~chaosbench.invariants.kernels.tangent_delay`, the discretised tangent method of Farmer 1982).
+
+    The grid step is ``h`` refined to at least ``grid`` points per smallest delay; a run lasts
+    ``n_periods`` periods (at most ``max_steps`` steps) after a transient of ``transient`` time units
+    (at least 20 largest delays, which carries the constant initial history onto the attractor).
+    Returns the sums ``(starts, k)``, each row sorted in decreasing order, and the run's ``dt``,
+    ``steps``, ``transient_steps``, ``qr_every`` and ``lag_steps``; raises :class:`IntegrationError`
+    if a run becomes non-finite.
+    """
     tau_min = float(cs.lag_tau.min())
-    n_grid = max(DELAY_GRID, int(math.ceil(tau_min / h)))
-    h = tau_min / n_grid
+    h = tau_min / max(grid, int(math.ceil(tau_min / h)))
     lag_steps = np.rint(cs.lag_tau / h).astype(np.int64)
-    counts = DELAY_EXPONENTS if n_exponents is None else (int(n_exponents),)
-    n_steps = int(min(max_steps, math.ceil(n_periods * system.period / h)))
-    # the transient also carries the constant initial history onto the attractor
-    n_transient = int(math.ceil(max(transient_periods * system.period, 20 * float(cs.lag_tau.max())) / h))
+    n_steps = int(min(max_steps, math.ceil(n_periods * period / h)))
+    n_transient = int(math.ceil(max(transient, 20 * float(cs.lag_tau.max())) / h))
     qr_every = max(1, int(lag_steps.max()) // 4)
-    state = np.empty(system.dimension)
-    for k in counts:  # the Kaplan-Yorke dimension needs the exponents up to a negative cumulative sum
-        logs = np.empty((len(y0s), k))
-        for i, y0 in enumerate(y0s):
-            status = tangent_delay(
-                cs.rhs,
-                cs.jac,
-                cs.jac_lag,
-                np.ascontiguousarray(y0, float),
-                h,
-                n_transient,
-                n_steps,
-                qr_every,
-                cs.params,
-                cs.lag_var,
-                lag_steps,
-                k,
-                logs[i],
-                state,
+    logs, state = np.empty((len(starts), k)), np.empty(cs.dimension)
+    for i, y0 in enumerate(starts):
+        status = tangent_delay(
+            cs.rhs,
+            cs.jac,
+            cs.jac_lag,
+            np.ascontiguousarray(y0, float),
+            h,
+            n_transient,
+            n_steps,
+            qr_every,
+            cs.params,
+            cs.lag_var,
+            lag_steps,
+            k,
+            logs[i],
+            state,
+        )
+        if status != OK:
+            raise IntegrationError(
+                f"system '{cs.system.name}': the tangent integration from initial condition {i} became non-finite"
             )
-            if status != OK:
-                raise IntegrationError(
-                    f"system '{system.name}': the tangent integration from initial condition {i} became non-finite"
-                )
-        logs = -np.sort(-logs, axis=1)
+    run = {"dt": h, "steps": n_steps, "transient_steps": n_transient, "qr_every": qr_every, "lag_steps": lag_steps}
+    return -np.sort(-logs, axis=1), run
+
+
+def _delay_spectrum(system, cs, y0s, h, n_periods, transient_periods, max_steps, n_exponents):
+    counts = DELAY_EXPONENTS if n_exponents is None else (int(n_exponents),)
+    for k in counts:  # the Kaplan-Yorke dimension needs the exponents up to a negative cumulative sum
+        logs, run = delay_sums(
+            cs,
+            y0s,
+            h,
+            k,
+            period=system.period,
+            n_periods=n_periods,
+            transient=transient_periods * system.period,
+            max_steps=max_steps,
+        )
         if logs.mean(axis=0).sum() < 0:
             break
+    h, n_steps = run["dt"], run["steps"]
     T = n_steps * h
     settings = {
         "method": "discretised tangent method on a uniform history grid, Heun rule, Gram-Schmidt "
-        f"every {qr_every} steps (Farmer 1982)",
+        f"every {run['qr_every']} steps (Farmer 1982)",
         "exponents": f"leading {k} of infinitely many (delay equation)",
         "dt": h,
-        "grid_points_per_delay": int(lag_steps.min()),
+        "grid_points_per_delay": int(run["lag_steps"].min()),
         "steps": n_steps,
         "duration": T,
         "periods": T / system.period,
-        "transient": n_transient * h,
+        "transient": run["transient_steps"] * h,
         "initial_conditions": len(y0s),
     }
     return LyapunovResult(per_initial=logs / T, divergence=np.full(len(y0s), np.nan), settings=settings)

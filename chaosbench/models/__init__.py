@@ -2,7 +2,7 @@
 only when the model is used, and a missing optional dependency gives one line naming the extra.
 
 Adding a model: write a :class:`~chaosbench.models.base.Model` subclass in its own module and add
-one line here, e.g. ``"esn": ("chaosbench.models.reservoir:EchoStateNetwork", None)`` or
+one line here, e.g. ``"esn": ("chaosbench.models.esn:EchoStateNetwork", None)`` or
 ``"lstm": ("chaosbench.models.rnn:LSTM", "torch")``.
 """
 
@@ -19,8 +19,8 @@ REGISTRY: dict[str, tuple[str, str | None]] = {
     "var": ("chaosbench.models.baselines:VAR", None),
     "parrot": ("chaosbench.models.analogues:ContextParroting", None),
     "analogue": ("chaosbench.models.analogues:Analogues", None),
-    "esn": ("chaosbench.models.reservoir:EchoStateNetwork", None),
-    "ngrc": ("chaosbench.models.reservoir:NextGenerationRC", None),
+    "esn": ("chaosbench.models.esn:EchoStateNetwork", None),
+    "ngrc": ("chaosbench.models.ngrc:NextGenerationRC", None),
     "darts-linear": ("chaosbench.models.darts_adapter:LinearRegression", "darts"),
     "darts-nbeats": ("chaosbench.models.darts_adapter:NBEATS", "darts"),
     "darts-nhits": ("chaosbench.models.darts_adapter:NHiTS", "darts"),

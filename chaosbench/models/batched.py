@@ -23,16 +23,17 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import ChaosbenchError
 from .base import as_trajectories
-from .plrnn import ALRNN, subregion_norms
-from .torch_base import windows_of
-from .training import TrainLog, batches, seed_everything
+from .plrnn import ALRNN
+from .plrnn_gtf import next_alpha, sequence_growth
+from .plrnn_subregions import subregion_norms
+from .torch_base import fit_info, forecast_score, validation_pairs, windows_of
+from .training import TrainLog, batches, make_optimizer, planned_steps, seed_everything
 
 #: hyperparameters that may differ between models trained together (each keeps its own)
 PER_MODEL = ("seed",)
@@ -61,7 +62,7 @@ def why_not_together(models: list) -> str | None:
 
 
 class _Stacked(torch.nn.Module):
-    """``K`` AL-RNN latent models (:class:`~chaosbench.models.plrnn._AlmostLinearRNN`) of one shape,
+    """``K`` AL-RNN latent models (:class:`~chaosbench.models.plrnn_nets._AlmostLinearRNN`) of one shape,
     their weights stacked along a leading dimension."""
 
     NAMES = ("A", "W", "h", "B", "b")
@@ -103,13 +104,13 @@ class _Stacked(torch.nn.Module):
     @torch.no_grad()
     def jacobian_growth(self, states: torch.Tensor) -> torch.Tensor:
         """Per model, the largest over sequences of the geometric mean of the Jacobians' spectral norms
-        along states ``(K, batch, T, m)`` (as :func:`~chaosbench.models.plrnn.jacobian_growth`)."""
+        along states ``(K, batch, T, m)`` (as :func:`~chaosbench.models.plrnn_gtf.jacobian_growth`)."""
         norms = subregion_norms(self.A, self.W, self.relu_units, states)  # (K, batch, T)
-        return torch.exp(torch.log(norms.clamp_min(1e-12)).mean(dim=2)).amax(dim=1)
+        return sequence_growth(norms).amax(dim=1)
 
 
 def _forced_run(net: _Stacked, x: torch.Tensor, alpha: torch.Tensor, every: int = 1):
-    """:func:`~chaosbench.models.plrnn.forced_run` for ``K`` models: data ``(K, batch, T + 1, n)``,
+    """:func:`~chaosbench.models.plrnn_gtf.forced_run` for ``K`` models: data ``(K, batch, T + 1, n)``,
     forcing strengths ``alpha`` ``(K,)``. Returns predictions ``(K, batch, T, n)`` and states."""
     n, m = x.shape[-1], net.m
     z = net.initial_state(x[:, :, 0])
@@ -144,17 +145,11 @@ class _Validation:
         ctx, tgt = [], []
         for model, validation in zip(models, validations):
             data = [v for v in validation if len(v) > model.seq_len + 1]
-            c, t = [], []
-            for v in data:
-                h = min(model.validation_horizon, len(v) - model.seq_len)
-                for start in range(0, len(v) - model.seq_len - h + 1, max(h // 2, 1)):
-                    c.append(v[start : start + model.seq_len])
-                    t.append(v[start + model.seq_len : start + model.seq_len + h])
-            if not c:
+            if not data:
                 raise ChaosbenchError(f"{model.name}: the validation part is too short to select an epoch")
-            h = min(len(x) for x in t)
-            ctx.append(np.stack(c))
-            tgt.append(np.stack([x[:h] for x in t]))
+            contexts, targets = validation_pairs(data, model.seq_len, model.validation_horizon)
+            ctx.append(contexts)
+            tgt.append(targets)
         if len({c.shape for c in ctx}) != 1 or len({t.shape for t in tgt}) != 1:
             raise ChaosbenchError("models trained together need validation parts of one length")
         self.seq_len = models[0].seq_len
@@ -171,8 +166,7 @@ class _Validation:
         else:
             z = net.initial_state(contexts[:, :, 0])
         pred = _free_run(net, z, self.tgt.shape[2])
-        err = torch.sqrt(((pred - self.tgt) ** 2).mean(dim=(1, 3)))  # (K, lead)
-        return torch.nan_to_num(err, nan=1e6, posinf=1e6).clamp(max=1e6).mean(dim=1).numpy().astype(float)
+        return forecast_score(pred, self.tgt, models_first=True).numpy().astype(float)
 
 
 def fit_together(models: list, trains: list, *, dt: float | list[float], validations: list) -> list:
@@ -189,14 +183,7 @@ def fit_together(models: list, trains: list, *, dt: float | list[float], validat
     for model, train, validation, step in zip(models, trains, validations, dts):
         trajectories = as_trajectories(train)
         model.dimension_, model.dt_ = trajectories[0].shape[1], float(step)
-        model.check()
-        model.alpha_, model.alpha_history_, model._steps = float(model.alpha), [], 0
-        model._clean = trajectories
-        scale = np.concatenate(trajectories).std(axis=0)
-        model._noise_sd = torch.as_tensor(model.train_noise * np.where(scale > 0, scale, 1.0), dtype=torch.float32)
-        if model.train_noise > 0:  # drawn once, as a lone fit draws it
-            rng = np.random.default_rng([model.seed, 0x4E])
-            trajectories = [t + rng.standard_normal(t.shape) * model._noise_sd.numpy() for t in trajectories]
+        trajectories = model._start_fit(trajectories)  # (noise, if any, drawn once, as a lone fit draws it)
         val = as_trajectories(validation)
         seed_everything(model.seed)  # the lone fit's order: reseed, build, initialise
         model.net_ = model._build(model.dimension_)
@@ -211,21 +198,7 @@ def fit_together(models: list, trains: list, *, dt: float | list[float], validat
     logs = _train(models, _Stacked([m.net_ for m in models]), windows, _Validation(models, vals))
     for model, log in zip(models, logs):
         model.log_ = log
-        model.fit_info_ = {
-            **log.summary(),
-            "steps_per_second": round(log.samples * model.seq_len / log.seconds, 1) if log.seconds > 0 else None,
-        }
-        model.fit_info_.update(
-            {
-                **model.init_info_,
-                "latent_dim": model.net_.m,
-                "forcing": model.forcing,
-                "final_alpha": round(model.alpha_, 4) if model.forcing == "gtf" else None,
-                "train_noise": model.train_noise,
-                "selection": model.selection,
-                "trained_with": k_models,
-            }
-        )
+        model.fit_info_ = {**fit_info(log, model.seq_len), **model._family_info(), "trained_with": k_models}
     return models
 
 
@@ -236,9 +209,7 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
     k_models, n_items = windows.shape[0], windows.shape[1]
     rngs = [np.random.default_rng(m.config().seed) for m in models]
     params = [p for p in net.parameters() if p.requires_grad]
-    opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.RAdam
-    kwargs: dict[str, Any] = {"decoupled_weight_decay": True} if config.optimizer == "radam" else {}
-    optimizer = opt_cls(params, lr=config.lr, weight_decay=config.weight_decay, **kwargs)
+    optimizer = make_optimizer(params, config)
     logs = [TrainLog() for _ in models]
     best: list[dict | None] = [None] * k_models
     waited = [0] * k_models
@@ -246,10 +217,7 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
     # the safety net is each model's: the loop trains K of them, so it may take K times as long
     safety = config.safety_seconds * k_models
     t0 = time.perf_counter()
-    per_epoch = math.ceil(n_items / lead.batch_size)
-    if lead.batches_per_epoch is not None:
-        per_epoch = min(per_epoch, lead.batches_per_epoch)
-    planned = per_epoch * config.max_epochs
+    planned = planned_steps(n_items, lead.batch_size, lead.batches_per_epoch, config.max_epochs)
     steps = 0
 
     def evaluate(epoch: int, first: bool = False) -> None:
@@ -316,8 +284,7 @@ def _train(models: list, net: _Stacked, windows: torch.Tensor, validate: _Valida
             logs[k].epochs = epochs
             logs[k].train_loss.append(totals[k] / max(counts[k], 1))
         out_of_time = time.perf_counter() - t0 > safety
-        if epochs % config.eval_every == 0 or out_of_time or epochs == config.max_epochs:
-            evaluate(epochs)
+        evaluate(epochs)
         if out_of_time:
             for k in np.flatnonzero(alive):
                 logs[k].stopped = (
@@ -345,9 +312,7 @@ def _update_alpha(models, net: _Stacked, states, x, alive) -> None:
     growth = net.jacobian_growth(inferred).numpy()
     for k in np.flatnonzero(alive):
         m = models[k]
-        est = max(0.0, 1.0 - 1.0 / float(growth[k]))
-        g = m.alpha_decay
-        m.alpha_ = est if est > m.alpha_ else g * m.alpha_ + (1 - g) * est
+        m.alpha_ = next_alpha(m.alpha_, float(growth[k]), m.alpha_decay)
         m.alpha_history_.append(m.alpha_)
 
 

@@ -37,6 +37,11 @@ its default.
 The one-step map :meth:`_LatentModel.step` is used by training and closed-loop forecasting alike: a
 forecast drives the model through the context with full forcing (``alpha = 1``), then runs freely.
 
+This module holds the forecasters (hyperparameters, fitting, forecasting); the pieces are in
+:mod:`.plrnn_nets` (the latent models), :mod:`.plrnn_gtf` (forcing and the adaptive ``alpha``),
+:mod:`.plrnn_init` (the starts), :mod:`.plrnn_subregions` (linear subregions) and
+:mod:`.batched` (many AL-RNNs trained at once).
+
 The Durstewitz lab's protocol (Brenner et al. 2024's ALRNN-DSR code; ``benchmarks/alrnn_published.py``
 records it) is reachable through options: ``init="positive_definite"`` (their start of ``A``),
 ``train_noise`` (Gaussian observation noise on the training data only), ``selection="d_stsp"`` (keep
@@ -51,11 +56,13 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from .. import metrics
 from ..errors import ChaosbenchError
-from .plrnn_init import init_almost_linear, init_shallow
+from .plrnn_gtf import force, forced_run, free_run, jacobian_growth, next_alpha
+from .plrnn_init import positive_definite_diagonal
+from .plrnn_nets import _AlmostLinearRNN, _ShallowPLRNN
+from .plrnn_subregions import subregions
 from .reservoir import FALLBACK_RIDGE, RIDGE_GRID
 from .torch_base import TorchForecaster, check_positive_int
 
@@ -63,234 +70,11 @@ FORCINGS = ("gtf", "sparse")
 ALPHA_METHODS = ("adaptive", "constant")
 INITS = ("ridge", "random", "positive_definite")
 #: AL-RNN/PLRNN Jacobian norms for the adaptive forcing computed once per linear subregion (False: once
-#: per state, as before December 2026; kept so benchmarks/batched_training.py can measure the change)
+#: per state, as before December 2026; kept so benchmarks/batched_training.py can measure the change;
+#: read when ``alpha`` is updated)
 PER_SUBREGION = True
 NOISE_MODES = ("fixed", "batch")
 SELECTIONS = ("forecast", "d_stsp")
-
-
-# -- the latent models: a pure one-step map each ------------------------------------------------
-
-
-def _uniform(shape, fan_in: int) -> nn.Parameter:
-    r = 1.0 / math.sqrt(fan_in)
-    return nn.Parameter(torch.empty(*shape).uniform_(-r, r))
-
-
-class _LatentModel(nn.Module):
-    """``n`` observed latents first, ``m - n`` unobserved ones initialised by a learned map ``B``.
-
-    :meth:`step_fn` returns the one-step map ``z_{t-1} -> z_t`` with its weights arranged for speed
-    once per run (a sequential loop pays per operation, so each step is a few fused ones)."""
-
-    def __init__(self, n: int, m: int):
-        super().__init__()
-        self.n, self.m = n, m
-        self.B = _uniform((m - n, n), n) if m > n else None
-        self.b = nn.Parameter(torch.zeros(m - n)) if m > n else None
-
-    def initial_state(self, x0: torch.Tensor) -> torch.Tensor:
-        """The latent state of an observation ``x0`` ``(..., n)``: ``[x0, B x0 + b]``."""
-        return (
-            x0
-            if self.B is None or self.b is None  # both or neither: they exist exactly when m > n
-            else torch.cat(
-                [x0, torch.addmm(self.b, x0.reshape(-1, self.n), self.B.T).reshape(*x0.shape[:-1], -1)], dim=-1
-            )
-        )
-
-    def least_squares_init(self, x: np.ndarray, x_next: np.ndarray, ridges, rng: np.random.Generator) -> list[dict]:
-        """Weights (a ``state_dict`` per value in ``ridges``) with which the observed latents follow
-        the ridge-regression one-step map ``x_t -> x_{t+1}`` (float64 pairs ``(K, n)``) that this
-        architecture expresses with random first-layer weights, every other latent consistent with
-        it (:mod:`.plrnn_init`). The module is left holding the last of them."""
-        raise NotImplementedError
-
-    def step_fn(self):
-        """The one-step map for states ``(batch, m)``."""
-        raise NotImplementedError
-
-    def step(self, z: torch.Tensor) -> torch.Tensor:
-        """``z_{t-1} -> z_t`` for states ``(batch, m)``."""
-        return self.step_fn()(z)
-
-    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
-        """``d step / d z`` at states ``(..., m)``: ``(..., m, m)``."""
-        raise NotImplementedError
-
-
-class _ShallowPLRNN(_LatentModel):
-    def __init__(self, n: int, m: int, hidden: int, clipped: bool = True, max_abs_a: float | None = None):
-        super().__init__(n, m)
-        self.clipped = clipped
-        self.max_abs_a = max_abs_a  # a bound on |A_i| that the least-squares start respects
-        # near the identity map (as a finely sampled flow's one-step map is), with ramps as wide as the
-        # (standardised) data rather than the papers' 1/sqrt(L): measured, 10x lower loss after 200 steps
-        self.A = nn.Parameter(torch.ones(m))
-        self.W1 = nn.Parameter(0.1 * _uniform((m, hidden), hidden).data)
-        self.W2 = _uniform((hidden, m), m)
-        self.h1 = nn.Parameter(torch.zeros(m))
-        self.h2 = nn.Parameter(torch.empty(hidden).uniform_(-3.0, 3.0))
-
-    def step_fn(self):
-        A, h1 = self.A, self.h1
-        if not self.clipped:
-            w2, b2, w1 = self.W2.T, self.h2, self.W1.T
-        else:  # relu(W2 z + h2) - relu(W2 z) = [W1, -W1] relu([W2; W2] z + [h2; 0])
-            w2 = torch.cat([self.W2, self.W2]).T
-            b2 = torch.cat([self.h2, torch.zeros_like(self.h2)])
-            w1 = torch.cat([self.W1, -self.W1], dim=1).T
-        return lambda z: torch.addcmul(torch.addmm(h1, torch.relu(torch.addmm(b2, z, w2)), w1), A, z)
-
-    def least_squares_init(self, x, x_next, ridges, rng):
-        return init_shallow(self, x, x_next, ridges, rng)
-
-    def jacobian(self, z):
-        u = z @ self.W2.T
-        slope = (u + self.h2 > 0).to(z.dtype)
-        if self.clipped:
-            slope = slope - (u > 0).to(z.dtype)
-        return torch.diag_embed(self.A.expand_as(z)) + (self.W1 * slope.unsqueeze(-2)) @ self.W2
-
-
-class _AlmostLinearRNN(_LatentModel):
-    def __init__(self, n: int, m: int, pwl_units: int):
-        super().__init__(n, m)
-        self.A = nn.Parameter(torch.ones(m))
-        self.W = nn.Parameter(0.01 * torch.randn(m, m))
-        self.h = nn.Parameter(torch.zeros(m))
-        self.register_buffer("relu_units", torch.arange(m) >= m - pwl_units)  # the last P units
-
-    def phi(self, z):
-        """Identity on the first ``M - P`` units, ReLU on the last ``P``."""
-        return torch.where(self.relu_units, torch.relu(z), z)
-
-    def step_fn(self):
-        A, w, h, phi = self.A, self.W.T, self.h, self.phi
-        return lambda z: torch.addcmul(torch.addmm(h, phi(z), w), A, z)
-
-    def least_squares_init(self, x, x_next, ridges, rng):
-        return init_almost_linear(self, x, x_next, ridges, rng)
-
-    def jacobian(self, z):
-        slope = torch.where(self.relu_units, (z > 0).to(z.dtype), torch.ones_like(z))
-        return torch.diag_embed(self.A.expand_as(z)) + self.W * slope.unsqueeze(-2)
-
-    def jacobian_norms(self, z):
-        """Spectral norms of the Jacobians at states ``(..., m)``. The Jacobian is constant on each linear
-        subregion (the signs of the ReLU units), so each distinct subregion's matrix is decomposed once:
-        ``matrix_norm(jacobian(z), 2)`` (to float32 rounding of the decomposition) for a few SVDs instead
-        of one per state: with the AL-RNN's P = 2 ReLU units, at most 4 per model."""
-        return subregion_norms(self.A[None], self.W[None], self.relu_units, z[None])[0]
-
-
-# -- forcing ------------------------------------------------------------------------------------
-
-
-def force(z: torch.Tensor, x: torch.Tensor, alpha) -> torch.Tensor:
-    """GTF: ``(1 - alpha) z + alpha x`` on the observed latents ``z[..., :n]``, the rest untouched."""
-    n = x.shape[-1]
-    head = x if isinstance(alpha, float) and alpha == 1.0 else torch.lerp(z[..., :n], x, alpha)
-    return head if z.shape[-1] == n else torch.cat([head, z[..., n:]], dim=-1)
-
-
-def forced_run(net: _LatentModel, x: torch.Tensor, alpha: float, every: int = 1):
-    """Run ``net`` along data ``x`` ``(B, T + 1, n)`` from ``z_0 = initial_state(x_0)``, forcing with
-    ``alpha`` after every ``every``-th step.
-
-    Returns the predictions ``z_t[:n]`` before forcing ``(B, T, n)`` and the states after forcing
-    ``(B, T, m)``. ``alpha = 0``: free running; ``alpha = 1, every = 1``: one-step teacher forcing;
-    ``alpha = 1, every = tau``: sparse teacher forcing.
-    """
-    n, m = x.shape[-1], net.m
-    step = net.step_fn()
-    z = net.initial_state(x[:, 0])
-    weight: float | torch.Tensor = alpha
-    if m > n:  # force all latents at once with a weight that is zero on the unobserved ones
-        x = torch.cat([x, torch.zeros(*x.shape[:-1], m - n, dtype=x.dtype)], dim=-1)
-        weight = torch.cat([torch.full((n,), float(alpha)), torch.zeros(m - n)])
-    targets = x.unbind(1)
-    before, after = [], []
-    for t in range(1, len(targets)):
-        z = step(z)
-        before.append(z)
-        if t % every == 0:
-            z = torch.lerp(z, targets[t], weight)
-        after.append(z)
-    return torch.stack(before, 1)[..., :n], torch.stack(after, 1)
-
-
-def free_run(net: _LatentModel, z: torch.Tensor, horizon: int, latents: bool = False) -> torch.Tensor:
-    """Observed latents of ``horizon`` free steps from states ``z`` ``(B, m)``: ``(B, horizon, n)``
-    (``latents=True``: every latent, ``(B, horizon, m)``)."""
-    step, out = net.step_fn(), []
-    for _ in range(horizon):
-        z = step(z)
-        out.append(z)
-    return torch.stack(out, 1) if latents else torch.stack(out, 1)[..., : net.n]
-
-
-@torch.no_grad()
-def jacobian_growth(net: _LatentModel, states: torch.Tensor) -> float:
-    """Largest, over sequences, geometric mean of the Jacobians' spectral norms along a sequence of
-    states ``(B, T, m)``: Hess et al. 2023's bound on the growth of products of Jacobians."""
-    if isinstance(net, _AlmostLinearRNN) and PER_SUBREGION:
-        norms = net.jacobian_norms(states)
-    else:
-        norms = torch.linalg.matrix_norm(net.jacobian(states), ord=2)  # (B, T)
-    return float(torch.exp(torch.log(norms.clamp_min(1e-12)).mean(dim=1)).max())
-
-
-@torch.no_grad()
-def subregion_norms(A: torch.Tensor, W: torch.Tensor, relu_units: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Spectral norms of the AL-RNN Jacobians ``diag(A_k) + W_k diag(slope)`` of ``K`` models (``A``
-    ``(K, m)``, ``W`` ``(K, m, m)``) at states ``z`` ``(K, ..., m)``: one SVD per distinct (model,
-    subregion) pair, gathered back to ``(K, ...)``."""
-    k_models, m = A.shape
-    relu = torch.nonzero(relu_units).flatten()
-    n_states = math.prod(z.shape[1:-1])
-    signs = (z[..., relu] > 0).reshape(k_models, n_states, len(relu))  # (K, S, P)
-    code = signs.to(torch.int64) @ (2 ** torch.arange(len(relu), dtype=torch.int64))  # (K, S)
-    code = code + torch.arange(k_models)[:, None] * (2 ** len(relu))  # distinct per model
-    unique, inverse = torch.unique(code, return_inverse=True)
-    model, pattern = unique // (2 ** len(relu)), unique % (2 ** len(relu))
-    slope = torch.ones(len(unique), m, dtype=z.dtype)
-    slope[:, relu] = ((pattern[:, None] >> torch.arange(len(relu))) & 1).to(z.dtype)
-    jac = torch.diag_embed(A[model]) + W[model] * slope.unsqueeze(-2)
-    norms = torch.linalg.matrix_norm(jac, ord=2)  # (U,)
-    return norms[inverse].reshape(z.shape[:-1])
-
-
-def subregions(states, relu_units) -> dict[str, int]:
-    """The linear subregions that latent states visit, with their number of visits, most visited first.
-
-    An AL-RNN is linear inside each subregion, fixed by which of its ReLU units are positive; the
-    sequence of these sign patterns is Brenner et al. 2024's symbolic code (NeurIPS, "Almost-Linear
-    RNNs Yield Highly Interpretable Symbolic Codes in Dynamical Systems Reconstruction"). ``states``
-    ``(..., M)``; ``relu_units`` a boolean mask ``(M,)`` of the ReLU units (or their count ``P``: the
-    last ``P``). A code is a string of ``1`` (positive) and ``0``, one per ReLU unit in order; the
-    number of subregions visited is ``len`` of the result (one, ``""``, without ReLU units).
-    """
-    z = np.asarray(states, float)
-    z = z.reshape(-1, z.shape[-1])
-    mask = np.asarray(relu_units)
-    if mask.dtype != bool:
-        mask = np.arange(z.shape[1]) >= z.shape[1] - int(mask)
-    codes, counts = np.unique((z[:, mask] > 0).astype(np.uint8), axis=0, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    return {"".join(map(str, codes[i])): int(counts[i]) for i in order}
-
-
-def positive_definite_diagonal(m: int, rng: np.random.Generator) -> np.ndarray:
-    """The diagonal of ``K / max|eig K|`` with ``K = R^T R / m + I``, ``R`` standard normal ``(m, m)``:
-    the start of ``A`` in the Durstewitz lab's code (ALRNN-DSR, ``src/models/initialization.jl``;
-    Brenner et al. 2024), entries in (0, 1), about 0.4 for ``m = 20``: a contracting start."""
-    r = rng.standard_normal((m, m))
-    k = r.T @ r / m + np.eye(m)
-    return np.diag(k) / np.abs(np.linalg.eigvalsh(k)).max()
-
-
-# -- the forecasters ----------------------------------------------------------------------------
 
 
 class _PLRNNForecaster(TorchForecaster):
@@ -355,7 +139,6 @@ class _PLRNNForecaster(TorchForecaster):
         optimizer: str = "radam",
         schedule: str = "exponential",
         lr: float = 5e-3,
-        final_lr_fraction: float = 0.01,
         weight_decay: float = 0.0,
         grad_clip: float = 10.0,
         seq_len: int = 50,
@@ -375,7 +158,6 @@ class _PLRNNForecaster(TorchForecaster):
             optimizer=optimizer,
             schedule=schedule,
             lr=lr,
-            final_lr_fraction=final_lr_fraction,
             weight_decay=weight_decay,
             grad_clip=grad_clip,
             seq_len=seq_len,
@@ -469,7 +251,10 @@ class _PLRNNForecaster(TorchForecaster):
             "init_ridge_scores": {f"{r:g}": round(v, 6) for r, v in zip(ridges, scores)},
         }
 
-    def _fit(self, trajectories, validation):
+    def _start_fit(self, trajectories: list[np.ndarray]) -> list[np.ndarray]:
+        """Check, reset ``alpha`` and the step count, and keep the clean data; returns the training data
+        (with ``train_noise_mode="fixed"``, plus one seeded draw of noise: a batch's noise is drawn in
+        :meth:`_loss`)."""
         self.check()
         self.alpha_ = float(self.alpha)
         self.alpha_history_: list[float] = []
@@ -480,19 +265,25 @@ class _PLRNNForecaster(TorchForecaster):
         if self.train_noise > 0 and self.train_noise_mode == "fixed":
             rng = np.random.default_rng([self.seed, 0x4E])
             trajectories = [t + rng.standard_normal(t.shape) * self._noise_sd.numpy() for t in trajectories]
+        return trajectories
+
+    def _family_info(self) -> dict:
+        """What ``fit_info_`` records beyond the training loop's log."""
+        return {
+            **self.init_info_,
+            "latent_dim": self.net_.m,
+            "forcing": self.forcing,
+            "final_alpha": round(self.alpha_, 4) if self.forcing == "gtf" else None,
+            "train_noise": self.train_noise,
+            "selection": self.selection,
+        }
+
+    def _fit(self, trajectories, validation):
+        trajectories = self._start_fit(trajectories)
         if self.selection == "d_stsp" and not validation:
             validation = [trajectories[0][:0]]  # a stand-in: the torch loop selects only when given validation data
         super()._fit(trajectories, validation)
-        self.fit_info_.update(
-            {
-                **self.init_info_,
-                "latent_dim": self.net_.m,
-                "forcing": self.forcing,
-                "final_alpha": round(self.alpha_, 4) if self.forcing == "gtf" else None,
-                "train_noise": self.train_noise,
-                "selection": self.selection,
-            }
-        )
+        self.fit_info_.update(self._family_info())
 
     def _validation_fn(self, validation):
         if self.selection == "forecast":
@@ -519,7 +310,7 @@ class _PLRNNForecaster(TorchForecaster):
 
         return score
 
-    def _loss(self, net, windows, progress):
+    def _loss(self, net, windows):
         if net.training and self.train_noise > 0 and self.train_noise_mode == "batch":
             windows = windows + self._noise_sd * torch.randn_like(windows)
         if self.forcing == "sparse":
@@ -534,12 +325,11 @@ class _PLRNNForecaster(TorchForecaster):
 
     @torch.no_grad()
     def _update_alpha(self, net, states, x) -> None:
-        """Hess et al. 2023: ``alpha_est = max(0, 1 - 1/G)`` from the Jacobians at the data-inferred
-        states (the data on the observed latents, this batch's forced run on the others); a larger
-        estimate is taken at once, a smaller one annealed towards. Used from the next batch on."""
-        est = max(0.0, 1.0 - 1.0 / jacobian_growth(net, force(states, x, 1.0)))
-        g = self.alpha_decay
-        self.alpha_ = est if est > self.alpha_ else g * self.alpha_ + (1 - g) * est
+        """Hess et al. 2023's adaptive ``alpha`` (:func:`~.plrnn_gtf.next_alpha`) from the Jacobians at the
+        data-inferred states (the data on the observed latents, this batch's forced run on the others).
+        Used from the next batch on."""
+        growth = jacobian_growth(net, force(states, x, 1.0), per_subregion=PER_SUBREGION)
+        self.alpha_ = next_alpha(self.alpha_, growth, self.alpha_decay)
         self.alpha_history_.append(self.alpha_)
 
     # -- forecasting ----------------------------------------------------------------------------

@@ -10,6 +10,8 @@ training (generalized teacher forcing) then starts from these weights.
 Each function returns one set of weights (a ``state_dict``) per regularisation value it is given,
 from one eigendecomposition per output (:func:`~chaosbench.models.search.ridge_path`), so that the
 caller can choose among them on validation data as the reservoirs choose their ridge.
+
+:func:`positive_definite_diagonal` is the other start on offer: the Durstewitz lab's start of ``A``.
 """
 
 from __future__ import annotations
@@ -161,3 +163,12 @@ def init_almost_linear(
         net.h.copy_(_tensor(h))
         states.append(copy.deepcopy(net.state_dict()))
     return states
+
+
+def positive_definite_diagonal(m: int, rng: np.random.Generator) -> np.ndarray:
+    """The diagonal of ``K / max|eig K|`` with ``K = R^T R / m + I``, ``R`` standard normal ``(m, m)``:
+    the start of ``A`` in the Durstewitz lab's code (ALRNN-DSR, ``src/models/initialization.jl``;
+    Brenner et al. 2024), entries in (0, 1), about 0.4 for ``m = 20``: a contracting start."""
+    r = rng.standard_normal((m, m))
+    k = r.T @ r / m + np.eye(m)
+    return np.diag(k) / np.abs(np.linalg.eigvalsh(k)).max()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 
 from ..errors import ChaosbenchError
-from .torch_base import TorchForecaster, check_positive_int
+from .torch_base import IncrementForecaster, check_positive_int
 
 PREDICT = ("increment", "state")
 
@@ -64,7 +64,7 @@ def _net_class():
     return RecurrentNet
 
 
-class _Recurrent(TorchForecaster):
+class _Recurrent(IncrementForecaster):
     """Shared code of :class:`LSTM` and :class:`GRU` (the cell is the only difference)."""
 
     cell = "lstm"
@@ -77,23 +77,10 @@ class _Recurrent(TorchForecaster):
         predict: str = "increment",
         rollout_steps: int = 8,
         seq_len: int = 48,
-        batch_size: int = 32,
         lr: float = 3e-3,
-        max_epochs: int = 60,
-        patience: int = 0,
-        weight_decay: float = 0.0,
         **common,
     ):
-        # patience 0: validation scores are noisy at a high learning rate, so the schedule runs out
-        super().__init__(
-            seq_len=seq_len,
-            batch_size=batch_size,
-            lr=lr,
-            max_epochs=max_epochs,
-            patience=patience,
-            weight_decay=weight_decay,
-            **common,
-        )
+        super().__init__(seq_len=seq_len, lr=lr, **common)
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.predict = predict
@@ -109,22 +96,11 @@ class _Recurrent(TorchForecaster):
                 f"{self.name}: rollout_steps must be an integer in [0, seq_len - 1 = {self.seq_len - 1}], got {r!r}"
             )
 
-    def _fit(self, trajectories, validation):
-        import numpy as np
-
-        steps = np.concatenate([np.diff(t, axis=0) for t in trajectories])
-        self.increment_std_ = np.where(steps.std(0) > 0, steps.std(0), 1.0)
-        super()._fit(trajectories, validation)
-
     def _build(self, n: int):
-        import torch
-
         net = _net_class()(self.cell, n, self.hidden_size, self.num_layers, self.predict)
-        if hasattr(self, "increment_std_"):  # (a loaded model gets the scale with the weights)
-            net.scale.copy_(torch.as_tensor(self.increment_std_, dtype=torch.float32))
-        return net
+        return self._with_scale(net, net.scale)
 
-    def _loss(self, net, windows, progress):
+    def _loss(self, net, windows):
         """Mean squared one-step error on the teacher-forced prefix and free-running error after it."""
         import torch
 
@@ -168,7 +144,7 @@ class LSTM(_Recurrent):
         the teacher-forced prefix (0: pure teacher forcing). A multi-step loss of this kind trains
         the closed loop that forecasting runs (cf. scheduled sampling, Bengio et al. 2015).
     **common
-        :class:`~chaosbench.models.torch_base.TorchForecaster` settings (``seq_len``, ``lr``, ...).
+        :class:`~chaosbench.models.torch_base.IncrementForecaster` settings (``seq_len``, ``lr``, ...).
     """
 
     cell = "lstm"

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from ..errors import ChaosbenchError
-from .torch_base import TorchForecaster, check_positive_int
+from .torch_base import IncrementForecaster, check_positive_int, increment_std
 
 
-class StateSpaceForecaster(TorchForecaster):
+class StateSpaceForecaster(IncrementForecaster):
     """What the state-space forecasters share: the network around the blocks, loss and rollout.
 
     Parameters
@@ -44,7 +43,7 @@ class StateSpaceForecaster(TorchForecaster):
     chunk : int
         Chunk length of the parallel scan (0: about sqrt(window length)).
     **common
-        The :class:`~chaosbench.models.torch_base.TorchForecaster` settings.
+        The :class:`~chaosbench.models.torch_base.IncrementForecaster` settings.
     """
 
     def __init__(
@@ -58,17 +57,12 @@ class StateSpaceForecaster(TorchForecaster):
         rollout_steps: int = 0,
         chunk: int = 0,
         seq_len: int = 128,
-        batch_size: int = 32,
         lr: float = 3e-3,
         max_epochs: int = 40,
-        patience: int = 0,
+        weight_decay: float = 1e-4,
         **common,
     ):
-        # the cosine schedule's last epochs are its best and early validation scores are noisy:
-        # train the whole schedule (patience 0; the best weights are still restored)
-        super().__init__(
-            seq_len=seq_len, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience, **common
-        )
+        super().__init__(seq_len=seq_len, lr=lr, max_epochs=max_epochs, weight_decay=weight_decay, **common)
         self.d_model = d_model
         self.n_layers = n_layers
         self.d_state = d_state
@@ -95,21 +89,16 @@ class StateSpaceForecaster(TorchForecaster):
         if not isinstance(c, int) or isinstance(c, bool) or c < 0:
             raise ChaosbenchError(f"{self.name}: chunk must be a non-negative integer, got {c!r}")
 
-    def _fit(self, trajectories, validation):
-        self._increment_scale = np.concatenate([np.diff(t, axis=0) for t in trajectories]).std(0) + 1e-12
-        super()._fit(trajectories, validation)
+    def _increment_std(self, trajectories):
+        return increment_std(trajectories) + 1e-12  # (a variable that never moves: a tiny sigma)
 
     def _build(self, n: int):
-        import torch
-
         from .ssm_layers import SSMNet
 
         net = SSMNet(n, self._blocks(), self.d_model)
-        if getattr(self, "_increment_scale", None) is not None:  # fitting (load restores the buffer)
-            net.increment_scale.copy_(torch.as_tensor(self._increment_scale, dtype=torch.float32))
-        return net
+        return self._with_scale(net, net.increment_scale)
 
-    def _loss(self, net, windows, progress):
+    def _loss(self, net, windows):
         import torch
 
         x = windows[:, :-1]

@@ -8,17 +8,17 @@ A subclass builds its network and says how to score a batch and how to roll out:
             super().__init__(**common)
             self.hidden_size = hidden_size
 
-        def _build(self, n):                      # -> torch.nn.Module
-        def _loss(self, net, windows, progress):  # windows (B, seq_len + 1, n) -> scalar tensor
+        def _build(self, n):                         # -> torch.nn.Module
+        def _loss(self, net, windows):               # windows (B, seq_len + 1, n) -> scalar tensor
         def _rollout(self, net, contexts, horizon):  # (K, T, n) -> (K, horizon, n), closed loop
 
-Data arrive normalised (the task's training mean and std); the network works in float32.
+Data arrive normalised (the task's training mean and std); the network works in float32. A network
+that predicts increments at the scale of the training increments derives from :class:`IncrementForecaster`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +96,8 @@ class TorchForecaster(Model):
         """The network for ``n`` observed variables (a ``torch.nn.Module``)."""
         raise NotImplementedError
 
-    def _loss(self, net, windows, progress: float):
-        """Scalar loss of ``windows`` ``(B, seq_len + 1, n)`` (float32 tensor) at training ``progress``."""
+    def _loss(self, net, windows):
+        """Scalar loss of ``windows`` ``(B, seq_len + 1, n)`` (float32 tensor)."""
         raise NotImplementedError
 
     def _rollout(self, net, contexts, horizon: int):
@@ -163,7 +163,7 @@ class TorchForecaster(Model):
         windows = torch.as_tensor(windows_of(trajectories, self.seq_len + 1, self.stride), dtype=torch.float32)
         log = train(
             self.net_,
-            lambda idx, p: self._loss(self.net_, windows[torch.as_tensor(idx)], p),
+            lambda idx: self._loss(self.net_, windows[torch.as_tensor(idx)]),
             len(windows),
             config,
             batch_size=self.batch_size,
@@ -173,10 +173,7 @@ class TorchForecaster(Model):
             name=self.name,
         )
         self.log_: TrainLog = log
-        self.fit_info_ = {
-            **log.summary(),
-            "steps_per_second": round(log.samples * self.seq_len / log.seconds, 1) if log.seconds > 0 else None,
-        }
+        self.fit_info_ = fit_info(log, self.seq_len)
 
     def _validation_fn(self, validation):
         """Early-stopping score: NRMSE of free-running forecasts on the validation part (or the loss)."""
@@ -187,23 +184,10 @@ class TorchForecaster(Model):
             return None
         if self.validation_horizon == 0:
             w = torch.as_tensor(windows_of(data, self.seq_len + 1, max(1, self.seq_len // 2)), dtype=torch.float32)
-            return lambda: float(self._loss(self.net_, w, 1.0))
-        ctx, tgt = [], []
-        for v in data:
-            h = min(self.validation_horizon, len(v) - self.seq_len)
-            for start in range(0, len(v) - self.seq_len - h + 1, max(h // 2, 1)):
-                ctx.append(v[start : start + self.seq_len])
-                tgt.append(v[start + self.seq_len : start + self.seq_len + h])
-        h = min(len(t) for t in tgt)
-        ctx_t = torch.as_tensor(np.stack(ctx), dtype=torch.float32)
-        tgt_t = torch.as_tensor(np.stack([t[:h] for t in tgt]), dtype=torch.float32)
-
-        def score() -> float:
-            pred = self._rollout(self.net_, ctx_t, h)
-            err = torch.sqrt(((pred - tgt_t) ** 2).mean(dim=(0, 2)))  # RMSE per lead time (data std is 1)
-            return float(torch.nan_to_num(err, nan=1e6, posinf=1e6).clamp(max=1e6).mean())
-
-        return score
+            return lambda: float(self._loss(self.net_, w))
+        ctx, tgt = validation_pairs(data, self.seq_len, self.validation_horizon)
+        contexts, targets = torch.as_tensor(ctx, dtype=torch.float32), torch.as_tensor(tgt, dtype=torch.float32)
+        return lambda: float(forecast_score(self._rollout(self.net_, contexts, targets.shape[1]), targets))
 
     def _forecast_windows(self, contexts, horizon: int) -> np.ndarray:
         import torch
@@ -254,6 +238,48 @@ class TorchForecaster(Model):
         return model
 
 
+class IncrementForecaster(TorchForecaster):
+    """A :class:`TorchForecaster` whose network predicts the next increment ``x_{t+1} - x_t`` in units of
+    ``sigma``, the per-variable std of the training increments (so that its readout works at unit scale),
+    with the training defaults the sequence models share: batches of 32, no weight decay, and patience 0
+    (validation scores are noisy at a high learning rate, so the schedule runs out; the best weights
+    are still restored).
+
+    Fitting stores ``sigma`` in ``increment_std_`` before the network is built; a subclass's ``_build``
+    passes the network and its buffer for ``sigma`` through :meth:`_with_scale` (a loaded model gets the
+    buffer with its weights).
+    """
+
+    def __init__(
+        self, *, batch_size: int = 32, max_epochs: int = 60, patience: int = 0, weight_decay: float = 0.0, **common
+    ):
+        super().__init__(
+            batch_size=batch_size, max_epochs=max_epochs, patience=patience, weight_decay=weight_decay, **common
+        )
+
+    def _increment_std(self, trajectories: list[np.ndarray]) -> np.ndarray:
+        """``sigma`` of the training trajectories (a variable whose increments are all zero: 1)."""
+        std = increment_std(trajectories)
+        return np.where(std > 0, std, 1.0)
+
+    def _fit(self, trajectories, validation):
+        self.increment_std_ = self._increment_std(trajectories)
+        super()._fit(trajectories, validation)
+
+    def _with_scale(self, net, buffer):
+        """``net`` with ``buffer`` (its per-variable ``sigma``, float32) set to ``increment_std_`` if fitting."""
+        import torch
+
+        if hasattr(self, "increment_std_"):
+            buffer.copy_(torch.as_tensor(self.increment_std_, dtype=torch.float32))
+        return net
+
+
+def increment_std(trajectories: list[np.ndarray]) -> np.ndarray:
+    """Per-variable std of the one-step increments ``x_{t+1} - x_t`` over all ``trajectories``."""
+    return np.concatenate([np.diff(t, axis=0) for t in trajectories]).std(0)
+
+
 def windows_of(trajectories: list[np.ndarray], length: int, stride: int = 1) -> np.ndarray:
     """Every window of ``length`` consecutive points, ``stride`` apart, from each trajectory:
     array ``(n_windows, length, n)`` (trajectories shorter than ``length`` give none)."""
@@ -275,8 +301,35 @@ def check_positive_int(model: str, **values) -> None:
             raise ChaosbenchError(f"{model}: {key} must be a positive integer, got {v!r}")
 
 
-def check_fraction(model: str, **values) -> None:
-    """One-line errors for hyperparameters that must lie in [0, 1]."""
-    for key, v in values.items():
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1):
-            raise ChaosbenchError(f"{model}: {key} must be a number in [0, 1], got {v!r}")
+def validation_pairs(data: list[np.ndarray], seq_len: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The early-stopping windows of validation trajectories ``data`` (each longer than ``seq_len + 1``):
+    contexts ``(K, seq_len, n)`` and the targets after them ``(K, h, n)``, starting every ``h // 2`` steps of
+    each trajectory with ``h = min(horizon, len - seq_len)`` (targets cut to the shortest ``h``)."""
+    contexts, targets = [], []
+    for v in data:
+        h = min(horizon, len(v) - seq_len)
+        for start in range(0, len(v) - seq_len - h + 1, max(h // 2, 1)):
+            contexts.append(v[start : start + seq_len])
+            targets.append(v[start + seq_len : start + seq_len + h])
+    h = min(len(t) for t in targets)
+    return np.stack(contexts), np.stack([t[:h] for t in targets])
+
+
+def forecast_score(pred, target, models_first: bool = False):
+    """Early-stopping score of forecasts ``pred`` of ``target`` ``(K, h, n)``: the RMSE per lead time
+    (the data's std is 1) averaged over lead times, non-finite or huge errors counted as 1e6 (a tensor).
+    With ``models_first`` the tensors are ``(M, K, h, n)`` for ``M`` models: one score each."""
+    import torch
+
+    dims = (1, 3) if models_first else (0, 2)
+    err = torch.sqrt(((pred - target) ** 2).mean(dim=dims))  # RMSE per (model and) lead time
+    capped = torch.nan_to_num(err, nan=1e6, posinf=1e6).clamp(max=1e6)
+    return capped.mean(dim=1) if models_first else capped.mean()
+
+
+def fit_info(log: TrainLog, seq_len: int) -> dict:
+    """``fit_info_`` of a trained model: the log's summary and the training throughput in time steps."""
+    return {
+        **log.summary(),
+        "steps_per_second": round(log.samples * seq_len / log.seconds, 1) if log.seconds > 0 else None,
+    }

@@ -14,7 +14,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -46,9 +46,7 @@ class TrainConfig:
     grad_clip : float
         Largest gradient norm (0: no clipping).
     patience : int
-        Evaluations without a better validation score before stopping (0: never stop early).
-    eval_every : int
-        Epochs between validation evaluations.
+        Epochs without a better validation score before stopping (0: never stop early).
     safety_seconds : float
         A safety net, not a budget: the work is fixed by ``max_epochs`` (and the caller's batches per
         epoch), so a score does not depend on how busy the machine is. Only a runaway fit reaches
@@ -66,7 +64,6 @@ class TrainConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     patience: int = 10
-    eval_every: int = 1
     safety_seconds: float = 1500.0
     seed: int = 0
 
@@ -75,10 +72,9 @@ class TrainConfig:
             raise ChaosbenchError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ChaosbenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        for name in ("max_epochs", "eval_every"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ChaosbenchError(f"{name} must be a positive integer, got {v!r}")
+        v = self.max_epochs
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ChaosbenchError(f"max_epochs must be a positive integer, got {v!r}")
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ChaosbenchError(f"patience must be a non-negative integer, got {self.patience!r}")
         for name in ("lr", "safety_seconds"):
@@ -155,6 +151,23 @@ def batches(n_items: int, batch_size: int, rng: np.random.Generator, limit: int 
         count += 1
 
 
+def make_optimizer(params: list, config: TrainConfig):
+    """The optimiser of ``config`` over ``params``: AdamW, or RAdam with decoupled weight decay."""
+    import torch
+
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.RAdam(params, lr=config.lr, weight_decay=config.weight_decay, decoupled_weight_decay=True)
+
+
+def planned_steps(n_items: int, batch_size: int, batches_per_epoch: int | None, max_epochs: int) -> int:
+    """Optimiser steps of a whole training run: the denominator of the schedule's progress."""
+    per_epoch = math.ceil(n_items / batch_size)
+    if batches_per_epoch is not None:
+        per_epoch = min(per_epoch, batches_per_epoch)
+    return per_epoch * max_epochs
+
+
 def train(
     module,
     loss_fn: Callable,
@@ -167,7 +180,7 @@ def train(
     after_step: Callable[[], None] | None = None,
     name: str = "model",
 ) -> TrainLog:
-    """Train ``module`` by minimising ``loss_fn(indices, progress)`` over batches of item indices.
+    """Train ``module`` by minimising ``loss_fn(indices)`` over batches of item indices.
 
     Parameters
     ----------
@@ -175,8 +188,7 @@ def train(
         The network; its parameters are optimised in place and, with ``val_fn``, left at the
         best-scoring epoch.
     loss_fn : callable
-        ``loss_fn(indices, progress) -> scalar tensor`` for a batch of training-item indices;
-        ``progress`` in [0, 1] lets a loss anneal its own settings (e.g. a forcing interval).
+        ``loss_fn(indices) -> scalar tensor`` for a batch of training-item indices.
     n_items : int
         Number of training items (windows) the indices refer to.
     val_fn : callable, optional
@@ -190,19 +202,10 @@ def train(
         raise ChaosbenchError(f"{name}: no training windows (the training data are shorter than one window)")
     rng = np.random.default_rng(config.seed)
     params = [p for p in module.parameters() if p.requires_grad]
-    opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.RAdam
-    kwargs: dict[str, Any] = {"decoupled_weight_decay": True} if config.optimizer == "radam" else {}
-    optimizer = opt_cls(params, lr=config.lr, weight_decay=config.weight_decay, **kwargs)
+    optimizer = make_optimizer(params, config)
     log, best_state, waited = TrainLog(), None, 0
     t0 = time.perf_counter()
-
-    per_epoch = math.ceil(n_items / batch_size)
-    if batches_per_epoch is not None:
-        per_epoch = min(per_epoch, batches_per_epoch)
-    planned = per_epoch * config.max_epochs
-
-    def progress() -> float:
-        return log.steps / planned
+    planned = planned_steps(n_items, batch_size, batches_per_epoch, config.max_epochs)
 
     if val_fn is not None:  # the starting weights are a candidate too (they may come from a fit of their own)
         module.eval()
@@ -217,11 +220,10 @@ def train(
         module.train()
         total, count = 0.0, 0
         for idx in batches(n_items, batch_size, rng, batches_per_epoch):
-            p = progress()
             for group in optimizer.param_groups:
-                group["lr"] = config.lr_at(p)
+                group["lr"] = config.lr_at(log.steps / planned)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(idx, p)
+            loss = loss_fn(idx)
             if not torch.isfinite(loss):
                 log.stopped = f"non-finite training loss at epoch {log.epochs}"
                 break
@@ -242,9 +244,7 @@ def train(
         log.epochs += 1
         log.train_loss.append(total / max(count, 1))
         out_of_time = time.perf_counter() - t0 > config.safety_seconds
-        if val_fn is not None and (
-            log.epochs % config.eval_every == 0 or out_of_time or log.epochs == config.max_epochs
-        ):
+        if val_fn is not None:
             module.eval()
             with torch.no_grad():
                 score = float(val_fn())

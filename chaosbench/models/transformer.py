@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 
 from ..errors import ChaosbenchError
-from .torch_base import TorchForecaster, check_positive_int
+from .torch_base import IncrementForecaster, check_positive_int
 
 
 def _rotary(positions, dim: int, base: float = 10_000.0):
@@ -163,7 +163,7 @@ def rollout(net, contexts, horizon: int, *, cache: bool = True):
     return torch.stack(out, dim=1)
 
 
-class Transformer(TorchForecaster):
+class Transformer(IncrementForecaster):
     """Causal decoder-only transformer forecaster with rotary positions and a sliding-window KV cache
     (Vaswani et al. 2017; Li et al. 2019; Su et al. 2021; see the module docstring).
 
@@ -178,7 +178,7 @@ class Transformer(TorchForecaster):
     d_ff : int
         Hidden units of each block's MLP.
     **common
-        :class:`~chaosbench.models.torch_base.TorchForecaster` settings; ``seq_len`` is both the
+        :class:`~chaosbench.models.torch_base.IncrementForecaster` settings; ``seq_len`` is both the
         training window and the attention window (the KV cache's length).
     """
 
@@ -190,23 +190,10 @@ class Transformer(TorchForecaster):
         n_layers: int = 2,
         d_ff: int = 128,
         seq_len: int = 32,
-        batch_size: int = 32,
         lr: float = 2e-3,
-        max_epochs: int = 60,
-        patience: int = 0,
-        weight_decay: float = 0.0,
         **common,
     ):
-        # patience 0: validation scores are noisy at a high learning rate, so the schedule runs out
-        super().__init__(
-            seq_len=seq_len,
-            batch_size=batch_size,
-            lr=lr,
-            max_epochs=max_epochs,
-            patience=patience,
-            weight_decay=weight_decay,
-            **common,
-        )
+        super().__init__(seq_len=seq_len, lr=lr, **common)
         self.d_model = d_model
         self.n_heads = n_heads
         self.n_layers = n_layers
@@ -222,22 +209,11 @@ class Transformer(TorchForecaster):
                 f"(rotary embeddings rotate pairs), got {self.d_model}"
             )
 
-    def _fit(self, trajectories, validation):
-        import numpy as np
-
-        steps = np.concatenate([np.diff(t, axis=0) for t in trajectories])
-        self.increment_std_ = np.where(steps.std(0) > 0, steps.std(0), 1.0)
-        super()._fit(trajectories, validation)
-
     def _build(self, n: int):
-        import torch
-
         net = _net_class()(n, self.d_model, self.n_heads, self.n_layers, self.d_ff, self.seq_len)
-        if hasattr(self, "increment_std_"):  # (a loaded model gets the scale with the weights)
-            net.scale.copy_(torch.as_tensor(self.increment_std_, dtype=torch.float32))
-        return net
+        return self._with_scale(net, net.scale)
 
-    def _loss(self, net, windows, progress):
+    def _loss(self, net, windows):
         """Mean squared next-step error over every position, in units of the increments' std."""
         pred, _ = net(windows[:, :-1])
         return (((pred - windows[:, 1:]) / net.scale) ** 2).mean()

@@ -193,7 +193,7 @@ def control_data(task, system, n_controls: int, *, seed: int = 1_000_003) -> np.
 
     They share nothing with the task but the attractor: the null against which :func:`leaks` judges
     the training data's tracking."""
-    from .trajectories import make_options, plan, record
+    from ..trajectories import make_options, plan, record
 
     n_steps = len(task.train) + len(task.validation)
     relative = task.tolerances.get("perturbation") == "relative"
@@ -237,8 +237,8 @@ def decorrelation_distance(system, *, n_pairs: int = 8, seed: int = 0) -> float:
     do not grow, so trajectories from one orbit stay on it: the system does not mix at these settings
     and no protocol can make its windows independent.
     """
-    from .compiler import compile_system, observe_function
-    from .trajectories import decorrelate, decorrelation_time, make_options, reference
+    from ..compiler import compile_system, observe_function
+    from ..trajectories import decorrelate, decorrelation_time, make_options, reference
 
     cs = compile_system(system)
     opts = make_options(length=2, n_trajectories=n_pairs + 1, seed=seed)

@@ -3,7 +3,7 @@
 Writes ``leaderboard.md`` and ``leaderboard.csv`` (one row per model, or per model and
 hyperparameter setting when a directory holds several settings of one model; a per-system table;
 long-run statistics beside each system's noise floor; failures with their reasons; provenance) and
-the figures of :mod:`chaosbench.plots`. A failed cell counts as VPT 0 (ranked last), never dropped.
+the figures of :mod:`chaosbench.bench.plots`. A failed cell counts as VPT 0 (ranked last), never dropped.
 
 Aggregation, the same everywhere: a cell's VPT is the median over its test windows; a system's
 VPT for a model is the median over seeds; a model's VPT is the median over systems, with a
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ChaosbenchError
+from ..metrics import HORIZONS_LYAP, bootstrap_median_ci
 from . import plots, results
-from .errors import ChaosbenchError
-from .metrics import HORIZONS_LYAP, bootstrap_median_ci
 
 #: the columns without which a table is not a results table; every other column is optional
 REQUIRED = ("system", "model", "seed", "status")
@@ -104,8 +104,20 @@ def _short(value) -> str:
 
 def variant_names(frame):
     """Each cell's row name: its model, or, when the frame holds several settings of that model, the
-    model with the hyperparameters that differ among its settings, e.g. ``var (maxlags=3)``."""
-    keys = frame["hyperparameters"].map(lambda h: json.dumps(_settings(h), sort_keys=True, default=str))
+    model with the hyperparameters that differ among its settings, e.g. ``var (maxlags=3)``; a thread
+    count other than 1 counts as a setting (it changes the numbers)."""
+    import pandas as pd
+
+    threads = frame["threads"] if "threads" in frame else pd.Series(1, index=frame.index)
+    keys = pd.Series(
+        [
+            json.dumps(
+                {**_settings(h), **({"threads": int(t)} if t and int(t) > 1 else {})}, sort_keys=True, default=str
+            )
+            for h, t in zip(frame["hyperparameters"], threads)
+        ],
+        index=frame.index,
+    )
     names = frame["model"].astype(str).copy()
     for model in frame["model"].unique():
         mine = frame["model"] == model
@@ -121,9 +133,15 @@ def variant_names(frame):
             }
         )
         for key, s in settings.items():
+            s = {"threads": 1, **s}  # a thread count left out is one thread
             label = ", ".join(f"{p}={_short(s[p]) if p in s else '–'}" for p in differing)
             names[mine & (keys == key)] = f"{model} ({label})"
     return names
+
+
+def _failed_as_zero(frame, column: str) -> np.ndarray:
+    """``column`` as floats, 0 for a failed cell: a failure ranks last and is never dropped."""
+    return np.where(frame["ok"], np.asarray(frame[column], float), 0.0)
 
 
 def prepare(frame):
@@ -140,7 +158,7 @@ def prepare(frame):
     f["reason"] = f["reason"].fillna("").astype(str)
     f["ok"] = f["status"] == "ok"
     f["variant"] = variant_names(f)
-    f["vpt"] = np.where(f["ok"], np.asarray(f["vpt_lyap"], float), 0.0)
+    f["vpt"] = _failed_as_zero(f, "vpt_lyap")
     f["rank"] = f.groupby(["system", "seed"])["vpt"].rank(ascending=False, method="average")
     return f
 
@@ -182,7 +200,7 @@ def system_scores(f):
                 "max_lyapunov": _median(g["max_lyapunov"]),
                 "horizon_lyap": _median(g["horizon_lyap"]),
                 "certified_lyap": _median(ok["certified_lyap"]),
-                "vpt_periods": _median(np.where(g["ok"], g["vpt_periods"], 0.0)),
+                "vpt_periods": _median(_failed_as_zero(g, "vpt_periods")),
                 "horizon_capped": bool(g["horizon_capped"].map(_flag).any()),
                 "d_stsp_floor": _median(ok["d_stsp_floor"]),
                 "d_h_floor": _median(ok["d_h_floor"]),
@@ -300,6 +318,19 @@ def _pct(x) -> str:
     return "–" if np.isnan(x) else f"{x:.0f}%" if x >= 1 or x == 0 else f"{x:.1f}%"
 
 
+def _section(title: str, note: str, columns: list[str], order) -> list[str]:
+    """A section's heading, its note and the head of its table: ``columns`` (the first left-aligned,
+    the rest numbers), then one numeric column per variant in ``order``."""
+    return [
+        f"## {title}",
+        "",
+        note,
+        "",
+        "| " + " | ".join([*columns, *order]) + " |",
+        "|---|" + "---:|" * (len(columns) - 1 + len(order)),
+    ]
+
+
 def _leaderboard_table(board, eps) -> list[str]:
     lines = [
         "| rank | model | mean rank [95% CI] | median VPT [95% CI] | IQR | censored | diverged | failed | "
@@ -341,17 +372,15 @@ def _per_system_table(scores, order) -> list[str]:
     system = scores.groupby("system").agg(
         {"max_lyapunov": "median", "horizon_lyap": "median", "certified_lyap": "median", "horizon_capped": "any"}
     )
-    lines = [
-        "## Median VPT per system (Lyapunov times)",
-        "",
+    lines = _section(
+        "Median VPT per system (Lyapunov times)",
         'Median over seeds (failed = 0); "≥" marks a median that is only a lower bound, the best per '
         "system is bold. *Horizon* and *certified*: how far the forecasts were scored and how far the true "
         "trajectory is certified (median over windows); † marks a system whose horizon was capped in "
         "periods and steps because its Lyapunov time spans many periods.",
-        "",
-        "| system | λ_max | horizon | certified | " + " | ".join(order) + " |",
-        "|---|---:|---:|---:|" + "---:|" * len(order),
-    ]
+        ["system", "λ_max", "horizon", "certified"],
+        order,
+    )
     for name, row in vpt.iterrows():
         values = row.to_numpy(float)
         best = np.nanmax(values) if np.isfinite(values).any() else np.nan
@@ -374,15 +403,13 @@ def _capped_table(scores, order) -> list[str]:
     if not len(capped):
         return []
     periods = capped.pivot(index="system", columns="variant", values="vpt_periods").reindex(columns=order)
-    lines = [
-        "## Horizon-capped systems: median VPT in periods",
-        "",
+    lines = _section(
+        "Horizon-capped systems: median VPT in periods",
         "One Lyapunov time of these systems spans many periods, so the horizon is capped (250 periods by "
         "default) and the valid prediction time is read in dominant periods (median over seeds, failed = 0).",
-        "",
-        "| system | " + " | ".join(order) + " |",
-        "|---|" + "---:|" * len(order),
-    ]
+        ["system"],
+        order,
+    )
     for name, row in periods.iterrows():
         lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in row.to_numpy(float)) + " |")
     return lines
@@ -392,16 +419,14 @@ def _long_run_table(scores, order) -> list[str]:
     d_stsp = scores.pivot(index="system", columns="variant", values="d_stsp").reindex(columns=order)
     d_h = scores.pivot(index="system", columns="variant", values="d_h").reindex(columns=order)
     floor = scores.groupby("system")[["d_stsp_floor", "d_h_floor"]].median()
-    lines = [
-        "## Long-run statistics per system (D_stsp / D_H)",
-        "",
+    lines = _section(
+        "Long-run statistics per system (D_stsp / D_H)",
         "Each entry is D_stsp / D_H of the model's long free run against an independent true run (median "
         "over scored seeds, lower is better, ∞ / 1 when the run diverged, – when no cell was scored). The "
         "noise floor is the same pair between two independent true runs: a model cannot meaningfully beat it.",
-        "",
-        "| system | noise floor | " + " | ".join(order) + " |",
-        "|---|---:|" + "---:|" * len(order),
-    ]
+        ["system", "noise floor"],
+        order,
+    )
     for name in d_stsp.index:
         pairs = [
             f"{_fmt(a)} / {_fmt(b, 3)}" if not (np.isnan(a) and np.isnan(b)) else "–"
@@ -490,7 +515,7 @@ def families(board, scores):
     interval and mean rank, and the family's members."""
     import pandas as pd
 
-    from .models import family
+    from ..models import family
 
     b = board.assign(family=board["base_model"].map(family))
     rows = []

@@ -1,12 +1,13 @@
 """One cell of a benchmark (a model on a system's task for a seed): what it is, how it runs, what it records.
 
 Each cell runs in its own Python process, started by :func:`execute`: the process loads the task,
-fits the model, forecasts every test window and scores them (:func:`run_cell`). A process per cell
-makes three guarantees cheap: threads are pinned before numpy/torch start (``OMP_NUM_THREADS`` and
-friends, ``torch.set_num_threads``), a cell over its time budget is killed, and a crash of any
-kind (exception, segfault, out of memory) is recorded as that cell's failure with its reason
-instead of taking the run down. Executors (:mod:`chaosbench.harness`) only decide *where*
-:func:`execute` runs, so a local run and a Dask run give the same numbers for the same seeds.
+fits the model, forecasts every test window and scores them (:func:`run_cell`, with
+:func:`chaosbench.bench.scoring.score`). A process per cell makes three guarantees cheap: threads
+are pinned before numpy/torch start (``OMP_NUM_THREADS`` and friends, ``torch.set_num_threads``), a
+cell over its time budget is killed, and a crash of any kind (exception, segfault, out of memory) is
+recorded as that cell's failure with its reason instead of taking the run down. Executors
+(:mod:`chaosbench.bench.runner`) only decide *where* :func:`execute` runs, so a local run and a Dask
+run give the same numbers for the same seeds.
 """
 
 from __future__ import annotations
@@ -28,15 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, metrics
-from .errors import ChaosbenchError
-from .models import make_model
+from .. import __version__
+from ..errors import ChaosbenchError
+from ..models import make_model
+from .scoring import first_step_failure, score
 from .tasks import EPS, PROTOCOL, Task, TaskSpec
 
 #: prefix of a cell's folder in the system's temporary directory (followed by the owner's pid)
 TMP_PREFIX = "chaosbench-cell-"
-#: grid of the stored error-vs-horizon curves, in Lyapunov times
-CURVE_STEP_LYAP = 0.25
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -61,10 +61,15 @@ class Cell:
     catalog_version: str
     time_budget: float = 1800.0
     eps: float = EPS
+    threads: int = 1
 
     @property
     def id(self) -> str:
-        """Content hash of everything that determines the cell's scores (not the time budget)."""
+        """Content hash of everything that determines the cell's scores (not the time budget).
+
+        The thread count is part of it when it is not 1: more threads sum in another order, which moves
+        ill-conditioned fits (an ESN's ridge regression at 1e-14 scores 11.06 Lyapunov times on Lorenz
+        with two threads and 11.26 with one)."""
         key = {
             "system": self.system,
             "system_hash": self.system_hash,
@@ -74,7 +79,7 @@ class Cell:
             "task": self.task.as_dict(),
             "eps": self.eps,
             "protocol": PROTOCOL,
-        }
+        } | ({"threads": self.threads} if self.threads != 1 else {})
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def to_dict(self) -> dict:
@@ -88,76 +93,6 @@ class Cell:
 
 
 # -- inside the cell's process -----------------------------------------------------------------
-
-
-def _median_censored(values: np.ndarray, censored: np.ndarray) -> bool:
-    """Whether the median of ``values`` is only a lower bound (a middle value is censored)."""
-    order = np.argsort(values, kind="stable")
-    k = len(values)
-    middle = order[[(k - 1) // 2, k // 2]]
-    return bool(censored[middle].any())
-
-
-def _first_step_failure(forecasts: np.ndarray) -> str | None:
-    """A reason if some window's forecast is non-finite from its first step (a broken model, not a
-    divergence), else None."""
-    bad = ~np.all(np.isfinite(forecasts[:, 0]), axis=-1)
-    if bad.any():
-        return f"forecast is NaN or infinite from its first step (window {int(np.argmax(bad))})"
-    return None
-
-
-def score(task: Task, forecasts: np.ndarray, *, eps: float = EPS, long_run: np.ndarray | None = None) -> dict:
-    """All scores of forecasts ``(K, horizon, n)`` of a task's test windows (normalised units).
-
-    Only the task's scored columns count. A window whose forecast becomes non-finite is scored up to
-    there (a non-finite value is an infinite error) and counted in ``diverged``. A window's valid
-    prediction time is censored — a lower bound — when it reaches the horizon or the truth's certified
-    time (:meth:`Task.certified_steps`); it is then recorded at that bound. ``long_run`` is the model's
-    long free run ``(n_long, n)`` for the long-term statistics against ``task.long_truth``.
-    """
-    n = task.n_scored
-    truth, fc = task.targets[..., :n], forecasts[..., :n]
-    kw = {"dt": task.dt, "lyapunov_time": task.lyapunov_time}
-    with np.errstate(invalid="ignore", over="ignore"):
-        nrmse = np.stack([metrics.nrmse(t, f) for t, f in zip(truth, fc)])
-    valid = np.array([metrics.first_exceedance(e, eps) for e in nrmse])
-    certified = task.certified_steps(eps)
-    censored = valid >= certified
-    steps = np.minimum(valid, certified)
-    vpt = steps * task.dt / task.lyapunov_time
-    raw_truth, raw_fc = truth * task.std[:n] + task.mean[:n], fc * task.std[:n] + task.mean[:n]
-    with np.errstate(invalid="ignore", over="ignore"):
-        smape = np.stack([metrics.smape(t, f) for t, f in zip(raw_truth, raw_fc)])
-        nmae = np.stack([metrics.nmae(t, f) for t, f in zip(truth, fc)])
-    vpt_smape = [metrics.valid_prediction_time_smape(t, f, **kw) for t, f in zip(raw_truth, raw_fc)]
-    out = {
-        "vpt_lyap": float(np.median(vpt)),
-        "vpt_windows": vpt,
-        "censored_windows": censored,
-        "censored_fraction": float(censored.mean()),
-        "vpt_censored": _median_censored(vpt, censored),
-        "vpt_periods": float(np.median(steps) * task.dt / task.period),
-        "certified_lyap": float(np.median(certified) * task.dt / task.lyapunov_time),
-        "diverged": int(np.sum(~np.all(np.isfinite(forecasts), axis=(1, 2)))),
-        "vpt_smape_lyap": float(np.median(vpt_smape)),
-    }
-    with np.errstate(invalid="ignore", over="ignore"):
-        for name, curves in (("nrmse", nrmse), ("smape", smape), ("nmae", nmae)):
-            at = metrics.at_horizons(curves.mean(0), **kw)
-            out.update({f"{name}_at_{h:g}": float(v) for h, v in zip(metrics.HORIZONS_LYAP, at)})
-        grid = np.arange(CURVE_STEP_LYAP, task.horizon / task.steps_per_lyapunov + 1e-9, CURVE_STEP_LYAP)
-        out["curve_lyap"] = grid
-        out["nrmse_curve"] = metrics.at_horizons(np.median(nrmse, axis=0), horizons_lyap=grid, **kw)
-        out["mase"] = float(np.mean([metrics.mase(t, f, task.train[:, :n]) for t, f in zip(truth, fc)]))
-    if long_run is not None:
-        gen = np.asarray(long_run, float)[:, :n]
-        out["d_stsp"] = metrics.state_space_divergence(task.long_truth, gen)
-        out["d_h"] = metrics.power_spectrum_distance(task.long_truth, gen)
-        out["long_run_steps"] = len(gen)
-    out["d_stsp_floor"] = float(task.noise_floor.get("d_stsp", math.nan))
-    out["d_h_floor"] = float(task.noise_floor.get("d_h", math.nan))
-    return out
 
 
 def dependency_versions() -> dict:
@@ -235,7 +170,7 @@ def _base_record(cell: Cell, task: Task | None = None) -> dict:
         "system_hash": cell.system_hash,
         "python": platform.python_version(),
         "host": platform.node(),
-        "threads": 0,
+        "threads": cell.threads,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if task is not None:
@@ -260,13 +195,13 @@ def failure_record(cell: Cell, reason: str, **fields) -> dict:
     return {**_base_record(cell), "reason": reason, **fields}
 
 
-def run_cell(cell: Cell, task: Task, *, threads: int = 1, fitted=None, fit_seconds: float = math.nan) -> dict:
+def run_cell(cell: Cell, task: Task, *, fitted=None, fit_seconds: float = math.nan) -> dict:
     """Fit, forecast and score one cell in this process; any exception becomes a failed record.
 
     ``fitted``: the cell's model, already fitted on ``task`` (by :func:`run_group`), with the seconds
     its fit took (its share of a group's)."""
     rec = _base_record(cell, task)
-    rec["threads"] = threads
+    threads = cell.threads
     phase = "building the model"
     try:
         if fitted is None:
@@ -292,7 +227,7 @@ def run_cell(cell: Cell, task: Task, *, threads: int = 1, fitted=None, fit_secon
             raise ChaosbenchError(f"forecast has shape {forecasts.shape}, expected {task.targets.shape}")
         rec["sample_truth"] = _npy_bytes(task.targets[0, :, : task.n_scored])
         rec["sample_forecast"] = _npy_bytes(forecasts[0, :, : task.n_scored])
-        bad = _first_step_failure(forecasts)
+        bad = first_step_failure(forecasts)
         if bad:
             rec["reason"] = bad
             return rec
@@ -318,12 +253,12 @@ def can_share_fit(cell: Cell) -> bool:
     PLRNN: :mod:`chaosbench.models.batched`), which :func:`run_group` then does."""
     if cell.model not in ("alrnn", "plrnn"):
         return False
-    from .models.batched import why_not_together
+    from ..models.batched import why_not_together
 
     return why_not_together([make_model(cell.model, **cell.hyperparameters)]) is None
 
 
-def run_group(cells: list[Cell], tasks: list[Task], *, threads: int = 1) -> list[dict]:
+def run_group(cells: list[Cell], tasks: list[Task]) -> list[dict]:
     """Cells of one AL-RNN/PLRNN configuration (seeds aside) on tasks of one shape: their models are
     fitted together in one stacked loop (:func:`chaosbench.models.batched.fit_together`), then each
     is forecast and scored as :func:`run_cell` does; its ``fit_seconds`` is its share of the loop.
@@ -331,9 +266,9 @@ def run_group(cells: list[Cell], tasks: list[Task], *, threads: int = 1) -> list
     try:
         import torch  # noqa: F401 - pinned before the first tensor
 
-        from .models.batched import fit_together
+        from ..models.batched import fit_together
 
-        _pin_torch(threads)
+        _pin_torch(cells[0].threads)
         models = [make_model(c.model, **c.hyperparameters) for c in cells]
         t0 = time.perf_counter()
         fit_together(
@@ -341,8 +276,8 @@ def run_group(cells: list[Cell], tasks: list[Task], *, threads: int = 1) -> list
         )
         share = (time.perf_counter() - t0) / len(cells)
     except ChaosbenchError:
-        return [run_cell(c, t, threads=threads) for c, t in zip(cells, tasks)]
-    return [run_cell(c, t, threads=threads, fitted=m, fit_seconds=share) for c, t, m in zip(cells, tasks, models)]
+        return [run_cell(c, t) for c, t in zip(cells, tasks)]
+    return [run_cell(c, t, fitted=m, fit_seconds=share) for c, t, m in zip(cells, tasks, models)]
 
 
 def _pin_torch(threads: int) -> None:
@@ -365,16 +300,16 @@ def _watch_parent() -> None:
 
 
 def _child_main(argv: list[str]) -> int:
-    cell_path, task_path, out_path, threads = argv
+    cell_path, task_path, out_path = argv
     _watch_parent()
     blob = json.loads(Path(cell_path).read_text())
     rec: dict | list[dict]
     if isinstance(blob, list):  # a group: cells and their task files
         cells = [Cell.from_dict(d) for d in blob]
         tasks = [Task.load(p) for p in json.loads(Path(task_path).read_text())]
-        rec = run_group(cells, tasks, threads=int(threads))
+        rec = run_group(cells, tasks)
     else:
-        rec = run_cell(Cell.from_dict(blob), Task.load(task_path), threads=int(threads))
+        rec = run_cell(Cell.from_dict(blob), Task.load(task_path))
     tmp = out_path + ".tmp"
     with open(tmp, "wb") as fh:
         pickle.dump(rec, fh)
@@ -388,10 +323,8 @@ _RUNNING: set[subprocess.Popen] = set()
 _RUNNING_LOCK = threading.Lock()
 
 
-def execute(
-    cell: Cell | dict, task_path: str | None = None, *, task_bytes: bytes | None = None, threads: int = 1
-) -> dict:
-    """Run one cell in a fresh process with ``threads`` threads and the cell's time budget.
+def execute(cell: Cell | dict, task_path: str | None = None, *, task_bytes: bytes | None = None) -> dict:
+    """Run one cell in a fresh process with the cell's threads and time budget.
 
     Returns the cell's record; a process that dies, or that overruns its budget and is killed,
     yields a failed record naming the reason. ``task_bytes`` (an ``.npz``) is for executors whose
@@ -407,23 +340,23 @@ def execute(
         if task_path is None:  # the TypeError os.path.abspath(None) would raise, with its cause named
             raise TypeError("execute: give task_path or task_bytes")
         (tmp / "cell.json").write_text(json.dumps(cell.to_dict(), default=str))
-        got = _spawn(tmp, os.path.abspath(task_path), threads, cell.time_budget)
+        got = _spawn(tmp, os.path.abspath(task_path), cell.threads, cell.time_budget)
         return got if isinstance(got, dict) else failure_record(cell, got)
 
 
-def execute_group(cells: list[Cell], task_paths: list[str], *, threads: int = 1) -> list[dict]:
+def execute_group(cells: list[Cell], task_paths: list[str]) -> list[dict]:
     """Run cells that fit together (:func:`run_group`) in one fresh process; its time budget is the
     sum of theirs. Returns their records (all failed, with the reason, if the process dies)."""
     with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "cell.json").write_text(json.dumps([c.to_dict() for c in cells], default=str))
         (tmp / "tasks.json").write_text(json.dumps([os.path.abspath(p) for p in task_paths]))
-        got = _spawn(tmp, str(tmp / "tasks.json"), threads, sum(c.time_budget for c in cells))
+        got = _spawn(tmp, str(tmp / "tasks.json"), cells[0].threads, sum(c.time_budget for c in cells))
         return got if isinstance(got, list) else [failure_record(c, f"{got} (a group of {len(cells)})") for c in cells]
 
 
 def _spawn(tmp: Path, task_arg: str, threads: int, budget: float):
-    """Run ``python -m chaosbench.cell`` on ``tmp/cell.json``: what it wrote, or why it wrote nothing."""
+    """Run ``python -m chaosbench.bench.cell`` on ``tmp/cell.json``: what it wrote, or why it wrote nothing."""
     out = tmp / "record.pkl"
     env = {
         **os.environ,
@@ -432,12 +365,12 @@ def _spawn(tmp: Path, task_arg: str, threads: int, budget: float):
         # the cell imports this very chaosbench first (a chaosbench/ folder in the working directory
         # must not shadow it), then the modules its parent sees (models given as "module:Class")
         "PYTHONPATH": os.pathsep.join(
-            [str(Path(__file__).resolve().parent.parent), os.getcwd()] + [p for p in sys.path if p and os.path.isdir(p)]
+            [str(Path(__file__).resolve().parents[2]), os.getcwd()] + [p for p in sys.path if p and os.path.isdir(p)]
         ),
     }
     with open(tmp / "stderr.txt", "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chaosbench.cell", str(tmp / "cell.json"), task_arg, str(out), str(threads)],
+            [sys.executable, "-m", "chaosbench.bench.cell", str(tmp / "cell.json"), task_arg, str(out)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,

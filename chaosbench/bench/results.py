@@ -23,7 +23,7 @@ def cells_dir(root) -> Path:
 
 def prepare(root) -> Path:
     """Create the results directory (or check it is writable) and clear leftovers of a killed run."""
-    from .errors import ChaosbenchError
+    from ..errors import ChaosbenchError
 
     d = cells_dir(root)
     try:
@@ -54,7 +54,7 @@ def write_record(root, record: dict) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .files import atomic_path
+    from ..files import atomic_path
 
     d = cells_dir(root)
     path = d / f"{record['cell_id']}.parquet"
@@ -81,7 +81,7 @@ def read(root, columns: list[str] | None = None):
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from .errors import ChaosbenchError
+    from ..errors import ChaosbenchError
 
     d = cells_dir(root)
     files = sorted(d.glob("*.parquet")) if d.is_dir() else []

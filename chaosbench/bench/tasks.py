@@ -2,7 +2,7 @@
 
 A :class:`Task` is one system at one resolution for one seed, built from ``n_windows + 3``
 trajectories whose starting points are independent (perturbed and decorrelated for 20 Lyapunov
-times, :mod:`chaosbench.trajectories`; checked by :mod:`chaosbench.leakage`):
+times, :mod:`chaosbench.trajectories`; checked by :mod:`chaosbench.bench.leakage`):
 
 - a **training trajectory** of ``n_train`` points and, continuing it, a **validation part** of
   ``n_validation`` points (early stopping or hyperparameter search; never scored);
@@ -50,12 +50,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import metrics
-from .catalog import Catalog, System, load_catalog
-from .errors import ChaosbenchError, IntegrationError
-from .expressions import evaluate_numpy, parse
-from .trajectories import make_options, plan, record
-from .integrate import DEFAULT_RTOL
+from .. import metrics
+from ..catalog import Catalog, System, load_catalog
+from ..errors import ChaosbenchError, IntegrationError
+from ..expressions import evaluate_numpy, parse
+from ..integrate import DEFAULT_RTOL
+from ..trajectories import make_options, plan, record
 
 #: bumped whenever how a task is built changes without its spec changing (it is part of every task
 #: and cell id, so stale caches and results are never mixed with new ones)
@@ -217,7 +217,7 @@ class Task:
 
     def save(self, path) -> None:
         """Write the task to an ``.npz`` file (atomic: a temporary file renamed into place)."""
-        from .files import atomic_path
+        from ..files import atomic_path
 
         meta = {
             "system": self.system,

@@ -7,7 +7,7 @@ Re-running the same command skips the cells already in the table (failed ones to
 Executors
 ---------
 - local (default): ``workers`` threads, each waiting on one cell process at a time, each process
-  with ``threads`` threads (default: the cores shared out between the workers);
+  with its cell's ``threads`` (default 1: a cell's numbers do not depend on the cores a machine has);
 - Dask distributed: ``dask_workers=N`` starts a LocalCluster of N single-threaded workers;
   ``scheduler="tcp://HOST:PORT"`` uses a running cluster (e.g. one started by dask-jobqueue on
   Slurm, see the README). Tasks travel to the workers as bytes, so they need no shared disk.
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..catalog import Catalog, load_catalog
+from ..distributed import dask_client, default_workers
+from ..errors import ChaosbenchError
+from ..files import atomic_path
+from ..models import make_model
 from . import results
-from .catalog import Catalog, load_catalog
 from .cell import Cell, execute, execute_group, failure_record, kill_running, remove_stale_folders
-from .distributed import dask_client, default_workers
-from .errors import ChaosbenchError
-from .files import atomic_path
-from .models import make_model
 from .tasks import TaskSpec, check_spec, make_task, require_lyapunov, task_id
 
 
@@ -48,11 +48,15 @@ def plan(
     overrides: dict | None = None,
     time_budget: float = 1800.0,
     eps: float = 0.3,
+    threads: int = 1,
     catalog: Catalog | str | None = None,
 ) -> list[Cell]:
     """Every cell of ``systems x models x seeds``, with each model's defaults updated by ``overrides``
     (``{model: {name: value}}``); a cell's seed seeds both its task's data and its model. Unknown systems,
-    models, hyperparameters or missing Lyapunov exponents are refused here, before anything runs."""
+    models, hyperparameters or missing Lyapunov exponents are refused here, before anything runs.
+    ``threads`` per cell is part of a cell's identity when it is not 1 (other sums, other numbers)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ChaosbenchError(f"threads must be a positive integer, got {threads!r}")
     catalog = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     task = task or TaskSpec()
     overrides = overrides or {}
@@ -80,6 +84,7 @@ def plan(
             catalog_version=catalog.version,
             time_budget=float(time_budget),
             eps=float(eps),
+            threads=threads,
         )
         for s in systems
         for seed in seeds
@@ -100,7 +105,7 @@ class RunSummary:
 
 
 def task_cache_dir() -> Path:
-    from .store import data_root
+    from ..store import data_root
 
     d = data_root() / "tasks"
     d.mkdir(parents=True, exist_ok=True)
@@ -181,7 +186,6 @@ def run(
     out,
     *,
     workers: int | None = None,
-    threads: int | None = None,
     scheduler: str | None = None,
     dask_workers: int | None = None,
     retry_failed: bool = False,
@@ -210,7 +214,6 @@ def run(
     task_files = build_tasks(todo, catalog, progress=progress, retry_failed=retry_failed)
     use_dask = bool(scheduler or dask_workers)
     workers = workers or (dask_workers if dask_workers else default_workers())
-    threads = threads or (1 if use_dask else max(1, default_workers() // workers))
     bar = Progress(len(todo), enabled=progress)
 
     def record(rec: dict) -> None:
@@ -232,10 +235,10 @@ def run(
     try:
         if use_dask:
             with dask_client(scheduler, dask_workers) as client:
-                _run_dask(client, runnable, threads, record)
+                _run_dask(client, runnable, record)
         else:
             groups, runnable = fit_groups(runnable, workers)
-            _run_local(runnable, workers, threads, record, groups)
+            _run_local(runnable, workers, record, groups)
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - t0
@@ -248,7 +251,7 @@ MAX_GROUP = 64
 
 def fit_groups(runnable: list, workers: int, *, max_group: int = MAX_GROUP) -> tuple[list, list]:
     """Split ``(cell, task file)`` pairs into groups whose models train together in one process
-    (:func:`chaosbench.cell.can_share_fit`: one model configuration, seeds aside, on tasks of one
+    (:func:`chaosbench.bench.cell.can_share_fit`: one model configuration, seeds aside, on tasks of one
     shape) and the rest. A group is cut into at most ``max_group`` cells, and into as many pieces as
     there are ``workers`` while each keeps 8 cells or more. Returns (groups, rest)."""
     from .cell import can_share_fit
@@ -262,7 +265,7 @@ def fit_groups(runnable: list, workers: int, *, max_group: int = MAX_GROUP) -> t
         with np.load(path) as z:
             shape = (z["train"].shape, z["validation"].shape)
         hp = json.dumps({k: v for k, v in c.hyperparameters.items() if k != "seed"}, sort_keys=True, default=str)
-        keyed.setdefault((c.model, hp, c.task, c.eps, shape), []).append((c, path))
+        keyed.setdefault((c.model, hp, c.task, c.eps, c.threads, shape), []).append((c, path))
     groups = []
     for members in keyed.values():
         if len(members) == 1:
@@ -274,12 +277,12 @@ def fit_groups(runnable: list, workers: int, *, max_group: int = MAX_GROUP) -> t
     return groups, rest
 
 
-def _run_local(runnable, workers: int, threads: int, record, groups=()) -> None:
+def _run_local(runnable, workers: int, record, groups=()) -> None:
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chaosbench-cell")
     futures: list[Future] = [
-        pool.submit(execute_group, [c for c, _ in g], [p for _, p in g], threads=threads) for g in groups
+        pool.submit(execute_group, [c for c, _ in g], [p for _, p in g]) for g in groups
     ]
-    futures += [pool.submit(execute, c, path, threads=threads) for c, path in runnable]
+    futures += [pool.submit(execute, c, path) for c, path in runnable]
     try:
         for fut in as_completed(futures):
             got = fut.result()
@@ -294,7 +297,7 @@ def _run_local(runnable, workers: int, threads: int, record, groups=()) -> None:
     pool.shutdown(wait=True)
 
 
-def _run_dask(client, runnable, threads: int, record) -> None:
+def _run_dask(client, runnable, record) -> None:
     from dask.distributed import as_completed as dask_completed
 
     futures = [
@@ -302,7 +305,6 @@ def _run_dask(client, runnable, threads: int, record) -> None:
             execute,
             c.to_dict(),
             task_bytes=Path(path).read_bytes(),
-            threads=threads,
             key=f"chaosbench-cell-{c.id}",
             pure=False,
         )

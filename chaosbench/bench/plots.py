@@ -1,4 +1,4 @@
-"""The figures of a results directory, drawn for :func:`chaosbench.report.write_report`.
+"""The figures of a results directory, drawn for :func:`chaosbench.bench.report.write_report`.
 
 Each figure stands alone: a title, axis labels with units, a legend and a caption line saying what
 a point, bar or line is. The functions take tables that ``report`` has already aggregated (the
@@ -15,7 +15,7 @@ import textwrap
 
 import numpy as np
 
-from .metrics import HORIZONS_LYAP
+from ..metrics import HORIZONS_LYAP
 
 MARKERS = "osD^vP*Xh<>p"
 #: the forecast panels cut the time axis at this multiple of the longest window-0 VPT (at least 2 LT)
@@ -88,7 +88,7 @@ def plot_ranks(board, path) -> None:
 
 
 def plot_win_rates(matrix, path) -> None:
-    """Heat map of the pairwise win rates from :func:`chaosbench.report.win_rates`."""
+    """Heat map of the pairwise win rates from :func:`chaosbench.bench.report.win_rates`."""
     plt = _plt()
     names = list(matrix.index)
     n = len(names)
@@ -236,7 +236,7 @@ def _flag_bool(v) -> bool:
 
 
 def plot_error_vs_horizon(curves, eps, order, path) -> None:
-    """NRMSE (log scale) and sMAPE against lead time: ``curves`` from :func:`chaosbench.report.error_curves`."""
+    """NRMSE (log scale) and sMAPE against lead time: ``curves`` from :func:`chaosbench.bench.report.error_curves`."""
     plt = _plt()
     values = curves.to_numpy(float)
     if not (np.isfinite(values) & (values > 0)).any():

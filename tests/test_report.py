@@ -9,7 +9,8 @@ import pytest
 
 from chaosbench.bench import results
 from chaosbench.metrics import HORIZONS_LYAP
-from chaosbench.bench.report import _censored_median, leaderboard, write_report
+from chaosbench.bench.report import leaderboard, write_report
+from chaosbench.bench.scoring import censored_median
 
 FIGURES = (
     "ranks.png",
@@ -261,10 +262,10 @@ def test_missing_optional_columns_show_a_dash(tmp_path):
 
 
 def test_a_median_of_lower_bounds_is_a_lower_bound_only_when_they_can_move_it():
-    assert _censored_median([1, 2, 3], [False, False, True]) == (2.0, False)  # raising 3 leaves the median
-    assert _censored_median([1, 2, 3], [False, True, False]) == (2.0, True)
-    assert _censored_median([1, 3], [False, True]) == (2.0, True)  # the mean of the two middles can rise
-    assert _censored_median([0, 0, 5], [True, False, False]) == (0.0, True)
+    assert censored_median([1, 2, 3], [False, False, True]) == (2.0, False)  # raising 3 leaves the median
+    assert censored_median([1, 2, 3], [False, True, False]) == (2.0, True)
+    assert censored_median([1, 3], [False, True]) == (2.0, True)  # the mean of the two middles can rise
+    assert censored_median([0, 0, 5], [True, False, False]) == (0.0, True)
 
 
 def test_the_report_names_cells_whose_fit_hit_a_wall_time_safety_limit():
@@ -357,3 +358,28 @@ def test_families_take_each_familys_best_member_from_the_leaderboard():
     fams = families(board, None)
     assert list(fams["family"]) == ["reservoir computing", "gated RNNs", "other"]
     assert list(fams["best"]) == ["ngrc", "lstm", "mine:Model"] and fams["members"].iloc[0] == "ngrc, esn"
+
+
+def test_a_cell_median_is_a_lower_bound_when_a_censored_window_lies_below_it(tmp_path):
+    """Cells written before the rule flagged only a censored middle window; the report derives the flag
+    from the windows again, so a censored low window makes the cell's (and the system's) median a bound."""
+    from chaosbench.bench.report import prepare
+    from chaosbench.bench import results as results_table
+
+    low, high = record("A", "esn", 0, 10, censored=(0,)), record("A", "var", 0, 1, censored=(3,))
+    low["vpt_censored"] = high["vpt_censored"] = False  # as the older rule wrote them
+    root = write(tmp_path, [low, high])
+    f = prepare(results_table.read(root)).set_index("model")
+    assert f.at["esn", "vpt_censored"] and not f.at["var", "vpt_censored"]  # window 3 lies above the middle
+    write_report(root)
+    row = next(line for line in (tmp_path / "leaderboard.md").read_text().splitlines() if line.startswith("| A |"))
+    assert "≥ 10.00" in row and "≥ 1.00" not in row
+
+
+def test_reading_columns_that_a_failed_cell_lacks(tmp_path):
+    from chaosbench.bench import results as results_table
+
+    root = write(tmp_path, [record("A", "esn", 0, 10), record("A", "var", 0, None)])
+    frame = results_table.read(root, columns=["model", "vpt_windows"]).set_index("model")
+    assert list(frame.columns) == ["vpt_windows"] and len(frame.at["esn", "vpt_windows"]) == N_WINDOWS
+    assert frame.at["var", "vpt_windows"] is None or np.isnan(frame.at["var", "vpt_windows"])

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import ChaosbenchError
 from ..metrics import HORIZONS_LYAP, bootstrap_median_ci
 from . import plots, results
+from .scoring import censored_median
 
 #: the columns without which a table is not a results table; every other column is optional
 REQUIRED = ("system", "model", "seed", "status")
@@ -158,20 +159,15 @@ def prepare(frame):
     f["reason"] = f["reason"].fillna("").astype(str)
     f["ok"] = f["status"] == "ok"
     f["variant"] = variant_names(f)
+    # a cell's median is a lower bound when any censored window lies at or below its upper middle;
+    # cells written before that rule flagged only a censored middle window, so it is derived again
+    f["vpt_censored"] = [
+        censored_median(v, c)[1] if v is not None and c is not None and len(v) == len(c) else _flag(flag)
+        for v, c, flag in zip(map(_seq, f["vpt_windows"]), map(_seq, f["censored_windows"]), f["vpt_censored"])
+    ]
     f["vpt"] = _failed_as_zero(f, "vpt_lyap")
     f["rank"] = f.groupby(["system", "seed"])["vpt"].rank(ascending=False, method="average")
     return f
-
-
-def _censored_median(values, censored) -> tuple[float, bool]:
-    """Median of values some of which are lower bounds, and whether it is itself only a lower bound:
-    it is when a censored value lies at or below the upper middle, since raising it could raise the median."""
-    v, c = np.asarray(values, float), np.asarray(censored, bool)
-    if not len(v):
-        return float("nan"), False
-    order = np.argsort(v, kind="stable")
-    upper_middle = v[order[len(v) // 2]]
-    return float(np.median(v)), bool(np.any(c & (v <= upper_middle)))
 
 
 def system_scores(f):
@@ -183,7 +179,7 @@ def system_scores(f):
     rows = []
     for (system, variant), g in f.groupby(["system", "variant"], sort=False):
         ok = g[g["ok"]]
-        vpt, lower_bound = _censored_median(g["vpt"], g["ok"] & g["vpt_censored"].map(_flag))
+        vpt, lower_bound = censored_median(g["vpt"], g["ok"] & g["vpt_censored"].map(_flag))
         windows = [w for w in map(_seq, ok["vpt_windows"]) if w is not None]
         spread = np.concatenate(windows) if windows else np.asarray(g["vpt"], float)
         q1, q3 = np.nanpercentile(spread, [25, 75]) if np.isfinite(spread).any() else (np.nan, np.nan)

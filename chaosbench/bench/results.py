@@ -77,7 +77,8 @@ def finished(root, *, include_failed: bool = True) -> set[str]:
 
 
 def read(root, columns: list[str] | None = None):
-    """The whole table as a pandas DataFrame, one row per cell (empty if there is none)."""
+    """The whole table as a pandas DataFrame, one row per cell (empty if there is none); ``columns``
+    that a cell lacks (e.g. a failed cell's scores) are missing values in its row."""
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -89,5 +90,6 @@ def read(root, columns: list[str] | None = None):
         raise ChaosbenchError(f"results directory '{root}' does not exist; run 'chaosbench bench --out {root}' first")
     rows = []
     for f in files:
-        rows.extend(pq.read_table(f, columns=columns).to_pylist())
-    return pd.DataFrame(rows)
+        present = columns if columns is None else [c for c in columns if c in pq.read_schema(f).names]
+        rows.extend(pq.read_table(f, columns=present).to_pylist())
+    return pd.DataFrame(rows, columns=columns)

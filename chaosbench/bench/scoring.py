@@ -18,12 +18,15 @@ from .tasks import EPS, Task
 CURVE_STEP_LYAP = 0.25
 
 
-def _median_censored(values: np.ndarray, censored: np.ndarray) -> bool:
-    """Whether the median of ``values`` is only a lower bound (a middle value is censored)."""
-    order = np.argsort(values, kind="stable")
-    k = len(values)
-    middle = order[[(k - 1) // 2, k // 2]]
-    return bool(censored[middle].any())
+def censored_median(values, censored) -> tuple[float, bool]:
+    """Median of values some of which are lower bounds, and whether it is itself only a lower bound:
+    it is when a censored value lies at or below the upper middle, since raising it could raise the
+    median (a censored value above the middle cannot move it)."""
+    v, c = np.asarray(values, float), np.asarray(censored, bool)
+    if not len(v):
+        return float("nan"), False
+    upper_middle = v[np.argsort(v, kind="stable")[len(v) // 2]]
+    return float(np.median(v)), bool(np.any(c & (v <= upper_middle)))
 
 
 def first_step_failure(forecasts: np.ndarray) -> str | None:
@@ -64,7 +67,7 @@ def score(task: Task, forecasts: np.ndarray, *, eps: float = EPS, long_run: np.n
         "vpt_windows": vpt,
         "censored_windows": censored,
         "censored_fraction": float(censored.mean()),
-        "vpt_censored": _median_censored(vpt, censored),
+        "vpt_censored": censored_median(vpt, censored)[1],
         "vpt_periods": float(np.median(steps) * task.dt / task.period),
         "certified_lyap": float(np.median(certified) * task.dt / task.lyapunov_time),
         "diverged": int(np.sum(~np.all(np.isfinite(forecasts), axis=(1, 2)))),

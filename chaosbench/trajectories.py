@@ -8,7 +8,9 @@ a pool of states. Each trajectory starts from its own state:
    in every variable (or, with ``relative_perturbation``, of 1e-3 times each variable's own value, which
    keeps its sign: for attractors that come close to a boundary such as a zero population),
 3. run through a **decorrelation transient** of ``decorrelation_lyap`` (20) Lyapunov times (and at
-   least ``transient_periods`` periods) before its first recorded step.
+   least ``transient_periods`` periods) before its first recorded step. A start whose transient fails
+   (the kick carried it out of the attractor's basin) is kicked again from its pool state with a
+   generator of its own, at most :data:`REDRAWS` times; the starts that succeed are never redrawn.
 
 A perturbation of 1e-3 grows to the attractor's size in about ln(1e3) ≈ 7 Lyapunov times, so
 after 20 two trajectories share nothing of the pool orbit they came from, even when they were drawn
@@ -199,43 +201,83 @@ def initial_states(cs: CompiledSystem, opts: Options, ref: Reference) -> tuple[n
     m = opts.n_trajectories
     if opts.initial == "catalog":
         return np.tile(np.asarray(cs.system.initial_conditions, float), (m, 1)), np.zeros(m)
+    idx, rng = _draw(opts, ref)
+    return _kicked(cs, opts, ref, ref.pool[idx], rng), ref.times[idx].copy()
+
+
+def _draw(opts: Options, ref: Reference):
+    """The pool indices the starts are drawn from, and the generator that then draws their kicks."""
     rng = np.random.default_rng([opts.seed, 0x5EED])
-    idx = rng.choice(len(ref.pool), size=m, replace=len(ref.pool) < m)
+    m = opts.n_trajectories
+    return rng.choice(len(ref.pool), size=m, replace=len(ref.pool) < m), rng
+
+
+def _pool_points(opts: Options, ref: Reference) -> np.ndarray:
+    return ref.pool[_draw(opts, ref)[0]]
+
+
+def _kicked(cs: CompiledSystem, opts: Options, ref: Reference, points: np.ndarray, rng) -> np.ndarray:
+    """``points`` displaced by ``opts.perturbation`` of the attractor's std (or of their own size)."""
     scale = ref.pool.std(0)
-    size = np.abs(ref.pool[idx]) if opts.relative_perturbation else np.where(scale > 0, scale, 1.0)
-    kick = opts.perturbation * size * rng.standard_normal((m, ref.pool.shape[1]))
-    starts = ref.pool[idx] + kick
+    size = np.abs(points) if opts.relative_perturbation else np.where(scale > 0, scale, 1.0)
+    starts = points + opts.perturbation * size * rng.standard_normal(points.shape)
     if cs.system.is_map:  # a map may be defined on an interval only (the Chebyshev map's [-1, 1])
         starts = np.clip(starts, ref.pool.min(0), ref.pool.max(0))
-    return starts, ref.times[idx].copy()
+    return starts
+
+
+#: a perturbed start whose decorrelation transient fails (the kick carried it out of the attractor's basin
+#: or into an excursion the integrator cannot follow) is kicked again, from the pool state it was kicked
+#: from, with a generator of its own, at most this many times; the starts that succeed are never redrawn
+REDRAWS = 5
 
 
 def decorrelate(
-    cs: CompiledSystem, y0: np.ndarray, t0: np.ndarray, duration: float, opts: Options
+    cs: CompiledSystem,
+    y0: np.ndarray,
+    t0: np.ndarray,
+    duration: float,
+    opts: Options,
+    *,
+    ref: Reference | None = None,
+    points: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Run every state for at least ``duration``; return the states and the common time they reach.
 
     Autonomous flows run from time 0 in one batch; nonautonomous ones each from its own time to the
     same end time. A delay system's run starts from a constant history, so its recorded run later
-    discards a few delays again (:func:`plan`).
+    discards a few delays again (:func:`plan`). Given the pool ``points`` the starts were kicked from
+    (and the reference run ``ref``), a start that fails is kicked again (:data:`REDRAWS`).
     """
     system = cs.system
     if duration <= 0:
         return y0, 0.0
-    if not system.is_nonautonomous:
-        sol = integrate(cs, y0, dt=duration, n_steps=2, rtol=opts.rtol, atol=opts.atol)
-        fails = sol.failures()
-        if fails:
-            raise _fail(system, f"trajectory {fails[0][0]}: {fails[0][1]} during its decorrelation transient")
-        return sol.states[:, -1].copy(), 0.0
-    end = float(t0.max()) + duration
+    y0 = np.array(y0, float)
+    end = float(t0.max()) + duration if system.is_nonautonomous else 0.0
     out = np.empty_like(y0)
-    for i, (y, t) in enumerate(zip(y0, t0)):
-        sol = integrate(cs, y, dt=end - t, n_steps=2, t0=float(t), rtol=opts.rtol, atol=opts.atol)
-        if not sol.ok:
-            raise _fail(system, f"trajectory {i}: {sol.failures()[0][1]} during its decorrelation transient")
-        out[i] = sol.states[0, -1]
-    return out, end
+    todo = np.arange(len(y0))
+    for attempt in range(REDRAWS + 1):
+        failed = []
+        if not system.is_nonautonomous:
+            sol = integrate(cs, y0[todo], dt=duration, n_steps=2, rtol=opts.rtol, atol=opts.atol)
+            out[todo] = sol.states[:, -1]
+            failed = [(int(todo[j]), why) for j, why in sol.failures()]
+        else:
+            for i in todo:
+                sol = integrate(cs, y0[i], dt=end - t0[i], n_steps=2, t0=float(t0[i]), rtol=opts.rtol, atol=opts.atol)
+                out[i] = sol.states[0, -1]
+                failed += [(int(i), why) for _, why in sol.failures()]
+        if not failed:
+            return out, end
+        if points is None or ref is None or attempt == REDRAWS:
+            first, why = failed[0]
+            tries = f" (and {attempt} redrawn kicks)" if attempt else ""
+            raise _fail(system, f"trajectory {first}: {why} during its decorrelation transient{tries}")
+        todo = np.array([i for i, _ in failed])
+        for i in todo:
+            rng = np.random.default_rng([opts.seed, 0x5EED, int(i), attempt + 1])
+            y0[i] = _kicked(cs, opts, ref, points[i : i + 1], rng)[0]
+    raise AssertionError("unreachable")
 
 
 def noise_limit(noise: float) -> str:
@@ -316,7 +358,8 @@ def plan(system: System, opts: Options, *, parameters: dict | None = None) -> Pl
     dt = opts.resolution.step(system)
     y0, t_pool = initial_states(cs, opts, ref)
     t_decor = decorrelation_time(system, opts)
-    y0, t_start = decorrelate(cs, y0, t_pool, t_decor, opts)
+    points = _pool_points(opts, ref) if opts.initial == "attractor" else None
+    y0, t_start = decorrelate(cs, y0, t_pool, t_decor, opts, ref=ref, points=points)
     if system.is_map and opts.noise > 0:
         raise ChaosbenchError(f"system '{system.name}' is a map: noise is not supported for maps")
     sigma = opts.noise * ref.std / math.sqrt(system.period) if opts.noise > 0 else None

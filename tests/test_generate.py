@@ -60,3 +60,28 @@ def test_divergence_names_the_system(user_catalog):
     cat = load_catalog(user_catalog(Blow=entry(equations={"x": "x**2", "v": "-v"}, initial_conditions=[1.0, 1.0])))
     with pytest.raises(IntegrationError, match="system 'Blow'"):
         trajectory(cat["Blow"], length=100)
+
+
+def test_a_start_kicked_out_of_the_basin_is_kicked_again_and_the_others_are_untouched(user_catalog):
+    """SprottJerk's seed-2 task failed for one start whose transient underflowed; such a start is
+    kicked again from its pool state, and the starts that ran are the same as without it."""
+    from chaosbench.catalog import load_catalog
+    from chaosbench.compiler import compile_system, observe_function
+    from chaosbench.errors import IntegrationError
+    from chaosbench.trajectories import decorrelate, make_options, reference
+
+    from .conftest import entry
+
+    cat = load_catalog(
+        user_catalog(Bistable=entry(equations={"x": "x**3 - x + 0*v", "v": "-v"}, initial_conditions=[0.5, 0.0]))
+    )
+    cs = compile_system(cat["Bistable"])
+    opts = make_options(length=2, n_trajectories=3, seed=0)
+    ref = reference(cs, opts, observe_function(cat["Bistable"]))
+    y0 = np.array([[0.1, 0.0], [5.0, 0.0], [-0.2, 0.0]])  # the second escapes to infinity at once
+    with pytest.raises(IntegrationError, match="trajectory 1: .* during its decorrelation transient"):
+        decorrelate(cs, y0, np.zeros(3), 5.0, opts)
+    out, _ = decorrelate(cs, y0, np.zeros(3), 5.0, opts, ref=ref, points=np.zeros((3, 2)))
+    assert np.isfinite(out).all() and abs(out[1, 0]) < 1
+    alone, _ = decorrelate(cs, y0[[0, 2]], np.zeros(2), 5.0, opts)
+    assert np.array_equal(out[[0, 2]], alone)

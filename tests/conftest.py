@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chaosbench.bench.tasks import TaskSpec
 from chaosbench.catalog import load_catalog
 from chaosbench.compiler import compile_system
 
@@ -65,6 +66,16 @@ def rng():
 #: the Lorenz entry of systems.json with its Lyapunov spectrum, for the forecasting harness's tests
 #: (Sprott, "Chaos and Time-Series Analysis", 2003, Table A.1: 0.9056, 0, -14.5723)
 LORENZ_SPECTRUM = [0.9056, 0.0, -14.5723]
+#: a Lorenz task small enough for a cell in a second (the harness's and rekey's tests)
+SMALL_TASK = TaskSpec(
+    n_train=1000,
+    n_validation=100,
+    n_windows=3,
+    context=50,
+    horizon_lyap=3.0,
+    long_run_lyap=50.0,
+    min_long_run_steps=2000,
+)
 
 
 @pytest.fixture(scope="session")

@@ -16,16 +16,10 @@ from chaosbench.bench import results, runner
 from chaosbench.errors import ChaosbenchError
 from chaosbench.bench.tasks import TaskSpec
 
+from .conftest import SMALL_TASK
+
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = TaskSpec(
-    n_train=1000,
-    n_validation=100,
-    n_windows=3,
-    context=50,
-    horizon_lyap=3.0,
-    long_run_lyap=50.0,
-    min_long_run_steps=2000,
-)
+SMALL = SMALL_TASK
 SCORES = ["vpt_lyap", "vpt_smape_lyap", "d_stsp", "d_h", "mase", "nrmse_at_1", "smape_at_2"]
 
 
@@ -252,7 +246,6 @@ def test_a_task_that_cannot_be_built_is_remembered_not_rebuilt_in_every_run(tmp_
     from chaosbench.bench import runner
     from chaosbench.catalog import load_catalog
     from chaosbench.errors import ChaosbenchError
-    from chaosbench.bench.tasks import TaskSpec
 
     monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "data"))
     catalog = load_catalog(lyapunov_catalog)

@@ -17,15 +17,9 @@ from chaosbench.catalog import load_catalog
 from chaosbench.cli import main
 from chaosbench.errors import ChaosbenchError
 
-SMALL = TaskSpec(
-    n_train=1000,
-    n_validation=100,
-    n_windows=3,
-    context=50,
-    horizon_lyap=3.0,
-    long_run_lyap=50.0,
-    min_long_run_steps=2000,
-)
+from .conftest import SMALL_TASK
+
+SMALL = SMALL_TASK
 
 
 @pytest.fixture(scope="module")

@@ -279,9 +279,7 @@ def fit_groups(runnable: list, workers: int, *, max_group: int = MAX_GROUP) -> t
 
 def _run_local(runnable, workers: int, record, groups=()) -> None:
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chaosbench-cell")
-    futures: list[Future] = [
-        pool.submit(execute_group, [c for c, _ in g], [p for _, p in g]) for g in groups
-    ]
+    futures: list[Future] = [pool.submit(execute_group, [c for c, _ in g], [p for _, p in g]) for g in groups]
     futures += [pool.submit(execute, c, path) for c, path in runnable]
     try:
         for fut in as_completed(futures):

@@ -51,7 +51,9 @@ def timescales(states: np.ndarray, dt: float, segment: int = 4096, min_cycles: f
     if 0 < i < len(psd) - 1 and np.all(psd[i - 1 : i + 2] > 0):
         a, b, c = np.log(psd[i - 1 : i + 2])
         denom = a - 2 * b + c
-        if denom < 0:
+        # only a true local maximum is refined (then the vertex lies within half a bin); at the edge of
+        # the usable band the bin below can be higher, and a near-straight line puts the vertex anywhere
+        if denom < 0 and b >= a and b >= c:
             f_peak = freqs[i] + 0.5 * (a - c) / denom * df
     power = np.cumsum(psd[1:]) / psd[1:].sum()
     f_power = freqs[1:][int(np.searchsorted(power, POWER_FRACTION))]

@@ -126,6 +126,21 @@ def test_tasks_are_copied_to_their_new_key(lyapunov_catalog, tmp_path, _task_dir
     assert legacy.exists()  # the old file stays for processes of the older version
 
 
+def test_a_task_that_could_not_be_built_stays_remembered(lyapunov_catalog, tmp_path):
+    from chaosbench.bench.tasks import PRESETS
+
+    catalog = load_catalog(lyapunov_catalog)
+    system, spec = catalog["Lorenz"], PRESETS["standard"].task
+    old_hash = legacy_content_hash(system.raw)
+    (tmp_path / f"Lorenz-{task_id('Lorenz', old_hash, spec, 1)}.failed").write_text("too many steps\n")
+    (tmp_path / "Lorenz-0123456789abcdef.failed").write_text("of no preset\n")
+    done = rekey_tasks(tmp_path, catalog)
+    assert done.moved == 1 and list(done.left) == ["Lorenz-0123456789abcdef.failed"]
+    assert (
+        tmp_path / f"Lorenz-{task_id('Lorenz', system.content_hash, spec, 1)}.failed"
+    ).read_text() == "too many steps\n"
+
+
 def test_threads_are_part_of_a_cell_and_checked(lyapunov_catalog):
     (one,) = runner.plan(["Lorenz"], ["persistence"], [0], task=SMALL, catalog=lyapunov_catalog)
     (two,) = runner.plan(["Lorenz"], ["persistence"], [0], task=SMALL, catalog=lyapunov_catalog, threads=2)

@@ -122,7 +122,8 @@ def rekey_cells(root: str | Path, catalog: Catalog) -> Rekeyed:
 
 def rekey_tasks(directory: str | Path, catalog: Catalog) -> Rekeyed:
     """Copy the cached tasks in ``directory`` that were keyed by a legacy system hash to their new
-    key (the old file stays: a process of the older version may still read it)."""
+    key (the old file stays: a process of the older version may still read it), and the records of
+    tasks that could not be built (``.failed``) unless the task has been built since."""
     import numpy as np
 
     from ..files import atomic_path
@@ -156,4 +157,33 @@ def rekey_tasks(directory: str | Path, catalog: Catalog) -> Rekeyed:
         with atomic_path(target) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
         out.moved += 1
+    for path in sorted(Path(directory).glob("*.failed")):
+        _rekey_failure(path, catalog, out)
     return out
+
+
+def _rekey_failure(path: Path, catalog: Catalog, out: Rekeyed) -> None:
+    """A task that could not be built is remembered by a ``.failed`` file named like its task; the name
+    is matched against the presets' task settings and seeds 0-9 under the legacy hash (a match proves
+    which task it was), and the reason is copied to the new name, so a run does not spend minutes
+    failing to build it again."""
+    from ..files import atomic_write
+    from .tasks import PRESETS
+
+    system, _, old_id = path.stem.partition("-")
+    if system not in catalog:
+        out.left[path.name] = f"system '{system}' is no longer in the catalog"
+        return
+    current, legacy = catalog[system].content_hash, legacy_content_hash(catalog[system].raw)
+    for spec in {p.task for p in PRESETS.values()}:
+        for seed in range(10):
+            if task_id(system, current, spec, seed) == old_id:
+                out.current += 1
+                return
+            if task_id(system, legacy, spec, seed) == old_id:
+                target = path.with_name(f"{system}-{task_id(system, current, spec, seed)}.failed")
+                if not target.exists() and not target.with_suffix(".npz").exists():  # since built: stale
+                    atomic_write(target, path.read_text())
+                out.moved += 1
+                return
+    out.left[path.name] = "not a task of a preset's settings and seeds 0-9 for today's entry"

@@ -464,6 +464,13 @@ def load_catalog(extra: str | os.PathLike | Iterable[str | os.PathLike] | None =
     return _load(paths, tuple(_stamp(p) for p in paths))
 
 
+def read_catalog(path: str | os.PathLike) -> Catalog:
+    """A catalog made of one file alone, not merged into the packaged one (e.g. the ``systems.json`` of an
+    earlier release, to compare with)."""
+    path = str(Path(path).resolve())
+    return _load((path,), (_stamp(path),))
+
+
 def get_system(name: str, catalog: str | os.PathLike | None = None) -> System:
     """One system by name (with a did-you-mean for unknown names)."""
     return load_catalog(catalog)[name]

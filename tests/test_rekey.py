@@ -33,12 +33,12 @@ def scored(lyapunov_catalog, tmp_path_factory, _task_dir):
     return out, cells
 
 
-def _as_legacy(path, catalog, *, threads=None) -> str:
+def _as_legacy(path, catalog, *, threads=None, entry=None) -> str:
     """Rewrite a cell file as chaosbench 0.1 wrote it: keyed by the whole-entry hash, no thread count
     in its id (optionally recorded as run with ``threads``). Returns the legacy id."""
     table = pq.read_table(path)
     row = table.to_pylist()[0]
-    old_hash = legacy_content_hash(catalog["Lorenz"].raw)
+    old_hash = legacy_content_hash(entry or catalog["Lorenz"].raw)
     spec = TaskSpec(**json.loads(row["task"]))
     cell = runner.Cell(
         system="Lorenz",
@@ -101,7 +101,7 @@ def test_a_cell_of_other_dynamics_or_with_two_threads_is_not_passed_off(scored, 
     pq.write_table(table, second)
 
     done = rekey_cells(out, catalog)
-    assert done.moved == 1 and list(done.left.values()) == ["computed for another version of 'Lorenz'"]
+    assert done.moved == 1 and [v[:40] for v in done.left.values()] == ["computed for another version of 'Lorenz'"]
     moved = results.read(out)
     moved = moved[moved["threads"] == 2].iloc[0]
     assert moved["cell_id"] not in {c.id for c in cells} | {two_threads}  # a cell of its own
@@ -156,3 +156,27 @@ def test_cli_rekey_refuses_a_directory_without_cells(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "has no cells/" in err and str(tmp_path) in err
     assert main(["rekey"]) == 2
+
+
+def test_cells_of_an_edited_catalog_are_carried_over_when_their_numbers_are_the_same(
+    scored, lyapunov_catalog, tmp_path
+):
+    """Results computed with an earlier catalog whose entry differs in prose only (e.g. re-annotated
+    invariants) are rekeyed given that catalog; one that differs in a parameter never is."""
+    from chaosbench.catalog import read_catalog
+
+    src, cells = scored
+    catalog = load_catalog(lyapunov_catalog)
+    reworded = json.loads(json.dumps(catalog["Lorenz"].raw)) | {"description": "An earlier wording."}
+    other = json.loads(json.dumps(reworded))
+    other["parameters"]["rho"] = 99.0
+    for entry, moved in ((reworded, 2), (other, 0)):
+        out = tmp_path / f"moved{moved}"
+        shutil.copytree(src, out)
+        for p in sorted(results.cells_dir(out).glob("*.parquet")):
+            _as_legacy(p, catalog, entry=entry)
+        previous = tmp_path / f"previous{moved}.json"
+        previous.write_text(json.dumps({"version": "0.1", "systems": {"Lorenz": entry}}))
+        assert rekey_cells(out, catalog).moved == 0  # today's entry alone cannot vouch for them
+        done = rekey_cells(out, catalog, read_catalog(previous))
+        assert done.moved == moved and len(done.left) == 2 - moved

@@ -5,9 +5,11 @@ chaosbench 0.1 that hash covered the whole catalog entry, so rewording a citatio
 of an invariant made every result of the system look stale; since then it covers only what
 determines numbers (:func:`chaosbench.catalog.numbers`). A file keyed the old way is still valid
 when it was computed for the entry as it is now: :func:`rekey_cells` and :func:`rekey_tasks` check
-exactly that (the stored hash equals the current entry's hash under the old definition, and the
-stored ids are reproduced from the stored fields), then write the file under the new key. The
-numbers are not touched. A file that fails the check is left where it is, and a run recomputes it.
+exactly that (the stored hash equals the current entry's hash under the old definition, or that of
+the entry in ``previous``, the catalog the file was computed with, when what in it determines numbers
+is today's; and the stored ids are reproduced from the stored fields), then write the file under the
+new key. The numbers are not touched. A file that fails the check is left where it is, and a run
+recomputes it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..catalog import Catalog
+from ..catalog import Catalog, numbers
 from .cell import Cell
 from .results import cells_dir
 from .tasks import TaskSpec, task_id
@@ -44,18 +46,27 @@ class Rekeyed:
         return text + "".join(f"\n  {name}: {why}" for name, why in sorted(self.left.items()))
 
 
-def _status(catalog: Catalog, system: str, stored: str) -> str:
-    """'current', 'legacy' (computed for today's entry, keyed the old way) or why neither."""
+def _legacy_hashes(catalog: Catalog, system: str, previous: Catalog | None) -> set[str]:
+    """The legacy hashes a file of ``system`` may carry and still hold today's numbers: today's entry's,
+    and the ``previous`` catalog's entry's when what in it determines numbers is today's."""
+    hashes = {legacy_content_hash(catalog[system].raw)}
+    if previous is not None and system in previous and numbers(previous[system].raw) == numbers(catalog[system].raw):
+        hashes.add(legacy_content_hash(previous[system].raw))
+    return hashes
+
+
+def _status(catalog: Catalog, system: str, stored: str, previous: Catalog | None = None) -> str:
+    """'current', 'legacy' (computed for today's numbers, keyed the old way) or why neither."""
     if system not in catalog:
         return f"system '{system}' is no longer in the catalog"
     if stored == catalog[system].content_hash:
         return "current"
-    if stored == legacy_content_hash(catalog[system].raw):
+    if stored in _legacy_hashes(catalog, system, previous):
         return "legacy"
-    return f"computed for another version of '{system}'"
+    return f"computed for another version of '{system}' (name the catalog it was computed with: --previous)"
 
 
-def rekey_cells(root: str | Path, catalog: Catalog) -> Rekeyed:
+def rekey_cells(root: str | Path, catalog: Catalog, previous: Catalog | None = None) -> Rekeyed:
     """Rename the cells of results directory ``root`` keyed the way chaosbench 0.1 keyed them: by a
     legacy system hash, and without their thread count (a cell run with more than one thread now
     has an id of its own, so a default run computes its one-thread twin)."""
@@ -70,7 +81,7 @@ def rekey_cells(root: str | Path, catalog: Catalog) -> Rekeyed:
     for path in sorted(cells_dir(root).glob("*.parquet")):
         table = pq.read_table(path)
         row = table.slice(0, 1).to_pylist()[0]
-        status = _status(catalog, row["system"], row["system_hash"])
+        status = _status(catalog, row["system"], row["system_hash"], previous)
         if status not in ("current", "legacy"):
             out.left[path.name] = status
             continue
@@ -120,7 +131,7 @@ def rekey_cells(root: str | Path, catalog: Catalog) -> Rekeyed:
     return out
 
 
-def rekey_tasks(directory: str | Path, catalog: Catalog) -> Rekeyed:
+def rekey_tasks(directory: str | Path, catalog: Catalog, previous: Catalog | None = None) -> Rekeyed:
     """Copy the cached tasks in ``directory`` that were keyed by a legacy system hash to their new
     key (the old file stays: a process of the older version may still read it), and the records of
     tasks that could not be built (``.failed``) unless the task has been built since."""
@@ -137,7 +148,7 @@ def rekey_tasks(directory: str | Path, catalog: Catalog) -> Rekeyed:
             out.left[path.name] = f"unreadable ({exc})"
             continue
         meta = json.loads(str(arrays["meta"]))
-        status = _status(catalog, meta["system"], meta["system_hash"])
+        status = _status(catalog, meta["system"], meta["system_hash"], previous)
         if status == "current":
             out.current += 1
             continue
@@ -158,11 +169,11 @@ def rekey_tasks(directory: str | Path, catalog: Catalog) -> Rekeyed:
             np.savez(fh, **arrays)
         out.moved += 1
     for path in sorted(Path(directory).glob("*.failed")):
-        _rekey_failure(path, catalog, out)
+        _rekey_failure(path, catalog, out, previous)
     return out
 
 
-def _rekey_failure(path: Path, catalog: Catalog, out: Rekeyed) -> None:
+def _rekey_failure(path: Path, catalog: Catalog, out: Rekeyed, previous: Catalog | None = None) -> None:
     """A task that could not be built is remembered by a ``.failed`` file named like its task; the name
     is matched against the presets' task settings and seeds 0-9 under the legacy hash (a match proves
     which task it was), and the reason is copied to the new name, so a run does not spend minutes
@@ -174,13 +185,13 @@ def _rekey_failure(path: Path, catalog: Catalog, out: Rekeyed) -> None:
     if system not in catalog:
         out.left[path.name] = f"system '{system}' is no longer in the catalog"
         return
-    current, legacy = catalog[system].content_hash, legacy_content_hash(catalog[system].raw)
+    current, legacy = catalog[system].content_hash, _legacy_hashes(catalog, system, previous)
     for spec in {p.task for p in PRESETS.values()}:
         for seed in range(10):
             if task_id(system, current, spec, seed) == old_id:
                 out.current += 1
                 return
-            if task_id(system, legacy, spec, seed) == old_id:
+            if any(task_id(system, h, spec, seed) == old_id for h in legacy):
                 target = path.with_name(f"{system}-{task_id(system, current, spec, seed)}.failed")
                 if not target.exists() and not target.with_suffix(".npz").exists():  # since built: stale
                     atomic_write(target, path.read_text())

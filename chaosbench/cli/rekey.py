@@ -13,6 +13,13 @@ def add_parser(sub) -> None:
     )
     p.add_argument("results", nargs="*", type=Path, help="results directories (each holding cells/)")
     p.add_argument("--tasks", action="store_true", help="also the task cache under the data root")
+    p.add_argument(
+        "--previous",
+        type=Path,
+        metavar="FILE",
+        help="the systems.json the results were computed with, if the catalog was edited since (a file "
+        "whose system's numbers are unchanged is carried over)",
+    )
     p.set_defaults(run=run_command)
 
 
@@ -31,15 +38,22 @@ def run_command(args) -> int:
                 f"results directory '{root}' has no cells/; name a directory 'chaosbench bench' wrote"
             )
     catalog = load_catalog(args.catalog)
+    previous = None
+    if args.previous is not None:
+        if not args.previous.is_file():
+            raise ChaosbenchError(f"--previous: no file '{args.previous}'; name the systems.json the results used")
+        from ..catalog import read_catalog
+
+        previous = read_catalog(args.previous)
     left = 0
     for root in args.results:
-        done = rekey_cells(root, catalog)
+        done = rekey_cells(root, catalog, previous)
         print(done.summary(f"{root}"))
         left += len(done.left)
     if args.tasks:
         from ..bench.runner import task_cache_dir
 
-        done = rekey_tasks(task_cache_dir(), catalog)
+        done = rekey_tasks(task_cache_dir(), catalog, previous)
         print(done.summary(f"tasks in {task_cache_dir()}"))
         left += len(done.left)
     return 1 if left else 0

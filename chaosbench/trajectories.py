@@ -228,7 +228,8 @@ def _kicked(cs: CompiledSystem, opts: Options, ref: Reference, points: np.ndarra
 
 #: a perturbed start whose decorrelation transient fails (the kick carried it out of the attractor's basin
 #: or into an excursion the integrator cannot follow) is kicked again, from the pool state it was kicked
-#: from, with a generator of its own, at most this many times; the starts that succeed are never redrawn
+#: from, with a generator of its own, at most this many times; the starts that succeed are never redrawn,
+#: and when more than a tenth of the starts (at least one) fail, the system fails, not the kicks
 REDRAWS = 5
 
 
@@ -256,6 +257,8 @@ def decorrelate(
     end = float(t0.max()) + duration if system.is_nonautonomous else 0.0
     out = np.empty_like(y0)
     todo = np.arange(len(y0))
+    # more failures than this are the system's, not a kick's: the task fails at once, as it always did
+    allowed = max(1, len(y0) // 10) if points is not None and ref is not None else 0
     for attempt in range(REDRAWS + 1):
         failed = []
         if not system.is_nonautonomous:
@@ -267,12 +270,15 @@ def decorrelate(
                 sol = integrate(cs, y0[i], dt=end - t0[i], n_steps=2, t0=float(t0[i]), rtol=opts.rtol, atol=opts.atol)
                 out[i] = sol.states[0, -1]
                 failed += [(int(i), why) for _, why in sol.failures()]
+                if len(failed) > allowed:  # each failure can take 50 million steps: stop counting
+                    break
         if not failed:
             return out, end
-        if points is None or ref is None or attempt == REDRAWS:
+        if len(failed) > allowed or attempt == REDRAWS:
             first, why = failed[0]
             tries = f" (and {attempt} redrawn kicks)" if attempt else ""
             raise _fail(system, f"trajectory {first}: {why} during its decorrelation transient{tries}")
+        assert points is not None and ref is not None  # allowed > 0
         todo = np.array([i for i, _ in failed])
         for i in todo:
             rng = np.random.default_rng([opts.seed, 0x5EED, int(i), attempt + 1])

@@ -85,3 +85,6 @@ def test_a_start_kicked_out_of_the_basin_is_kicked_again_and_the_others_are_unto
     assert np.isfinite(out).all() and abs(out[1, 0]) < 1
     alone, _ = decorrelate(cs, y0[[0, 2]], np.zeros(2), 5.0, opts)
     assert np.array_equal(out[[0, 2]], alone)
+    most = np.array([[5.0, 0.0], [6.0, 0.0], [0.1, 0.0]])  # most starts fail: the system's failure, no redraw
+    with pytest.raises(IntegrationError, match=r"trajectory 0: [^(]*during its decorrelation transient$"):
+        decorrelate(cs, most, np.zeros(3), 5.0, opts, ref=ref, points=np.zeros((3, 2)))

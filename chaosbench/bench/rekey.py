@@ -142,12 +142,11 @@ def rekey_tasks(directory: str | Path, catalog: Catalog, previous: Catalog | Non
     out = Rekeyed()
     for path in sorted(Path(directory).glob("*.npz")):
         try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
+            with np.load(path, allow_pickle=False) as z:  # the metadata only: most files are current
+                meta = json.loads(str(z["meta"]))
+        except (OSError, ValueError, KeyError) as exc:
             out.left[path.name] = f"unreadable ({exc})"
             continue
-        meta = json.loads(str(arrays["meta"]))
         status = _status(catalog, meta["system"], meta["system_hash"], previous)
         if status == "current":
             out.current += 1
@@ -164,6 +163,8 @@ def rekey_tasks(directory: str | Path, catalog: Catalog, previous: Catalog | Non
         if target.exists():
             out.current += 1
             continue
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
         arrays["meta"] = np.array(json.dumps({**meta, "system_hash": new_hash}))
         with atomic_path(target) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)

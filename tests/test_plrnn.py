@@ -107,6 +107,21 @@ def test_analytic_jacobian_matches_autograd(net):
     assert jacobian_growth(lin, torch.randn(3, 7, 2)) == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("relu_units", [2, 20])
+def test_jacobian_norms_per_subregion_or_per_state_equal_the_svd(relu_units):
+    """Two ReLU units: one SVD per visited subregion; twenty (a PLRNN): the largest eigenvalue of J^T J per
+    state. Both give the spectral norm of every state's Jacobian, to float32 rounding."""
+    torch.manual_seed(1)
+    net = _AlmostLinearRNN(3, 20, relu_units)
+    with torch.no_grad():
+        net.W.copy_(0.3 * torch.randn(20, 20))
+        net.A.copy_(torch.rand(20))
+    z = torch.randn(4, 9, 20)
+    svd = torch.linalg.matrix_norm(net.jacobian(z), ord=2)
+    assert torch.allclose(net.jacobian_norms(z), svd, rtol=1e-5)
+    assert jacobian_growth(net, z) == pytest.approx(jacobian_growth(net, z, per_subregion=False), rel=1e-5)
+
+
 @pytest.mark.parametrize("name", ["shplrnn", "alrnn", "plrnn"])
 def test_registered_and_deterministic(name, lorenz_task):
     task = lorenz_task
@@ -278,6 +293,30 @@ def test_one_step_ridge_fits_rows_with_and_without_an_own_coefficient():
     # a large ridge shrinks the coefficients towards zero but not the (unpenalised) bias: it becomes the mean
     assert np.abs(shrunk).max() < 0.1 * np.abs(coef).max()
     assert np.allclose(shrunk_bias, (target - np.c_[x[:, 0], np.zeros(300)]).mean(axis=0), atol=0.05)
+
+
+def test_one_step_ridge_shares_one_eigendecomposition_and_matches_direct_solves():
+    """A ridge path over several values goes through one eigendecomposition of the features' Gram
+    matrix and the Schur complement of each output's own column; every solution equals the direct
+    solve of that output's regularised normal equations."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, 3))
+    feats = np.maximum(x @ rng.standard_normal((3, 30)) + rng.standard_normal(30), 0.0)
+    target = x + 0.01 * np.sin(3 * x) + 1e-3 * rng.standard_normal((400, 3))
+    own, ridges = np.array([True, False, True]), [1e-9, 1e-5, 1e-1]
+    phi = np.hstack([x, feats])
+    phi_c = phi - phi.mean(axis=0)
+    y = target - np.where(own, x, 0.0)
+    y_c = y - y.mean(axis=0)
+    for r, (a, coef, bias) in zip(ridges, one_step_ridge(x, feats, target, ridges, own=own)):
+        for i in range(3):
+            cols = np.r_[[i] if own[i] else [], np.arange(3, 33)].astype(int)
+            g = phi_c[:, cols].T @ phi_c[:, cols] / 400
+            direct = np.linalg.solve(g + r * np.eye(len(cols)), phi_c[:, cols].T @ y_c[:, i] / 400)
+            got = np.r_[a[i] - 1.0, coef[i]] if own[i] else coef[i]
+            assert np.allclose(got, direct, rtol=1e-6, atol=1e-8 * np.abs(direct).max())
+            assert bias[i] == pytest.approx(y[:, i].mean() - direct @ phi[:, cols].mean(axis=0))
+            assert own[i] or a[i] == 0.0
 
 
 def test_ridge_initialisation_forecasts_lorenz_before_any_training(lorenz_task):

@@ -8,7 +8,7 @@ that they keep holding them, which turns its one-step map into such a regression
 training (generalized teacher forcing) then starts from these weights.
 
 Each function returns one set of weights (a ``state_dict``) per regularisation value it is given,
-from one eigendecomposition per output (:func:`~chaosbench.models.search.ridge_path`), so that the
+from one eigendecomposition of the features' Gram matrix (:func:`bordered_ridge_path`), so that the
 caller can choose among them on validation data as the reservoirs choose their ridge.
 
 :func:`positive_definite_diagonal` is the other start on offer: the Durstewitz lab's start of ``A``.
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from scipy.linalg import eigh
 
 from .search import ridge_path
 
@@ -46,7 +47,10 @@ def one_step_ridge(
 
     Returns, per ridge value, the coefficients on ``x_i`` plus one where ``own[i]`` (a diagonal
     ``A_i``; zero elsewhere), ``(n, F)`` on the features and ``(n,)`` biases. Where ``own[i]`` the
-    regression is of the increment ``target - x``, so the caller passes ``x_{t+1}`` as target."""
+    regression is of the increment ``target - x``, so the caller passes ``x_{t+1}`` as target.
+
+    The features' Gram matrix is decomposed once for all outputs (:func:`bordered_ridge_path` adds
+    an output's own column), so ``n`` outputs cost one ``F x F`` eigendecomposition, not ``n``."""
     k, n = x.shape
     f = features.shape[1]
     phi = np.hstack([x, features])
@@ -55,15 +59,52 @@ def one_step_ridge(
     phi, y = phi - phi_mean, y - y_mean
     gram, cross = phi.T @ phi / k, phi.T @ y / k
     fits = [(np.zeros(n), np.zeros((n, f)), np.zeros(n)) for _ in ridges]
+    feats = np.arange(n, n + f)
+    shared = all(r > 0 for r in ridges) and len(ridges) > 1
+    if shared:
+        e, q = eigh(gram[n:, n:], check_finite=False)
+        eig = (np.maximum(e, 0.0), q)
     for i in range(n):
-        cols = np.r_[[i] if own[i] else [], np.arange(n, n + f)].astype(int)
-        for (a, coef, bias), sol in zip(fits, ridge_path(gram[np.ix_(cols, cols)], cross[cols, i : i + 1], ridges)):
-            sol = sol[:, 0]
+        cols = np.r_[[i] if own[i] else [], feats].astype(int)
+        if shared:
+            sols = bordered_ridge_path(eig, gram[n:, i] if own[i] else None, gram[i, i], cross[:, i], i, n, ridges)
+        else:
+            sols = [s[:, 0] for s in ridge_path(gram[np.ix_(cols, cols)], cross[cols, i : i + 1], ridges)]
+        for (a, coef, bias), sol in zip(fits, sols):
             bias[i] = y_mean[i] - sol @ phi_mean[cols]
             if own[i]:
                 a[i], sol = 1.0 + sol[0], sol[1:]
             coef[i] = sol
     return fits
+
+
+def bordered_ridge_path(
+    eig: tuple[np.ndarray, np.ndarray],
+    border: np.ndarray | None,
+    corner: float,
+    cross: np.ndarray,
+    i: int,
+    n: int,
+    ridges: Sequence[float],
+) -> list[np.ndarray]:
+    """Ridge solutions on ``[x_i, features]`` (or the features alone when ``border`` is None) from the
+    eigendecomposition ``eig = (e, Q)`` of the features' Gram matrix ``G_ff``: with the own column's
+    Gram entries ``corner = g_ii`` and ``border = G_fi``, the block system
+    ``[[g_ii + r, G_fi^T], [G_fi, G_ff + r I]] [s; w] = [c_i; c_f]`` is solved by its Schur complement,
+    ``s = (c_i - G_fi^T M c_f) / (g_ii + r - G_fi^T M G_fi)``, ``w = M (c_f - G_fi s)``, with
+    ``M = (G_ff + r I)^{-1} = Q diag(1 / (e + r)) Q^T`` (every ``r > 0``). ``cross`` is the output's
+    column of the cross matrix over ``[x, features]``; returns one coefficient vector per ridge value."""
+    e, q = eig
+    qc = q.T @ cross[n:]
+    if border is None:
+        return [q @ (qc / (e + r)) for r in map(float, ridges)]
+    qb = q.T @ border
+    out = []
+    for r in map(float, ridges):
+        inv = 1.0 / (e + r)
+        s = (cross[i] - qb @ (inv * qc)) / (corner + r - qb @ (inv * qb))
+        out.append(np.r_[s, q @ (inv * (qc - qb * s))])
+    return out
 
 
 @torch.no_grad()

@@ -100,6 +100,15 @@ class _Recurrent(IncrementForecaster):
         net = _net_class()(self.cell, n, self.hidden_size, self.num_layers, self.predict)
         return self._with_scale(net, net.scale)
 
+    def _readout_layer(self, net):
+        return net.readout
+
+    def _features(self, net, x):
+        return net.rnn(x)[0]
+
+    def _readout_targets(self, piece):
+        return piece[1:] if self.predict == "state" else super()._readout_targets(piece)
+
     def _loss(self, net, windows):
         """Mean squared one-step error on the teacher-forced prefix and free-running error after it."""
         import torch

@@ -98,6 +98,16 @@ class StateSpaceForecaster(IncrementForecaster):
         net = SSMNet(n, self._blocks(), self.d_model)
         return self._with_scale(net, net.increment_scale)
 
+    def _readout_layer(self, net):
+        return net.head
+
+    def _features(self, net, x):
+        return net.features(x)[0]
+
+    def _feature_window(self) -> int:
+        # the scan's memory grows with the length: pieces of 1,024 steps after the warm-up
+        return 1024 + self.seq_len + 1
+
     def _loss(self, net, windows):
         import torch
 

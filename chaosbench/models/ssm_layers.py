@@ -275,11 +275,16 @@ class SSMNet(nn.Module):
 
     def forward(self, x, states=None):
         """Normalised increments after every step of ``x`` ``(B, T, n)``, and the final states."""
+        h, out = self.features(x, states)
+        return self.head(h), out
+
+    def features(self, x, states=None):
+        """The head's inputs ``(B, T, d_model)`` along ``x`` ``(B, T, n)``, and the final states."""
         h, out = self.encoder(x), []
         for i, block in enumerate(self.blocks):
             h, s = block(h, None if states is None else states[i])
             out.append(s)
-        return self.head(self.norm(h)), out
+        return self.norm(h), out
 
     def step(self, x, states=None):
         """One step of ``x`` ``(B, n)``: the normalised increment and the new states (pure)."""

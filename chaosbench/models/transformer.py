@@ -103,12 +103,17 @@ def _net_class():
         def forward(self, x):
             """Next-state predictions ``(B, T, n)`` for ``x`` ``(B, T, n)`` (positions 0..T-1), and every
             layer's keys and values ``(B, H, T, dh)``."""
+            h, kv = self.features(x)
+            return x + self.scale * self.readout(h), kv
+
+        def features(self, x):
+            """The readout's inputs ``(B, T, d_model)`` along ``x`` ``(B, T, n)``, and the keys and values."""
             cos, sin = _rotary(torch.arange(x.shape[1]), self.head_dim)
             h, mask, kv = self.embed(x), self._band(x.shape[1]), []
             for block in self.blocks:
                 h, k, v = block(h, cos, sin, mask)
                 kv.append((k, v))
-            return x + self.scale * self.readout(self.norm(h)), kv
+            return self.norm(h), kv
 
         def start_cache(self, kv, length: int):
             """Ring buffers from the keys and values of a forward pass over ``length`` tokens."""
@@ -212,6 +217,16 @@ class Transformer(IncrementForecaster):
     def _build(self, n: int):
         net = _net_class()(n, self.d_model, self.n_heads, self.n_layers, self.d_ff, self.seq_len)
         return self._with_scale(net, net.scale)
+
+    def _readout_layer(self, net):
+        return net.readout
+
+    def _features(self, net, x):
+        return net.features(x)[0]
+
+    def _feature_window(self) -> int:
+        # attention reaches seq_len back: pieces of four windows, the first the warm-up
+        return 4 * self.seq_len + 1
 
     def _loss(self, net, windows):
         """Mean squared next-step error over every position, in units of the increments' std."""

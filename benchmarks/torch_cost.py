@@ -1,0 +1,151 @@
+"""The CPU cost of the eight torch models over the catalog, before and after the December 2026 changes.
+
+No fitting here: the figures come from the two runs that measured them side by side.
+
+- ``lstm``, ``gru``, ``transformer``, ``lru``, ``mamba``, ``shplrnn``: ``benchmarks/calibrate_torch.py``
+  fits the defaults before the change (``BASE``) and the new defaults (a row of its ``GRID``, :data:`AFTER`)
+  on the standard seed-0 tasks of Lorenz, Rossler and HyperRossler (fit CPU seconds from
+  ``time.process_time``, one torch thread), and scores both on the Lorenz test windows as a harness cell
+  does. The catalog estimate is the mean over those systems x 136 systems x 3 seeds.
+- ``alrnn``, ``plrnn``: ``benchmarks/batched_training.py`` fits them one by one as before and trained together
+  (32 systems, 10 epochs; scaled to the default epochs).
+
+The script checks that :data:`AFTER` is what the models now default to, so the table cannot drift from the
+code. Writes ``results/perf/torch_cost.md`` and ``.json``.
+
+usage: python benchmarks/torch_cost.py
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from calibrate_torch import BASE, CROSS_SYSTEMS, GRID, SYSTEM
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "perf"
+SYSTEMS, CELLS = (SYSTEM, *CROSS_SYSTEMS), 136 * 3
+#: the calibration's label of each model's new defaults ("default" = unchanged)
+AFTER = {
+    "lstm": "ls-e20",
+    "gru": "ls-e20",
+    "transformer": "ls-e20",
+    "lru": "ls-e13",
+    "mamba": "ls-e8",
+    "shplrnn": "h4096-e1",
+}
+
+
+def overrides(model: str, label: str) -> dict:
+    return dict(next(o for m, la, o in GRID if m == model and la == label))
+
+
+def check_defaults() -> None:
+    """Every hyperparameter the calibration pins for the new defaults is the model's default now."""
+    from chaosbench.models import make_model
+
+    for model, label in AFTER.items():
+        want = {**BASE[model], **overrides(model, label)}
+        have = make_model(model).get_params()
+        wrong = {k: (v, have.get(k)) for k, v in want.items() if have.get(k) != v}
+        if wrong:
+            raise SystemExit(f"{model}: defaults differ from calibration row '{label}': {wrong} (want, have)")
+
+
+def main() -> None:
+    check_defaults()
+    cal = json.loads((OUT / "torch_calibration.json").read_text())
+    fits, tests = cal["fits"], cal["test"]
+    rows = []
+    for model, label in AFTER.items():
+        row: dict = {"model": model, "after": label, "cpu": {}}
+        for which, la in (("before", "default"), ("after", label)):
+            cpu = [fits.get(f"{model}/{la}/{s}", {}).get("fit_cpu_s") for s in SYSTEMS]
+            row["cpu"][which] = dict(zip(SYSTEMS, cpu))
+            known = [c for c in cpu if c is not None]
+            row[f"cpu_{which}"] = float(np.mean(known)) if len(known) == len(SYSTEMS) else None
+            row[f"vpt_{which}"] = tests.get(f"{model}/{la}", {}).get("vpt_lyap")
+            row[f"val_{which}"] = fits.get(f"{model}/{la}/{SYSTEM}", {}).get("val_mean")
+        if row["cpu_before"] and row["cpu_after"]:
+            row["speedup"] = row["cpu_before"] / row["cpu_after"]
+            row["catalog_cpu_hours_before"] = row["cpu_before"] * CELLS / 3600
+            row["catalog_cpu_hours_after"] = row["cpu_after"] * CELLS / 3600
+        rows.append(row)
+    batched = json.loads((OUT / "batched_training.json").read_text())
+    for b in batched["rows"]:
+        scale = b["default_epochs"] / b["epochs"]
+        rows.append(
+            {
+                "model": b["model"],
+                "after": "trained together",
+                "cpu_before": b["cpu_before_per_system"] * scale,
+                "cpu_after": b["cpu_together_per_system"] * scale,
+                "speedup": b["speedup"],
+                "catalog_cpu_hours_before": b["catalog_cpu_hours_before"] * 3,
+                "catalog_cpu_hours_after": b["catalog_cpu_hours_together"] * 3,
+                "vpt_before": None,
+                "vpt_after": None,
+            }
+        )
+    record = {"date": time.strftime("%Y-%m-%d"), "systems": SYSTEMS, "cells": CELLS, "rows": rows}
+    (OUT / "torch_cost.json").write_text(json.dumps(record, indent=1))
+    (OUT / "torch_cost.md").write_text(markdown(record, cal, batched))
+    print((OUT / "torch_cost.md").read_text())
+
+
+def _f(v, fmt: str) -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def markdown(record: dict, cal: dict, batched: dict) -> str:
+    lines = [
+        f"# CPU cost of the torch models over the catalog, before and after ({record['date']})",
+        "",
+        "Command: `python benchmarks/torch_cost.py` (from the stored runs: "
+        f"`{cal['command']}` and `{batched['command']}`). One torch thread; fit CPU seconds per cell "
+        "(`time.process_time`), the mean over the standard seed-0 tasks of "
+        f"{', '.join(record['systems'])}; catalog: x {record['cells']} cells (136 systems x 3 seeds). "
+        "Lorenz skill: median VPT of the 10 test windows of the goal task (seed 0), scored as a harness cell; "
+        "validation: mean VPT over 21 windows of the validation parts of seeds 0-2 (censored at 4.8-6.8).",
+        "",
+        "| model | new defaults (calibration row) | fit CPU s per cell: before | after | speedup | catalog CPU-h: "
+        "before | after | Lorenz test VPT: before | after | Lorenz validation VPT: before | after |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    total_before = total_after = 0.0
+    for r in record["rows"]:
+        total_before += r.get("catalog_cpu_hours_before") or 0.0
+        total_after += r.get("catalog_cpu_hours_after") or 0.0
+        lines.append(
+            f"| {r['model']} | {r['after']} | {_f(r['cpu_before'], '.0f')} | {_f(r['cpu_after'], '.0f')} | "
+            f"**{_f(r.get('speedup'), '.1f')}×** | {_f(r.get('catalog_cpu_hours_before'), '.1f')} | "
+            f"{_f(r.get('catalog_cpu_hours_after'), '.1f')} | {_f(r.get('vpt_before'), '.2f')} | "
+            f"{_f(r.get('vpt_after'), '.2f')} | {_f(r.get('val_before'), '.2f')} | {_f(r.get('val_after'), '.2f')} |"
+        )
+    lines += [
+        f"| **all eight** | | | | **{total_before / max(total_after, 1e-9):.1f}×** | {total_before:.1f} | "
+        f"{total_after:.1f} | | | | |",
+        "",
+        "Per system (fit CPU s, before / after): "
+        + "; ".join(
+            f"{r['model']}: "
+            + ", ".join(
+                f"{s} {_f(r['cpu']['before'][s], '.0f')}/{_f(r['cpu']['after'][s], '.0f')}" for s in record["systems"]
+            )
+            for r in record["rows"]
+            if "cpu" in r
+        )
+        + ".",
+        "",
+        "alrnn and plrnn: CPU s per system from `benchmarks/batched_training.py` (10 epochs, scaled to the 320 "
+        "default epochs); *before* is one fit at a time with one SVD per state, *after* is the harness training "
+        "all systems of a seed together; their Lorenz figures are in `alrnn_published.md` and `plrnn_lorenz.md`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

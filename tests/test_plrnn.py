@@ -295,6 +295,26 @@ def test_one_step_ridge_fits_rows_with_and_without_an_own_coefficient():
     assert np.allclose(shrunk_bias, (target - np.c_[x[:, 0], np.zeros(300)]).mean(axis=0), atol=0.05)
 
 
+@pytest.mark.parametrize("ridges", [[1e-9, 1e-3], [1e-6]])
+def test_one_step_ridge_holds_a_bounded_own_coefficient_at_the_bound(ridges):
+    """A row whose A_i comes out above the bound is the features-only regression of x_{t+1,i} - A_i x_i with
+    A_i at the bound, whether the path shares one decomposition (several ridges) or solves one ridge."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((500, 2))
+    feats = np.maximum(x @ rng.standard_normal((2, 12)) + rng.standard_normal(12), 0.0)
+    target = np.stack([1.3 * x[:, 0] + 0.1 * feats[:, 0], 0.5 * x[:, 1] + 0.2 * feats[:, 1]], axis=1)
+    fits = one_step_ridge(x, feats, target, ridges, own=np.array([True, True]), max_abs_own=1.0)
+    free = one_step_ridge(x, feats, target, ridges, own=np.array([True, True]))
+    f_c = feats - feats.mean(axis=0)
+    for r, (a, coef, bias), (a_free, coef_free, _) in zip(ridges, fits, free):
+        assert a_free[0] > 1.05 and a[0] == 1.0  # the first row broke the bound and is held at it
+        assert a[1] == pytest.approx(a_free[1]) and np.allclose(coef[1], coef_free[1])  # the second did not
+        y = target[:, 0] - x[:, 0]
+        direct = np.linalg.solve(f_c.T @ f_c / 500 + r * np.eye(12), f_c.T @ (y - y.mean()) / 500)
+        assert np.allclose(coef[0], direct, rtol=1e-6, atol=1e-9)
+        assert bias[0] == pytest.approx(y.mean() - direct @ feats.mean(axis=0))
+
+
 def test_one_step_ridge_shares_one_eigendecomposition_and_matches_direct_solves():
     """A ridge path over several values goes through one eigendecomposition of the features' Gram
     matrix and the Schur complement of each output's own column; every solution equals the direct

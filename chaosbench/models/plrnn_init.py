@@ -39,7 +39,12 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 
 
 def one_step_ridge(
-    x: np.ndarray, features: np.ndarray, target: np.ndarray, ridges: Sequence[float], own: np.ndarray
+    x: np.ndarray,
+    features: np.ndarray,
+    target: np.ndarray,
+    ridges: Sequence[float],
+    own: np.ndarray,
+    max_abs_own: float | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per output ``i``, the ridge regressions of ``target[:, i]`` on ``[x_i (if own[i]), features, 1]``
     for every value in ``ridges`` (regularisation per row, as the reservoirs' readouts; the bias is
@@ -49,8 +54,11 @@ def one_step_ridge(
     ``A_i``; zero elsewhere), ``(n, F)`` on the features and ``(n,)`` biases. Where ``own[i]`` the
     regression is of the increment ``target - x``, so the caller passes ``x_{t+1}`` as target.
 
-    The features' Gram matrix is decomposed once for all outputs (:func:`bordered_ridge_path` adds
-    an output's own column), so ``n`` outputs cost one ``F x F`` eigendecomposition, not ``n``."""
+    With ``max_abs_own``, a row whose ``A_i`` breaks that bound is fitted again on the features alone,
+    ``A_i`` held at the bound (the regression of ``target_i - A_i x_i``).
+
+    The features' Gram matrix is decomposed once for all outputs and bounded rows (:func:`bordered_ridge_path`
+    adds an output's own column), so ``n`` outputs cost one ``F x F`` eigendecomposition, not ``n``."""
     k, n = x.shape
     f = features.shape[1]
     phi = np.hstack([x, features])
@@ -64,16 +72,28 @@ def one_step_ridge(
     if shared:
         e, q = eigh(gram[n:, n:], check_finite=False)
         eig = (np.maximum(e, 0.0), q)
+
+    def features_only(c: np.ndarray, r: float) -> np.ndarray:
+        if shared:
+            return q @ ((q.T @ c) / (eig[0] + r))
+        return ridge_path(gram[n:, n:], c[:, None], [r])[0][:, 0]
+
     for i in range(n):
         cols = np.r_[[i] if own[i] else [], feats].astype(int)
         if shared:
             sols = bordered_ridge_path(eig, gram[n:, i] if own[i] else None, gram[i, i], cross[:, i], i, n, ridges)
         else:
             sols = [s[:, 0] for s in ridge_path(gram[np.ix_(cols, cols)], cross[cols, i : i + 1], ridges)]
-        for (a, coef, bias), sol in zip(fits, sols):
+        for r, (a, coef, bias), sol in zip(ridges, fits, sols):
             bias[i] = y_mean[i] - sol @ phi_mean[cols]
             if own[i]:
                 a[i], sol = 1.0 + sol[0], sol[1:]
+                if max_abs_own is not None and abs(a[i]) > max_abs_own:
+                    # target_i - A x_i = y_i + (1 - A) x_i, whose cross with the features is linear in A
+                    a[i] = float(np.clip(a[i], -max_abs_own, max_abs_own))
+                    shift = 1.0 - a[i]
+                    sol = features_only(cross[n:, i] + shift * gram[n:, i], float(r))
+                    bias[i] = y_mean[i] + shift * phi_mean[i] - sol @ phi_mean[n:]
             coef[i] = sol
     return fits
 
@@ -134,18 +154,8 @@ def init_shallow(
         net.A[n:] = HIDDEN_DECAY
         net.W1[n:] = _tensor(hidden_rows)
     states = []
-    for ridge, (own, coef, bias) in zip(ridges, one_step_ridge(x, ramps, x_next, ridges, own=np.ones(n, bool))):
-        if net.max_abs_a is not None:  # a row whose A_i breaks the bound is fitted again with A_i at the bound
-            for i in np.flatnonzero(np.abs(own) > net.max_abs_a):
-                own[i] = np.clip(own[i], -net.max_abs_a, net.max_abs_a)
-                ((_, row, b),) = one_step_ridge(
-                    x[:, i : i + 1],
-                    ramps,
-                    x_next[:, i : i + 1] - own[i] * x[:, i : i + 1],
-                    [ridge],
-                    own=np.zeros(1, bool),
-                )
-                coef[i], bias[i] = row[0], b[0]
+    fits = one_step_ridge(x, ramps, x_next, ridges, own=np.ones(n, bool), max_abs_own=net.max_abs_a)
+    for own, coef, bias in fits:
         net.A[:n] = _tensor(own)
         net.W1[:n] = _tensor(coef)
         net.h1[:n] = _tensor(bias)

@@ -109,8 +109,8 @@ def test_analytic_jacobian_matches_autograd(net):
 
 @pytest.mark.parametrize("relu_units", [2, 20])
 def test_jacobian_norms_per_subregion_or_per_state_equal_the_svd(relu_units):
-    """Two ReLU units: one SVD per visited subregion; twenty (a PLRNN): the largest eigenvalue of J^T J per
-    state. Both give the spectral norm of every state's Jacobian, to float32 rounding."""
+    """One SVD per visited subregion gives the spectral norm of every state's Jacobian, with two ReLU units
+    (few subregions) and twenty (a PLRNN: nearly one per state)."""
     torch.manual_seed(1)
     net = _AlmostLinearRNN(3, 20, relu_units)
     with torch.no_grad():

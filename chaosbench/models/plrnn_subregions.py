@@ -15,25 +15,13 @@ import numpy as np
 import torch
 
 
-#: with more ReLU units than this, states rarely share a subregion (a PLRNN's 20 units: 2^20 of them), so
-#: the norms are computed per state, from the largest eigenvalue of ``J^T J`` (half the cost of an SVD)
-PER_STATE_UNITS = 8
-
-
 @torch.no_grad()
 def subregion_norms(A: torch.Tensor, W: torch.Tensor, relu_units: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """Spectral norms of the AL-RNN Jacobians ``diag(A_k) + W_k diag(slope)`` of ``K`` models (``A``
     ``(K, m)``, ``W`` ``(K, m, m)``) at states ``z`` ``(K, ..., m)``: one SVD per distinct (model,
-    subregion) pair, gathered back to ``(K, ...)`` (with more than :data:`PER_STATE_UNITS` ReLU units,
-    ``sqrt(max eig J^T J)`` per state instead: equal to float32 rounding)."""
+    subregion) pair, gathered back to ``(K, ...)``."""
     k_models, m = A.shape
     relu = torch.nonzero(relu_units).flatten()
-    if len(relu) > PER_STATE_UNITS:
-        flat = z.reshape(k_models, -1, m)
-        slope = torch.where(relu_units, (flat > 0).to(z.dtype), torch.ones_like(flat))  # (K, S, m)
-        jac = torch.diag_embed(A[:, None].expand_as(flat)) + W[:, None] * slope.unsqueeze(-2)
-        top = torch.linalg.eigvalsh(jac.mT @ jac)[..., -1]
-        return top.clamp_min(0.0).sqrt().reshape(z.shape[:-1])
     n_states = math.prod(z.shape[1:-1])
     signs = (z[..., relu] > 0).reshape(k_models, n_states, len(relu))  # (K, S, P)
     code = signs.to(torch.int64) @ (2 ** torch.arange(len(relu), dtype=torch.int64))  # (K, S)

@@ -30,11 +30,11 @@ OUT = ROOT / "results" / "perf"
 SYSTEMS, CELLS = (SYSTEM, *CROSS_SYSTEMS), 136 * 3
 #: the calibration's label of each model's new defaults ("default" = unchanged)
 AFTER = {
-    "lstm": "ls-e20",
-    "gru": "ls-e20",
-    "transformer": "ls-e20",
-    "lru": "ls-e13",
-    "mamba": "ls-e8",
+    "lstm": "ls",
+    "gru": "ls",
+    "transformer": "ls",
+    "lru": "default",
+    "mamba": "default",
     "shplrnn": "h4096-e1",
 }
 

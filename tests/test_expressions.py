@@ -111,14 +111,16 @@ def test_row8_hostile_parameter_constants_are_refused_in_bounded_time():
 
 
 def test_row8_the_largest_accepted_expressions_translate_quickly():
+    """A guard against a blow-up (exponential work), not a speed goal: CPU time, so a busy machine's waiting
+    does not count, with room for a slow one."""
     import time
 
     x = sp.Symbol("x")
-    start = time.perf_counter()
+    start = time.process_time()
     grouped = "+".join("(" + "+".join(f"sin({10 * j + i}*x)" for i in range(10)) + ")" for j in range(20))
     for text in ["+".join(["x"] * 90), "x**1000 + (x**2)**3", grouped]:
         sp.diff(to_sympy(parse(text, where="w", names=["x"]), {"x": x}), x)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 10
 
 
 def test_row8_a_hostile_catalog_is_one_line_from_the_cli(user_catalog):

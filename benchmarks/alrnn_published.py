@@ -285,6 +285,8 @@ def markdown(record: dict) -> str:
             f"{r['subregion_visits_free']}, data-inferred {r['subregion_visits_inferred']}; "
             f"stopped: {r['stopped']}."
         )
+    if record.get("decision"):  # written by hand into the JSON: which protocol the alrnn default follows, and why
+        lines += ["", "## The default", "", record["decision"]]
     return "\n".join(lines) + "\n"
 
 

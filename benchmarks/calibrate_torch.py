@@ -431,7 +431,7 @@ def fmt_overrides(o: dict) -> str:
 
 def report(store: dict, models: list[str], command: str) -> None:
     lines = [
-        f"# Calibration of the recurrent networks on validation data ({time.strftime('%Y-%m-%d')})",
+        f"# Calibration of the torch models on validation data ({time.strftime('%Y-%m-%d')})",
         "",
         f"Command: `{command}` (protocol in the script's docstring; without `--fresh` a run resumes from the "
         "stored fits). Machine: 2 cores shared with other jobs: compare CPU seconds, not wall. One torch thread, "

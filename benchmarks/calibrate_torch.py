@@ -68,27 +68,12 @@ CUT = 3.0
 MIN_TOLERANCE = 0.2  # Lyapunov times of mean validation VPT treated as equal skill, at least
 
 #: the defaults before this calibration, spelled out
+_RECURRENT = dict(
+    rollout_steps=8, seq_len=48, lr=3e-3, max_epochs=60, batch_size=32, final_lr_fraction=0.01, readout="trained"
+)
 BASE = {
-    "lstm": dict(
-        hidden_size=128,
-        rollout_steps=8,
-        seq_len=48,
-        lr=3e-3,
-        max_epochs=60,
-        batch_size=32,
-        final_lr_fraction=0.01,
-        readout="trained",
-    ),
-    "gru": dict(
-        hidden_size=64,
-        rollout_steps=8,
-        seq_len=48,
-        lr=3e-3,
-        max_epochs=60,
-        batch_size=32,
-        final_lr_fraction=0.01,
-        readout="trained",
-    ),
+    "lstm": dict(hidden_size=128, **_RECURRENT),
+    "gru": dict(hidden_size=64, **_RECURRENT),
     "transformer": dict(
         d_model=64, n_heads=4, n_layers=2, d_ff=128, seq_len=32, lr=2e-3, max_epochs=60, readout="trained"
     ),

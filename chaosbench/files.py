@@ -4,6 +4,9 @@
   when complete, so a reader never sees half a file. It is created as ``open`` creates files, so the
   umask applies (``tempfile.mkstemp`` makes them 0600: unreadable to the other users of a shared
   disk, such as Dask workers).
+- :func:`request_interrupt`: once called, no temporary file is renamed into place any more. A signal
+  handler's KeyboardInterrupt is lost when it fires inside a destructor (Python prints it as
+  "Exception ignored" and goes on); the request is not, so the interrupted write still stops.
 - :func:`remove_stale_tmp`: the temporary files that killed writers left behind.
 - :func:`flock`: advisory locks on an open file.
 - :func:`available_memory`, :func:`human_size`: the room a write needs, in words.
@@ -20,6 +23,20 @@ from typing import Iterator
 #: temporary files are named ``.<target name>.<random>.tmp``: hidden, and ignored by pyarrow datasets
 TMP_SUFFIX = ".tmp"
 
+_interrupt_requested = False
+
+
+def request_interrupt(requested: bool = True) -> None:
+    """From now on (or, with False, no longer) every :func:`atomic_path` raises KeyboardInterrupt
+    instead of renaming its file into place."""
+    global _interrupt_requested
+    _interrupt_requested = requested
+
+
+def interrupt_requested() -> bool:
+    """Whether :func:`request_interrupt` is in force."""
+    return _interrupt_requested
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -30,6 +47,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # 0666 minus the umask
     try:
         yield tmp
+        if _interrupt_requested:
+            raise KeyboardInterrupt
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

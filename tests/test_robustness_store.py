@@ -162,6 +162,38 @@ def test_row9_sigterm_during_generate_leaves_no_temporary_file(tmp_path):
     assert not [p for p in out.iterdir() if p.suffix in (".tmp", ".parquet")]
 
 
+def test_row9_an_interrupt_lost_in_a_destructor_still_stops_the_write(tmp_path, monkeypatch, capsys):
+    """A signal handler that fires inside ``__del__`` has its KeyboardInterrupt printed and dropped
+    (this is how the subprocess test above once exited 0: SIGTERM landed in llvmlite's destructor).
+    The request it leaves behind must still stop the file from being renamed into place."""
+    import chaosbench.store as store
+    from chaosbench.cli import main
+    from chaosbench.files import interrupt_requested
+
+    class SignalsWhenCollected:
+        def __del__(self):
+            signal.raise_signal(signal.SIGTERM)
+
+    write_system = store.write_system
+
+    def lose_an_interrupt_then_write(*args, **kwargs):
+        SignalsWhenCollected()  # collected at once: the handler's exception is dropped
+        return write_system(*args, **kwargs)
+
+    lost = []
+    monkeypatch.setattr(sys, "unraisablehook", lost.append)  # where Python sends a dropped exception
+    monkeypatch.setattr(store, "write_system", lose_an_interrupt_then_write)
+    out = tmp_path / "d"
+    assert main(["generate", "Lorenz", "--length", "50", "--out", str(out)]) == 130
+    assert [type(x.exc_value) for x in lost] == [KeyboardInterrupt]  # it was lost...
+    assert "interrupted" in capsys.readouterr().err  # ...and still honoured
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".chaosbench")) == ["_dataset.json"]
+    assert not interrupt_requested()  # main leaves the process as it found it
+    monkeypatch.setattr(store, "write_system", write_system)
+    assert main(["generate", "Lorenz", "--length", "50", "--out", str(out)]) == 0
+    assert len(load(out)) == 50
+
+
 def _flip_bytes_in_a_page(path, column="x"):
     chunk = pq.ParquetFile(path).metadata.row_group(0)
     chunk = chunk.column([chunk.column(i).path_in_schema for i in range(chunk.num_columns)].index(column))

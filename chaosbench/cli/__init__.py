@@ -12,6 +12,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import ChaosbenchError
+from ..files import interrupt_requested, request_interrupt
 from .args import add_dask_options, dask_options, number
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
@@ -294,10 +295,14 @@ def cmd_sample(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from ..store import GenerationFailed
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a killed run cleans up as after Ctrl-C
+    # a killed run cleans up as after Ctrl-C; both also stop every later file rename (see _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        code = args.run(args)
+        if interrupt_requested():  # the KeyboardInterrupt was lost, after the last file was written
+            raise KeyboardInterrupt
+        return code
     except GenerationFailed as exc:
         for line in exc.failures:
             print(f"chaosbench: failed: {line}", file=sys.stderr)
@@ -311,10 +316,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        request_interrupt(False)
 
 
 def _interrupt(signum, frame):
+    """Raise KeyboardInterrupt, and keep the request in force: if the exception is lost (it is when the
+    signal lands in a destructor, e.g. llvmlite's while numba loads compiled code), the next file that
+    would be renamed into place raises it again."""
+    request_interrupt()
     raise KeyboardInterrupt
 
 

@@ -5,7 +5,7 @@
 
 One process, one thread for every library (the harness runs each cell on one thread), one task:
 ``make_task("Lorenz", TaskSpec(), seed=0)``: 10,000 training points at 100 points per period, the
-1000-point validation part, 10 test windows of 500 context points and >= 15 Lyapunov times. Every
+1000-point validation part, 10 test windows of 500 context points and 25 Lyapunov times. Every
 model is scored by the harness's own ``chaosbench.bench.scoring.score`` (median valid prediction time over
 the windows, NRMSE threshold 0.3).
 
@@ -216,11 +216,19 @@ def write(rows, goals, met, task, load_before, load_after) -> None:
             )
         elif r["library"] == "chaosbench" and "ridge_scores" in r["fit_info"]:
             lines.append(f"- {r['model']}: ridge {r['fit_info']['ridge']:g} chosen on the validation part")
+    import reservoirpy
+
+    from chaosbench.bench.cell import dependency_versions
+
+    versions = {**dependency_versions(), "reservoirpy": reservoirpy.__version__}
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
     OUT.with_suffix(".json").write_text(
         json.dumps(
-            {"rows": rows, "load_average": [load_before, load_after], "host": platform.node()}, indent=1, default=str
+            {"rows": rows, "load_average": [load_before, load_after], "host": platform.node(), "versions": versions},
+            indent=1,
+            default=str,
         )
     )
     print(f"wrote {OUT.with_suffix('.md')}")

@@ -159,6 +159,9 @@ def main() -> None:
         + "".join(f" --set {s}" for s in args.set)
         + (f" --seed {args.seed}" if args.seed else "")
     )
+    from chaosbench.bench.cell import dependency_versions
+
+    versions = dependency_versions()
     lines = [
         f"# Sequence models on Lorenz-63 ({time.strftime('%Y-%m-%d')}, 2 cores, 1 torch thread)",
         "",
@@ -182,13 +185,21 @@ def main() -> None:
         "ratio = cost per step at the long horizon / at the short one (1 = does not grow with the horizon).",
         f"Best: {best['model']}, median VPT {best['vpt_lyap']:.2f} Lyapunov times. "
         "Per-window VPTs: " + "; ".join(f"{r['model']} {r['vpt_windows']}" for r in rows) + ".",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".",
     ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sequence_models_lorenz.md").write_text("\n".join(lines) + "\n")
     (out / "sequence_models_lorenz.json").write_text(
         json.dumps(
-            {"command": command, "load_before": load_before, "load_after": load_after, "rows": rows},
+            {
+                "command": command,
+                "load_before": load_before,
+                "load_after": load_after,
+                "rows": rows,
+                "versions": versions,
+            },
             indent=1,
             default=str,
         )

@@ -180,7 +180,8 @@ def main() -> None:
         "",
         *table(rows),
         "",
-        "Windows D_stsp / D_H: `cell.score` on the 10 forecast windows (2,204 steps each). Long: driven through "
+        f"Windows D_stsp / D_H: `scoring.score` on the {len(task.contexts)} forecast windows ({task.horizon:,} steps "
+        "each). Long: driven through "
         f"{DRIVE} points of a fresh true trajectory, then {LONG_STEPS + TRANSIENT:,} free steps, the first "
         f"{TRANSIENT:,} dropped, against {LONG_STEPS:,} true steps; D_H with spectral smoothing 2 (ours) and 20 "
         "(the papers').",
@@ -189,6 +190,10 @@ def main() -> None:
         + "; ".join(f"{r['model']} (seed {r['hyperparameters']['seed']}) {r['vpt_windows']}" for r in rows)
         + ".",
     ]
+    from chaosbench.bench.cell import dependency_versions
+
+    versions = dependency_versions()
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
     if reference.exists():
         lines += ["", reference.read_text().strip()]
     out = Path(args.out)
@@ -196,7 +201,13 @@ def main() -> None:
     (out / "plrnn_lorenz.md").write_text("\n".join(lines) + "\n")
     (out / "plrnn_lorenz.json").write_text(
         json.dumps(
-            {"command": command, "load_before": load_before, "load_after": load_after, "rows": rows},
+            {
+                "command": command,
+                "load_before": load_before,
+                "load_after": load_after,
+                "rows": rows,
+                "versions": versions,
+            },
             indent=1,
             default=str,
         )

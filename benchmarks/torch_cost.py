@@ -111,7 +111,9 @@ def markdown(record: dict, cal: dict, batched: dict) -> str:
         "Lorenz skill: median VPT of the 10 test windows of the goal task (seed 0), scored as a harness cell; "
         "long validation: the calibration's selection score (mean VPT over 12 windows of 25 Lyapunov times from "
         "the training parts of seeds 1-2). The machine was shared: `lstm`'s and `gru`'s *before* fits ran on "
-        "2026-12-01 with fewer jobs beside them than the rest, so their CPU seconds are not side by side; what the "
+        "2026-12-01 with fewer jobs beside them than the rest, and `transformer`'s Rossler and HyperRossler *after* "
+        "fits on 2026-12-02 beside four other jobs (the same 60-epoch schedule: 91 -> 139-143 CPU s, where Lorenz, "
+        "fitted on a quieter machine, went 105 -> 94), so these CPU seconds are not side by side; what the "
         "least-squares readout adds to a fit is measured on its own: 0.75 CPU s (LSTM), 0.56 (GRU), "
         "`python benchmarks/readout_cost.py`.",
         "",

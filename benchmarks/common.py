@@ -23,3 +23,8 @@ def parse_sets(items: list[str]) -> dict[str, dict]:
             parsed = value
         out.setdefault(model, {})[key] = parsed
     return out
+
+
+def versions_line(versions: dict) -> str:
+    """The package versions of a run as one sentence for a report (names sorted)."""
+    return "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."

@@ -29,7 +29,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import load_average, parse_sets  # noqa: E402
+from common import load_average, parse_sets, versions_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG_STEPS, TRANSIENT, DRIVE = 100_000, 25_000, 500
@@ -193,7 +193,7 @@ def main() -> None:
     from chaosbench.bench.cell import dependency_versions
 
     versions = dependency_versions()
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
+    lines += ["", versions_line(versions)]
     if reference.exists():
         lines += ["", reference.read_text().strip()]
     out = Path(args.out)

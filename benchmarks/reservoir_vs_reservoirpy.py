@@ -38,6 +38,7 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from common import versions_line  # noqa: E402
 
 from chaosbench.bench.scoring import score  # noqa: E402
 from chaosbench.models import make_model  # noqa: E402
@@ -221,7 +222,7 @@ def write(rows, goals, met, task, load_before, load_after) -> None:
     from chaosbench.bench.cell import dependency_versions
 
     versions = {**dependency_versions(), "reservoirpy": reservoirpy.__version__}
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
+    lines += ["", versions_line(versions)]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
     OUT.with_suffix(".json").write_text(

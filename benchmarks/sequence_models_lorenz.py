@@ -20,7 +20,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from common import load_average, parse_sets  # noqa: E402
+from common import load_average, parse_sets, versions_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("lstm", "gru", "transformer", "lru", "mamba")
@@ -186,7 +186,7 @@ def main() -> None:
         f"Best: {best['model']}, median VPT {best['vpt_lyap']:.2f} Lyapunov times. "
         "Per-window VPTs: " + "; ".join(f"{r['model']} {r['vpt_windows']}" for r in rows) + ".",
         "",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".",
+        versions_line(versions),
     ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

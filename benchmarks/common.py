@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 
 def load_average() -> str:
@@ -28,3 +29,11 @@ def parse_sets(items: list[str]) -> dict[str, dict]:
 def versions_line(versions: dict) -> str:
     """The package versions of a run as one sentence for a report (names sorted)."""
     return "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."
+
+
+def write_report(out: Path, name: str, lines: list[str], record: dict) -> Path:
+    """Write ``out/name.md`` (``lines``) and ``out/name.json`` (``record``); returns the markdown's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(record, indent=1, default=str))
+    return out / f"{name}.md"

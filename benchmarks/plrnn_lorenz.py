@@ -29,7 +29,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import load_average, parse_sets, versions_line  # noqa: E402
+from common import load_average, parse_sets, versions_line, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG_STEPS, TRANSIENT, DRIVE = 100_000, 25_000, 500
@@ -196,24 +196,14 @@ def main() -> None:
     lines += ["", versions_line(versions)]
     if reference.exists():
         lines += ["", reference.read_text().strip()]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "plrnn_lorenz.md").write_text("\n".join(lines) + "\n")
-    (out / "plrnn_lorenz.json").write_text(
-        json.dumps(
-            {
-                "command": command,
-                "load_before": load_before,
-                "load_after": load_after,
-                "rows": rows,
-                "versions": versions,
-            },
-            indent=1,
-            default=str,
-        )
+    path = write_report(
+        Path(args.out),
+        "plrnn_lorenz",
+        lines,
+        {"command": command, "load_before": load_before, "load_after": load_after, "rows": rows, "versions": versions},
     )
     print("\n".join(lines))
-    print(f"wrote {out / 'plrnn_lorenz.md'}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

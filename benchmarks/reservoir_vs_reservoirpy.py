@@ -30,7 +30,6 @@ import os
 for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_v] = "1"
 
-import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -38,7 +37,7 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import versions_line  # noqa: E402
+from common import versions_line, write_report  # noqa: E402
 
 from chaosbench.bench.scoring import score  # noqa: E402
 from chaosbench.models import make_model  # noqa: E402
@@ -223,16 +222,8 @@ def write(rows, goals, met, task, load_before, load_after) -> None:
 
     versions = {**dependency_versions(), "reservoirpy": reservoirpy.__version__}
     lines += ["", versions_line(versions)]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    OUT.with_suffix(".json").write_text(
-        json.dumps(
-            {"rows": rows, "load_average": [load_before, load_after], "host": platform.node(), "versions": versions},
-            indent=1,
-            default=str,
-        )
-    )
-    print(f"wrote {OUT.with_suffix('.md')}")
+    record = {"rows": rows, "load_average": [load_before, load_after], "host": platform.node(), "versions": versions}
+    print(f"wrote {write_report(OUT.parent, OUT.name, lines, record)}")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,9 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_v] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from common import load_average, parse_sets, versions_line  # noqa: E402
+from common import load_average, parse_sets, versions_line, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("lstm", "gru", "transformer", "lru", "mamba")
@@ -188,24 +187,14 @@ def main() -> None:
         "",
         versions_line(versions),
     ]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sequence_models_lorenz.md").write_text("\n".join(lines) + "\n")
-    (out / "sequence_models_lorenz.json").write_text(
-        json.dumps(
-            {
-                "command": command,
-                "load_before": load_before,
-                "load_after": load_after,
-                "rows": rows,
-                "versions": versions,
-            },
-            indent=1,
-            default=str,
-        )
+    path = write_report(
+        Path(args.out),
+        "sequence_models_lorenz",
+        lines,
+        {"command": command, "load_before": load_before, "load_after": load_after, "rows": rows, "versions": versions},
     )
     print("\n".join(lines))
-    print(f"wrote {out / 'sequence_models_lorenz.md'}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

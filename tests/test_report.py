@@ -209,6 +209,18 @@ def test_settings_of_one_model_are_separate_rows(tmp_path):
     assert board.at["var (maxlags=3)", "vpt_median"] == 1.0 and board.at["var (maxlags=3)", "cells"] == 4
 
 
+def test_a_model_on_fewer_systems_says_so_in_both_tables(tmp_path):
+    # a run still going: esn on all three systems, var on one; var's median is over its one system
+    recs = [record(s, "esn", 0, 4.0) for s in ("A", "B", "C")] + [record("A", "var", 0, 9.0)]
+    write_report(write(tmp_path, recs))
+    md = (tmp_path / "leaderboard.md").read_text()
+    rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| ") and " | 0/" in line}
+    assert "| 0/1 | 1 of 3 |" in rows["var"] and "| 0/3 | 3 |" in rows["esn"]
+    assert "a model on fewer systems than the results hold" in md
+    family_rows = [line for line in md.splitlines() if line.startswith("| ") and "1 of 3 |" in line]
+    assert len(family_rows) == 2  # var's leaderboard row and its family's row
+
+
 def test_every_cell_failed_gives_a_list_of_failures(tmp_path):
     # failure records as a timed-out run writes them: no score column at all
     recs = [

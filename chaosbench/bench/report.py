@@ -327,18 +327,24 @@ def _section(title: str, note: str, columns: list[str], order) -> list[str]:
     ]
 
 
-def _leaderboard_table(board, eps) -> list[str]:
+def _coverage(systems: int, total: int) -> str:
+    """``"136"``, or ``"30 of 136"`` for a model scored on fewer systems than the results hold."""
+    return f"{systems}" if systems >= total else f"{systems} of {total}"
+
+
+def _leaderboard_table(board, eps, total: int) -> list[str]:
     lines = [
-        "| rank | model | mean rank [95% CI] | median VPT [95% CI] | IQR | censored | diverged | failed | "
+        "| rank | model | mean rank [95% CI] | median VPT [95% CI] | IQR | censored | diverged | failed | systems | "
         "D_stsp (floor) | D_H (floor) | MASE | fit s | params |",
-        "|---:|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|",
+        "|---:|---|---|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|",
     ]
     for i, r in board.iterrows():
         lines.append(
             f"| {i + 1} | {r['model']} | {_fmt(r['mean_rank'])} [{_fmt(r['rank_low'])}–{_fmt(r['rank_high'])}] | "
             f"{_fmt(r['vpt_median'])} [{_fmt(r['vpt_low'])}–{_fmt(r['vpt_high'])}] | "
             f"{_fmt(r['vpt_q1'])}–{_fmt(r['vpt_q3'])} | {_pct(r['censored_pct'])} | {_pct(r['diverged_pct'])} | "
-            f"{r['failed']}/{r['cells']} | {_fmt(r['d_stsp'])} ({_fmt(r['d_stsp_floor'])}) | "
+            f"{r['failed']}/{r['cells']} | {_coverage(r['systems'], total)} | "
+            f"{_fmt(r['d_stsp'])} ({_fmt(r['d_stsp_floor'])}) | "
             f"{_fmt(r['d_h'], 3)} ({_fmt(r['d_h_floor'], 3)}) | {_fmt(r['mase'])} | {_fmt(r['fit_seconds'], 1)} | "
             f"{_fmt(r['n_parameters'], 0)} |"
         )
@@ -352,7 +358,10 @@ def _leaderboard_table(board, eps) -> list[str]:
         "range over systems. *Censored*: the share of test windows whose VPT is only a lower bound, because "
         "the forecast was still valid when the horizon or the truth's certified time ended. *Diverged*: the "
         "share of windows whose forecast became non-finite (scored up to that point, not failed). *Failed*: "
-        "cells that raised, timed out or were non-finite from their first step. *D_stsp* (state-space "
+        "cells that raised, timed out or were non-finite from their first step. *Systems*: how many systems "
+        "the model has cells on; a model on fewer systems than the results hold (a run still going) is ranked "
+        "and summarised on those alone, so its median is over another set of systems: compare it in the "
+        "per-system table. *D_stsp* (state-space "
         "divergence) and *D_H* (power-spectrum Hellinger distance) compare a long free run of the model "
         "with an independent long true run (median over cells, lower is better, ∞ when the free run "
         "diverged); in brackets the median noise floor, the same score between two independent true runs. "
@@ -532,20 +541,20 @@ def families(board, scores):
     return pd.DataFrame(rows)
 
 
-def _family_table(fams) -> list[str]:
+def _family_table(fams, total: int) -> list[str]:
     lines = [
         "## Model families",
         "",
         "Each family's best member (the highest on the leaderboard above), its median VPT over systems with "
         f"the {LEVEL:.0%} bootstrap interval, and its mean rank; `families.png` shows it system by system.",
         "",
-        "| family | best member | median VPT [95% CI] | mean rank | members |",
-        "|---|---|---|---:|---|",
+        "| family | best member | median VPT [95% CI] | mean rank | systems | members |",
+        "|---|---|---|---:|---:|---|",
     ]
     for _, r in fams.iterrows():
         lines.append(
             f"| {r['family']} | {r['best']} | {_fmt(r['vpt_median'])} [{_fmt(r['vpt_low'])}–"
-            f"{_fmt(r['vpt_high'])}] | {_fmt(r['mean_rank'])} | {r['members']} |"
+            f"{_fmt(r['vpt_high'])}] | {_fmt(r['mean_rank'])} | {_coverage(r['systems'], total)} | {r['members']} |"
         )
     return lines
 
@@ -604,7 +613,8 @@ def markdown(frame, board) -> str:
         return "\n".join(
             lines + ["**Every cell failed**, so there is no ranking.", ""] + _failures(f) + [""] + _provenance(f)
         )
-    lines += _leaderboard_table(board, eps) + [""] + _family_table(families(board, scores)) + [""]
+    total = f["system"].nunique()
+    lines += _leaderboard_table(board, eps, total) + [""] + _family_table(families(board, scores), total) + [""]
     lines += _per_system_table(scores, order) + [""]
     capped = _capped_table(scores, order)
     lines += capped + ([""] if capped else [])

@@ -153,59 +153,56 @@ def profile_fit(name: str, epochs: int) -> dict:
     }
 
 
-def rollout_share(name: str, repeats: int = 40) -> dict:
-    """CPU ms of one training step (forward + backward + AdamW) with the model's ``rollout_steps`` and with 0,
-    on random windows of the default shape, interleaved three times (the best of each)."""
+def _network(name: str, **overrides):
+    """``name`` at its defaults (with ``overrides``), its untrained network for 3 variables and an AdamW."""
     import numpy as np
     import torch
 
     from chaosbench.models import make_model
 
-    out = {}
-    for label, overrides in (("default", {}), ("rollout_steps=0", {"rollout_steps": 0})):
-        model = make_model(name, seed=0, **overrides)
-        model.increment_std_ = np.ones(3)
-        net = model._build(3)
-        out[label] = (model, net, torch.optim.AdamW(net.parameters(), lr=1e-3))
-    windows = torch.randn(out["default"][0].batch_size, out["default"][0].seq_len + 1, 3)
-    best = {label: float("inf") for label in out}
+    model = make_model(name, seed=0, **overrides)
+    model.increment_std_ = np.ones(3)
+    net = model._build(3)
+    return model, net, torch.optim.AdamW(net.parameters(), lr=1e-3)
+
+
+def best_step_ms(setups: dict, repeats: int) -> dict:
+    """CPU ms of one training step (forward + backward + AdamW) for each ``label -> (model, net, optimizer,
+    windows)``, the best of three rounds that interleave the labels (so load drifts touch them alike)."""
+    best = dict.fromkeys(setups, float("inf"))
     for _ in range(3):
-        for label, (model, net, optimizer) in out.items():
+        for label, (model, net, optimizer, windows) in setups.items():
             t0 = time.process_time()
             for _ in range(repeats):
                 optimizer.zero_grad(set_to_none=True)
                 model._loss(net, windows).backward()
                 optimizer.step()
             best[label] = min(best[label], (time.process_time() - t0) / repeats * 1e3)
-    return {"model": name, "rollout_steps": out["default"][0].rollout_steps, "ms_per_step": best}
+    return best
+
+
+def rollout_share(name: str, repeats: int = 40) -> dict:
+    """CPU ms of one training step with the model's ``rollout_steps`` and with 0, on random windows of the
+    default shape."""
+    import torch
+
+    with_rollout, without = _network(name), _network(name, rollout_steps=0)
+    windows = torch.randn(with_rollout[0].batch_size, with_rollout[0].seq_len + 1, 3)
+    best = best_step_ms({"default": (*with_rollout, windows), "rollout_steps=0": (*without, windows)}, repeats)
+    return {"model": name, "rollout_steps": with_rollout[0].rollout_steps, "ms_per_step": best}
 
 
 def batch_scaling(name: str, factor: int = 4, repeats: int = 20) -> dict:
     """CPU ms of one training step at the default batch size and at ``factor`` times it (random windows of the
-    default length; the best of three interleaved rounds). A step that costs ``factor`` times more is
-    compute-bound; one that costs about the same is dominated by per-operation overhead, and training several
-    systems' models in one stacked step would divide that overhead among them."""
-    import numpy as np
+    default length). A step that costs ``factor`` times more is compute-bound; one that costs about the same
+    is dominated by per-operation overhead, and training several systems' models in one stacked step would
+    divide that overhead among them."""
     import torch
 
-    from chaosbench.models import make_model
-
-    model = make_model(name, seed=0)
-    model.increment_std_ = np.ones(3)
-    net = model._build(3)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    model, net, optimizer = _network(name)
     sizes = {"default": model.batch_size, "larger": factor * model.batch_size}
-    windows = {k: torch.randn(b, model.seq_len + 1, 3) for k, b in sizes.items()}
-    best = dict.fromkeys(sizes, float("inf"))
-    for _ in range(3):
-        for label, w in windows.items():
-            t0 = time.process_time()
-            for _ in range(repeats):
-                optimizer.zero_grad(set_to_none=True)
-                model._loss(net, w).backward()
-                optimizer.step()
-            best[label] = min(best[label], (time.process_time() - t0) / repeats * 1e3)
-    return {"model": name, "batch_sizes": sizes, "ms_per_step": best}
+    setups = {k: (model, net, optimizer, torch.randn(b, model.seq_len + 1, 3)) for k, b in sizes.items()}
+    return {"model": name, "batch_sizes": sizes, "ms_per_step": best_step_ms(setups, repeats)}
 
 
 def markdown(

@@ -57,7 +57,9 @@ def tasks_for(n_systems: int) -> list[Task]:
 
 
 def _fit_alone(name: str, tasks: list[Task], hp: dict, per_subregion: bool) -> tuple[list, list[float]]:
-    plrnn.PER_SUBREGION = per_subregion
+    """One by one through the per-model loop (a lone fit before December 2026; ``Model.fit`` now runs the
+    stacked loop with one model, ``plrnn.STACKED_ALONE``)."""
+    plrnn.PER_SUBREGION, plrnn.STACKED_ALONE = per_subregion, False
     try:
         models, cpu = [], []
         for task in tasks:
@@ -66,7 +68,7 @@ def _fit_alone(name: str, tasks: list[Task], hp: dict, per_subregion: bool) -> t
             cpu.append(time.process_time() - t0)
         return models, cpu
     finally:
-        plrnn.PER_SUBREGION = True
+        plrnn.PER_SUBREGION, plrnn.STACKED_ALONE = True, True
 
 
 def _max_difference(a_models, b_models) -> float:

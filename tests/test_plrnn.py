@@ -107,16 +107,18 @@ def test_analytic_jacobian_matches_autograd(net):
     assert jacobian_growth(lin, torch.randn(3, 7, 2)) == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize("relu_units", [2, 20])
-def test_jacobian_norms_per_subregion_or_per_state_equal_the_svd(relu_units):
+@pytest.mark.parametrize(("latents", "relu_units"), [(20, 2), (20, 20), (70, 70)])
+def test_jacobian_norms_per_subregion_or_per_state_equal_the_svd(latents, relu_units):
     """One SVD per visited subregion gives the spectral norm of every state's Jacobian, with two ReLU units
-    (few subregions) and twenty (a PLRNN: nearly one per state)."""
+    (few subregions), twenty (a PLRNN: nearly one per state) and seventy (more sign patterns than an
+    integer code holds)."""
     torch.manual_seed(1)
-    net = _AlmostLinearRNN(3, 20, relu_units)
+    net = _AlmostLinearRNN(3, latents, relu_units)
     with torch.no_grad():
-        net.W.copy_(0.3 * torch.randn(20, 20))
-        net.A.copy_(torch.rand(20))
-    z = torch.randn(4, 9, 20)
+        net.W.copy_(0.3 * torch.randn(latents, latents))
+        net.A.copy_(torch.rand(latents))
+    z = torch.randn(4, 9, latents)
+    z[1] = z[0]  # repeated subregions must share a decomposition correctly
     svd = torch.linalg.matrix_norm(net.jacobian(z), ord=2)
     assert torch.allclose(net.jacobian_norms(z), svd, rtol=1e-5)
     assert jacobian_growth(net, z) == pytest.approx(jacobian_growth(net, z, per_subregion=False), rel=1e-5)
@@ -492,6 +494,11 @@ def test_train_noise_touches_only_the_training_data(mode, monkeypatch):
         seen.append((trajectories, validation))
         raise _Captured
 
+    from chaosbench.models import plrnn
+
+    # the per-model loop, whose entry is easy to spy on; the stacked one draws the noise the same way
+    # (both call _start_fit)
+    monkeypatch.setattr(plrnn, "STACKED_ALONE", False)
     monkeypatch.setattr(TorchForecaster, "_fit", spy)
     for seed in (0, 0, 1):
         with pytest.raises(_Captured):

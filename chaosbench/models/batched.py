@@ -10,9 +10,12 @@ reseeding, exactly as a lone fit builds them), its own batch order, its own adap
 ``alpha`` (Hess et al. 2023), gradient clipping by its own norm, its own validation score, best
 epoch and early stop. The loss is the sum of the models' losses, so each model's gradient is its
 own, and the optimisers (RAdam, AdamW) update every element on its own, so the stacked update is
-the ``K`` separate updates. What differs is the summation order inside batched matrix products:
-the same computation up to float32 rounding, which training then carries along
-(``tests/test_batched.py`` bounds the difference).
+the ``K`` separate updates. Every model's slice runs through the same kernels whatever ``K`` is, so a
+model ends with the same weights, to the bit, alone (``Model.fit`` runs this loop with ``K = 1``) or in
+any group (``tests/test_batched.py``; ``benchmarks/together_vs_alone.py`` over a full schedule). The
+per-model loop of :class:`~chaosbench.models.torch_base.TorchForecaster` orders a few float32 sums
+otherwise, and over a full schedule training carries that rounding to a different model: which is
+why a lone fit does not use it.
 
 :func:`fit_together` is the entry point; :func:`why_not_together` says when models cannot share a
 batch (then each is fitted alone).

@@ -73,6 +73,10 @@ INITS = ("ridge", "random", "positive_definite")
 #: per state, as before December 2026; kept so benchmarks/batched_training.py can measure the change;
 #: read when ``alpha`` is updated)
 PER_SUBREGION = True
+#: AL-RNN/PLRNN fitted alone by the stacked loop of :mod:`.batched` with one model (so alone and together
+#: are the same arithmetic); False: by the per-model loop of :class:`TorchForecaster` (kept so tests and
+#: benchmarks can measure the difference)
+STACKED_ALONE = True
 NOISE_MODES = ("fixed", "batch")
 SELECTIONS = ("forecast", "d_stsp")
 
@@ -456,6 +460,21 @@ class ALRNN(_PLRNNForecaster):
     def _build(self, n):
         m = self._latents(n)
         return _AlmostLinearRNN(n, m, m if self.pwl_units is None else min(self.pwl_units, m))
+
+    def _fit(self, trajectories, validation):
+        """Fitted by the stacked loop that trains many systems' models at once, here with one model
+        (:func:`~chaosbench.models.batched.fit_together`), whenever the configuration could be trained
+        together: the per-model loop and the stacked one order a few float32 sums differently, and over
+        a full schedule training carries that rounding to a different model, so with one loop for both a
+        cell's weights do not depend on whether, or with which systems, it shared a process (with
+        :data:`STACKED_ALONE` False: the per-model loop, for comparison)."""
+        from .batched import fit_together, why_not_together
+
+        usable = validation and any(len(v) > self.seq_len + 1 for v in validation)
+        if STACKED_ALONE and usable and why_not_together([self]) is None:
+            fit_together([self], [trajectories], dt=self.dt_, validations=[validation])
+        else:
+            super()._fit(trajectories, validation)
 
     def subregions(self, states: np.ndarray) -> dict[str, int]:
         """Linear subregions visited by latent states ``(..., M)`` (e.g. :meth:`latent_forecast`,

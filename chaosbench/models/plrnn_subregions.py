@@ -23,13 +23,21 @@ def subregion_norms(A: torch.Tensor, W: torch.Tensor, relu_units: torch.Tensor, 
     k_models, m = A.shape
     relu = torch.nonzero(relu_units).flatten()
     n_states = math.prod(z.shape[1:-1])
-    signs = (z[..., relu] > 0).reshape(k_models, n_states, len(relu))  # (K, S, P)
-    code = signs.to(torch.int64) @ (2 ** torch.arange(len(relu), dtype=torch.int64))  # (K, S)
-    code = code + torch.arange(k_models)[:, None] * (2 ** len(relu))  # distinct per model
-    unique, inverse = torch.unique(code, return_inverse=True)
-    model, pattern = unique // (2 ** len(relu)), unique % (2 ** len(relu))
-    slope = torch.ones(len(unique), m, dtype=z.dtype)
-    slope[:, relu] = ((pattern[:, None] >> torch.arange(len(relu))) & 1).to(z.dtype)
+    p = len(relu)
+    signs = (z[..., relu] > 0).reshape(k_models, n_states, p)  # (K, S, P)
+    if p <= 48:  # a subregion as one integer (bit i: unit i positive), distinct per model
+        code = signs.to(torch.int64) @ (2 ** torch.arange(p, dtype=torch.int64))  # (K, S)
+        code = code + torch.arange(k_models)[:, None] * (2**p)
+        unique, inverse = torch.unique(code, return_inverse=True)
+        model, pattern = unique // (2**p), unique % (2**p)
+        slope = torch.ones(len(unique), m, dtype=z.dtype)
+        slope[:, relu] = ((pattern[:, None] >> torch.arange(p)) & 1).to(z.dtype)
+    else:  # too many units for an int64 code: the sign rows themselves, with the model's index
+        rows = torch.cat([torch.arange(k_models)[:, None, None].expand(k_models, n_states, 1), signs.long()], dim=-1)
+        unique, inverse = torch.unique(rows.reshape(-1, p + 1), dim=0, return_inverse=True)
+        model = unique[:, 0]
+        slope = torch.ones(len(unique), m, dtype=z.dtype)
+        slope[:, relu] = unique[:, 1:].to(z.dtype)
     jac = torch.diag_embed(A[model]) + W[model] * slope.unsqueeze(-2)
     norms = torch.linalg.matrix_norm(jac, ord=2)  # (U,)
     return norms[inverse].reshape(z.shape[:-1])

@@ -39,18 +39,24 @@ from chaosbench.bench.tasks import Task, get_preset, make_task, task_id  # noqa:
 OUT = Path(__file__).resolve().parent.parent / "results" / "perf"
 
 
-def tasks_for(n_systems: int) -> list[Task]:
+def standard_task(name: str, catalog) -> Task:
+    """The standard preset's seed-0 task of system ``name``, from the harness's task cache, else built."""
+    spec, system = get_preset("standard").task, catalog[name]
+    path = task_cache_dir() / f"{name}-{task_id(name, system.content_hash, spec, 0)}.npz"
+    return Task.load(path) if path.exists() else make_task(system, spec, seed=0, catalog=catalog)
+
+
+def tasks_for(n_systems: int, first: str | None = None) -> list[Task]:
+    """Standard seed-0 tasks of ``n_systems`` three-variable chaotic systems (``first``, if given, leads)."""
     catalog = load_catalog()
-    spec = get_preset("standard").task
-    out = []
+    out = [standard_task(first, catalog)] if first else []
     for name in catalog.chaotic():
         if len(out) == n_systems:
             break
         system = catalog[name]
-        if system.dimension != 3 or system.forcing_phase or system.is_delay:
+        if name == first or system.dimension != 3 or system.forcing_phase or system.is_delay:
             continue
-        path = task_cache_dir() / f"{name}-{task_id(name, system.content_hash, spec, 0)}.npz"
-        task = Task.load(path) if path.exists() else make_task(system, spec, seed=0, catalog=catalog)
+        task = standard_task(name, catalog)
         if task.train.shape[1] == 3:
             out.append(task)
     return out

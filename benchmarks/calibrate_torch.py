@@ -350,13 +350,6 @@ def tolerance(store: dict, model_name: str, system: str = SYSTEM) -> float | Non
     return MIN_TOLERANCE if system == SYSTEM else None
 
 
-def cross_tolerance(store: dict, model_name: str, system: str) -> float:
-    """The training noise that the cross-system check allows on ``system``: measured there (model seeds 0
-    and 1 of the default and the choice, see :func:`replicates`) when available, else the goal system's."""
-    own = tolerance(store, model_name, system)
-    return own if own is not None else store["tolerance"][model_name]
-
-
 def replicates(model_name: str, labels: list[str]) -> list[tuple[str, dict]]:
     """The model-seed-1 replicates in GRID of ``labels``: fitted on the cross systems beside the finalists,
     so that the check compares a loss there with the training noise there."""
@@ -397,8 +390,8 @@ def verdict(store: dict, model_name: str) -> str:
         a, b = (store["fits"].get(key(model_name, la, system)) for la in ("default", chosen))
         if a is None or b is None:
             return "undecided (cross-system check not run)"
-        own = tolerance(store, model_name, system)
-        tol = cross_tolerance(store, model_name, system)
+        own = tolerance(store, model_name, system)  # the noise measured there (replicates), else Lorenz's
+        tol = own if own is not None else store["tolerance"][model_name]
         # with replicates there, each side is its mean over model seeds, as on the goal system
         rows = settings(store, model_name, system)
         a_score, b_score = rows["default"][SCORE], rows[chosen][SCORE]

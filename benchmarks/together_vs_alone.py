@@ -37,23 +37,11 @@ from common import load_average, versions_line, write_report  # noqa: E402
 
 from chaosbench.bench.cell import dependency_versions  # noqa: E402
 from chaosbench.bench.scoring import score  # noqa: E402
-from chaosbench.bench.runner import task_cache_dir  # noqa: E402
-from chaosbench.bench.tasks import Task, get_preset, make_task, task_id  # noqa: E402
-from chaosbench.catalog import load_catalog  # noqa: E402
+from chaosbench.bench.tasks import Task  # noqa: E402
 from chaosbench.models import make_model, plrnn  # noqa: E402
 from chaosbench.models.batched import fit_together  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "perf"
-
-
-def lorenz_first(max_group: int) -> list[Task]:
-    """Lorenz's standard seed-0 task, then other three-variable systems' (as many as the largest group needs)."""
-    catalog = load_catalog()
-    spec = get_preset("standard").task
-    path = task_cache_dir() / f"Lorenz-{task_id('Lorenz', catalog['Lorenz'].content_hash, spec, 0)}.npz"
-    lorenz = Task.load(path) if path.exists() else make_task(catalog["Lorenz"], spec, seed=0, catalog=catalog)
-    others = [t for t in tasks_for(max_group) if t.system != "Lorenz"]
-    return [lorenz, *others[: max_group - 1]]
 
 
 def scored(model, task: Task) -> dict:
@@ -179,7 +167,7 @@ def main(argv=None) -> int:
         raise SystemExit("--groups: every group size must be 2 or more (Model.fit is the group of one)")
     torch.set_num_threads(1)
     load_before = load_average()
-    tasks = lorenz_first(max(args.groups, default=1))
+    tasks = tasks_for(max(args.groups, default=1), first="Lorenz")
     rows = [r for name in args.models for r in measure(name, tasks, sorted(args.groups), args.seeds)]
     command = "python benchmarks/together_vs_alone.py " + " ".join(argv if argv is not None else sys.argv[1:])
     record = {"command": command.strip(), "rows": rows, "versions": dependency_versions()}

@@ -221,6 +221,21 @@ def test_a_model_on_fewer_systems_says_so_in_both_tables(tmp_path):
     assert len(family_rows) == 2  # var's leaderboard row and its family's row
 
 
+def test_a_model_on_fewer_seeds_says_which_and_the_header_counts_the_missing_cells(tmp_path):
+    # esn on seeds 0-2 of two systems, var on seeds 0 and 2 only: 6 + 4 of the grid's 12 cells
+    recs = [record(s, "esn", seed, 4.0) for s in ("A", "B") for seed in (0, 1, 2)]
+    recs += [record(s, "var", seed, 1.0) for s in ("A", "B") for seed in (0, 2)]
+    write_report(write(tmp_path, recs))
+    md = (tmp_path / "leaderboard.md").read_text()
+    rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| ") and " | 0/" in line}
+    assert "| 0/6 | 2 | 0–2 |" in rows["esn"] and "| 0/4 | 2 | 0, 2 |" in rows["var"]
+    assert "10 cells (0 failed) of the 12 of 2 systems × 2 models × 3 seeds" in md
+    full = tmp_path / "full"
+    full.mkdir()
+    write_report(write(full, [record(s, m, 0, 1.0) for s in ("A", "B") for m in ("esn", "var")]))
+    assert "2 systems × 2 models × 1 seeds = 4 cells (0 failed)." in (full / "leaderboard.md").read_text()
+
+
 def test_every_cell_failed_gives_a_list_of_failures(tmp_path):
     # failure records as a timed-out run writes them: no score column at all
     recs = [

@@ -255,6 +255,7 @@ def leaderboard(frame):
                 "cells": len(g),
                 "failed": int((~g["ok"]).sum()),
                 "systems": len(per_system),
+                "seeds": _seed_list(g["seed"]),
                 "mean_rank": float(system_rank[variant].mean()),
                 "rank_low": rank_low,
                 "rank_high": rank_high,
@@ -332,18 +333,30 @@ def _coverage(systems: int, total: int) -> str:
     return f"{systems}" if systems >= total else f"{systems} of {total}"
 
 
+def _seed_list(seeds) -> str:
+    """The seeds a model has cells on, runs of consecutive seeds joined: ``"0–2"``, ``"0"``, ``"0, 2"``."""
+    values = sorted({int(s) for s in seeds})
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+
+
 def _leaderboard_table(board, eps, total: int) -> list[str]:
     lines = [
         "| rank | model | mean rank [95% CI] | median VPT [95% CI] | IQR | censored | diverged | failed | systems | "
-        "D_stsp (floor) | D_H (floor) | MASE | fit s | params |",
-        "|---:|---|---|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|",
+        "seeds | D_stsp (floor) | D_H (floor) | MASE | fit s | params |",
+        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|",
     ]
     for i, r in board.iterrows():
         lines.append(
             f"| {i + 1} | {r['model']} | {_fmt(r['mean_rank'])} [{_fmt(r['rank_low'])}–{_fmt(r['rank_high'])}] | "
             f"{_fmt(r['vpt_median'])} [{_fmt(r['vpt_low'])}–{_fmt(r['vpt_high'])}] | "
             f"{_fmt(r['vpt_q1'])}–{_fmt(r['vpt_q3'])} | {_pct(r['censored_pct'])} | {_pct(r['diverged_pct'])} | "
-            f"{r['failed']}/{r['cells']} | {_coverage(r['systems'], total)} | "
+            f"{r['failed']}/{r['cells']} | {_coverage(r['systems'], total)} | {r['seeds']} | "
             f"{_fmt(r['d_stsp'])} ({_fmt(r['d_stsp_floor'])}) | "
             f"{_fmt(r['d_h'], 3)} ({_fmt(r['d_h_floor'], 3)}) | {_fmt(r['mase'])} | {_fmt(r['fit_seconds'], 1)} | "
             f"{_fmt(r['n_parameters'], 0)} |"
@@ -361,7 +374,9 @@ def _leaderboard_table(board, eps, total: int) -> list[str]:
         "cells that raised, timed out or were non-finite from their first step. *Systems*: how many systems "
         "the model has cells on; a model on fewer systems than the results hold (a run still going) is ranked "
         "and summarised on those alone, so its median is over another set of systems: compare it in the "
-        "per-system table. *D_stsp* (state-space "
+        "per-system table. *Seeds*: the task seeds the model has cells on; where they are fewer than another "
+        "model's, its median over seeds is over fewer seeds, and its mean rank is taken on its seeds alone. "
+        "*D_stsp* (state-space "
         "divergence) and *D_H* (power-spectrum Hellinger distance) compare a long free run of the model "
         "with an independent long true run (median over cells, lower is better, ∞ when the free run "
         "diverged); in brackets the median noise floor, the same score between two independent true runs. "
@@ -594,6 +609,19 @@ def _safety_note(f) -> list[str]:
     ]
 
 
+def _cell_count(f, n_models: int, n_failed: int) -> str:
+    """``"3 systems × 2 models × 3 seeds = 18 cells (1 failed)."``, or, where some model has not run on
+    every system and seed, how many of the full grid's cells the results hold."""
+    systems, seeds = f["system"].nunique(), f["seed"].nunique()
+    grid = f"{systems} systems × {n_models} models × {seeds} seeds"
+    if len(f) == systems * n_models * seeds:
+        return f"{grid} = {len(f)} cells ({n_failed} failed)."
+    return (
+        f"{len(f)} cells ({n_failed} failed) of the {systems * n_models * seeds} of {grid}: some models have "
+        "not run on every system and seed (*systems* and *seeds* below)."
+    )
+
+
 def markdown(frame, board) -> str:
     """The whole ``leaderboard.md`` of a results frame and its :func:`leaderboard`."""
     f = prepare(frame)
@@ -604,8 +632,7 @@ def markdown(frame, board) -> str:
     lines = [
         "# chaosbench leaderboard",
         "",
-        f"{f['system'].nunique()} systems × {len(order)} models × {f['seed'].nunique()} seeds = {len(f)} cells "
-        f"({n_failed} failed).",
+        _cell_count(f, len(order), n_failed),
         "",
     ]
     lines += _safety_note(f)

@@ -60,6 +60,26 @@ def test_rerun_skips_finished_cells(local_run, lyapunov_catalog, task_cache):
     assert sorted(p.name for p in results.cells_dir(out).iterdir()) == before
 
 
+def test_pending_counts_what_a_rerun_would_do_and_times_it_from_the_directory(local_run, lyapunov_catalog):
+    out, _ = local_run  # persistence and climatology, seeds 0 and 1, all scored
+    before = sorted(p.name for p in results.cells_dir(out).iterdir())
+    plan = cells(lyapunov_catalog, models=("persistence", "var"), seeds=(0, 1, 2))
+    rows = {r.model: r for r in runner.pending(plan, out)}
+    p, v = rows["persistence"], rows["var"]
+    assert (p.planned, p.scored, p.failed, p.to_run, p.basis) == (3, 2, 0, 1, "this plan")
+    frame = results.read(out).query("model == 'persistence'")
+    work = frame["fit_seconds"] + frame["forecast_seconds"] + frame["long_run_seconds"].fillna(0.0)
+    assert p.seconds_per_cell == pytest.approx(float(np.median(work)))
+    assert (v.planned, v.scored, v.to_run, v.seconds_per_cell, v.basis) == (3, 0, 3, None, "")
+    # another task is another cell: not yet run, timed from the model's cells outside this plan
+    other = runner.plan(
+        ["Lorenz"], ["persistence"], [0], task=SMALL.replace(n_windows=SMALL.n_windows + 1), catalog=lyapunov_catalog
+    )
+    (o,) = runner.pending(other, out)
+    assert (o.scored, o.to_run, o.basis, o.seconds_per_cell) == (0, 1, "other cells of the model", p.seconds_per_cell)
+    assert sorted(p.name for p in results.cells_dir(out).iterdir()) == before  # nothing ran, nothing written
+
+
 def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, task_cache):
     broken = (
         "tests.models_for_tests:BrokenModel",
@@ -192,6 +212,17 @@ def test_cli_bench_and_report(lyapunov_catalog, tmp_path, task_cache):
     assert r.returncode == 0, r.stderr
     assert "2 scored, 0 failed" in r.stdout
     assert '"maxlags": 5' in results.read(tmp_path).set_index("model").loc["var", "hyperparameters"]
+    # --dry-run: what a rerun with one more model would do, and nothing run or written
+    before = sorted(p.name for p in results.cells_dir(tmp_path).iterdir())
+    base = [sys.executable, str(ROOT / "cli.py"), "--catalog", lyapunov_catalog, "bench", "--systems", "Lorenz"]
+    dry = [*base, "--models", "persistence", "climatology", "--out", str(tmp_path), "--dry-run", *settings]
+    r = subprocess.run(dry, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines() if line.split()}
+    assert rows["persistence"][1:5] == ["1", "1", "0", "0"] and rows["persistence"][-1] == "0"
+    assert rows["climatology"][1:5] == ["1", "0", "0", "1"] and rows["climatology"][-2:] == ["-", "?"]
+    assert "not counting climatology" in r.stdout
+    assert sorted(p.name for p in results.cells_dir(tmp_path).iterdir()) == before
     r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "report", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     board = (tmp_path / "leaderboard.md").read_text()

@@ -104,6 +104,66 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
 
 
+#: a cell's timed model work: fit, test forecasts, long free run (wall seconds)
+WORK_COLUMNS = ("fit_seconds", "forecast_seconds", "long_run_seconds")
+
+
+@dataclass
+class Pending:
+    """One model's share of a planned run in a results directory (:func:`pending`)."""
+
+    model: str
+    planned: int
+    scored: int
+    failed: int
+    to_run: int
+    #: median wall seconds of a scored cell's model work (fit, test forecasts, long free run) in the
+    #: directory: this plan's cells, else any cell of the model; None if it has none
+    seconds_per_cell: float | None
+    #: where that median comes from: "this plan", "other cells of the model" or ""
+    basis: str
+
+
+def pending(cells: list[Cell], out, *, retry_failed: bool = False) -> list[Pending]:
+    """Per model (in the plan's order): how many of ``cells`` the results directory ``out`` already
+    holds, scored or failed, how many a run would still execute (failed ones too with
+    ``retry_failed``), and what a cell of the model has cost there. Runs nothing."""
+    root = Path(out)
+    columns = ["cell_id", "model", "status", *WORK_COLUMNS]
+    frame = results.read(root, columns=columns) if results.cells_dir(root).is_dir() else None
+    status = dict(zip(frame["cell_id"], frame["status"])) if frame is not None and len(frame) else {}
+    by_model: dict[str, list[Cell]] = {}
+    for c in cells:
+        by_model.setdefault(c.model, []).append(c)
+    rows = []
+    for model, group in by_model.items():
+        ids = {c.id for c in group}
+        scored = sum(status.get(i) == "ok" for i in ids)
+        failed = sum(i in status and status[i] != "ok" for i in ids)
+        seconds, basis = None, ""
+        if frame is not None and len(frame):
+            ok = frame[(frame["model"] == model) & (frame["status"] == "ok")]
+            mine = ok[ok["cell_id"].isin(ids)]
+            use, basis = (mine, "this plan") if len(mine) else (ok, "other cells of the model" if len(ok) else "")
+            if len(use):
+                work = sum(
+                    use[c].fillna(0.0) for c in ("fit_seconds", "forecast_seconds", "long_run_seconds") if c in use
+                )
+                seconds = float(np.median(work))
+        rows.append(
+            Pending(
+                model=model,
+                planned=len(group),
+                scored=scored,
+                failed=failed,
+                to_run=len(group) - scored - (0 if retry_failed else failed),
+                seconds_per_cell=seconds,
+                basis=basis,
+            )
+        )
+    return rows
+
+
 def task_cache_dir() -> Path:
     from ..store import data_root
 

@@ -54,6 +54,11 @@ def register(sub) -> None:
         action="store_true",
         help="no progress (a bar on a terminal, one line per finished cell otherwise)",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run nothing: per model, the cells already in --out, those left, and an estimate of their time",
+    )
     p.set_defaults(run=cmd_bench)
 
     p = sub.add_parser("models", help="the registered forecasters, or one model's hyperparameters and defaults")
@@ -154,6 +159,35 @@ def cmd_models(args) -> int:
     return 0
 
 
+def _print_pending(rows, out: str, workers: int | None) -> int:
+    """``bench --dry-run``: a table of :func:`chaosbench.bench.runner.pending` and the time left."""
+    from ..distributed import default_workers
+
+    workers = workers or default_workers()
+    table = [("model", "planned", "scored", "failed", "to run", "s per cell", "left")]
+    total, unknown = 0.0, []
+    for r in rows:
+        if r.seconds_per_cell is None:
+            per, left = "-", "?" if r.to_run else "0"
+            if r.to_run:
+                unknown.append(r.model)
+        else:
+            per = f"{r.seconds_per_cell:.0f}" + ("*" if r.basis != "this plan" else "")
+            total += r.to_run * r.seconds_per_cell
+            left = f"{r.to_run * r.seconds_per_cell / 3600:.1f} h" if r.to_run else "0"
+        table.append((r.model, str(r.planned), str(r.scored), str(r.failed), str(r.to_run), per, left))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    print(
+        f"\nabout {total / 3600:.1f} CPU-hours left, {total / 3600 / workers:.1f} h on {workers} workers"
+        + (f" (not counting {', '.join(unknown)}: no scored cell in {out} to time)" if unknown else "")
+        + ". 's per cell': median wall seconds of a scored cell's fit, test forecasts and long run in "
+        f"{out} (* from the model's cells outside this plan); the machine's load moves it."
+    )
+    return 0
+
+
 def cmd_bench(args) -> int:
     from ..bench import runner
     from ..catalog import load_catalog
@@ -199,6 +233,8 @@ def cmd_bench(args) -> int:
         f"{len(cells)} cells -> {out}",
         file=sys.stderr,
     )
+    if args.dry_run:
+        return _print_pending(runner.pending(cells, out, retry_failed=args.retry_failed), out, args.workers)
     from ..cli import EXIT_FAILED, note_first_compile
 
     note_first_compile()

@@ -146,9 +146,7 @@ def pending(cells: list[Cell], out, *, retry_failed: bool = False) -> list[Pendi
             mine = ok[ok["cell_id"].isin(ids)]
             use, basis = (mine, "this plan") if len(mine) else (ok, "other cells of the model" if len(ok) else "")
             if len(use):
-                work = sum(
-                    use[c].fillna(0.0) for c in ("fit_seconds", "forecast_seconds", "long_run_seconds") if c in use
-                )
+                work = sum(use[c].fillna(0.0) for c in WORK_COLUMNS if c in use)
                 seconds = float(np.median(work))
         rows.append(
             Pending(

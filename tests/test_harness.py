@@ -295,3 +295,63 @@ def test_a_task_that_cannot_be_built_is_remembered_not_rebuilt_in_every_run(tmp_
     assert len(calls) == 1
     runner.build_tasks(cells, catalog, retry_failed=True)
     assert len(calls) == 2
+
+
+def test_a_task_failure_in_the_results_directory_is_not_rebuilt_on_a_fresh_machine(
+    tmp_path, monkeypatch, lyapunov_catalog
+):
+    """Another model's cell in --out that failed building the same task (same system hash, seed and
+    spec) stands in for the empty task cache of a new machine; a cell scored on that task since (a
+    failure left by older code) does not, and neither does a different seed or retry_failed."""
+    from chaosbench.bench import results, runner
+    from chaosbench.catalog import load_catalog
+    from chaosbench.errors import ChaosbenchError
+
+    catalog = load_catalog(lyapunov_catalog)
+    spec = TaskSpec(n_train=500, n_validation=100)
+    out = tmp_path / "results"
+    calls = []
+
+    def failing(system, *args, seed, **kwargs):
+        calls.append(seed)
+        raise ChaosbenchError(f"system '{system.name}': the long truth needs more than 50,000,000 steps")
+
+    monkeypatch.setattr(runner, "make_task", failing)
+    monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "machine-1"))
+    runner.run(
+        runner.plan(["Lorenz"], ["persistence"], [0, 1], task=spec, catalog=catalog),
+        out,
+        workers=1,
+        progress=False,
+        catalog=catalog,
+    )
+    assert sorted(calls) == [0, 1]
+
+    monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "machine-2"))  # an empty task cache
+    summary = runner.run(
+        runner.plan(["Lorenz"], ["climatology"], [0, 1, 2], task=spec, catalog=catalog),
+        out,
+        workers=1,
+        progress=False,
+        catalog=catalog,
+    )
+    assert sorted(calls) == [0, 1, 2]  # only seed 2, which no cell had tried, is built
+    assert summary.failed == 3
+    table = results.read(out, columns=["model", "seed", "reason"])
+    reasons = set(table.loc[table["model"] == "climatology", "reason"])
+    assert reasons == {"task: system 'Lorenz': the long truth needs more than 50,000,000 steps"}
+
+    # a scored cell on seed 0's task says that task builds now: its old failures do not count
+    rows = table.loc[(table["model"] == "persistence") & (table["seed"] == 0)]
+    assert len(rows) == 1
+    scored = results.read(out).loc[lambda t: (t["model"] == "persistence") & (t["seed"] == 0)].iloc[0].to_dict()
+    results.write_record(out, {**scored, "cell_id": "0" * 16, "model": "var", "status": "ok", "reason": ""})
+    assert set(results.task_failures(out)) == {
+        ("Lorenz", s, json.dumps(spec.as_dict(), sort_keys=True), catalog["Lorenz"].content_hash) for s in (1, 2)
+    }
+    monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "machine-3"))
+    cells = runner.plan(["Lorenz"], ["persistence"], [0, 1], task=spec, catalog=catalog)
+    runner.build_tasks(cells, catalog, out=out)
+    assert sorted(calls) == [0, 0, 1, 2]
+    runner.build_tasks(cells, catalog, out=out, retry_failed=True)
+    assert sorted(calls) == [0, 0, 0, 1, 1, 2]

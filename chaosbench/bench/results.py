@@ -76,6 +76,35 @@ def finished(root, *, include_failed: bool = True) -> set[str]:
     return set(frame.loc[frame["status"] == "ok", "cell_id"]) if len(frame) else set()
 
 
+def task_failures(root) -> dict[tuple[str, int, str, str], str]:
+    """The tasks that could not be built for the cells of ``root``: (system, seed, task spec as JSON,
+    system hash) -> the reason (its ``task: `` prefix removed). A fresh machine can then skip a
+    build that took minutes to fail for another model (:func:`chaosbench.bench.runner.build_tasks`).
+    A task that some cell of ``root`` was scored on builds (a failure left by older code): not listed."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    d = cells_dir(root)
+    if not d.is_dir() or not any(d.glob("*.parquet")):
+        return {}
+    names = ["system", "seed", "task", "system_hash", "status", "reason"]
+    try:  # the columns every cell has, failed or scored
+        rows = ds.dataset(d, format="parquet").to_table(columns=names).to_pylist()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # cells of an older layout: the tasks are built again
+        return {}
+    prefix = "task: "
+
+    def key(r: dict) -> tuple[str, int, str, str]:
+        return r["system"], int(r["seed"]), r["task"], r["system_hash"]
+
+    built = {key(r) for r in rows if r["status"] == "ok"}
+    return {
+        key(r): str(r["reason"])[len(prefix) :]
+        for r in rows
+        if r["status"] != "ok" and str(r["reason"]).startswith(prefix) and key(r) not in built
+    }
+
+
 def read(root, columns: list[str] | None = None):
     """The whole table as a pandas DataFrame, one row per cell (empty if there is none); ``columns``
     that a cell lacks (e.g. a failed cell's scores) are missing values in its row."""

@@ -170,40 +170,55 @@ def task_cache_dir() -> Path:
     return d
 
 
-def build_tasks(cells: list[Cell], catalog: Catalog, *, progress: bool = False, retry_failed: bool = False) -> dict:
+def build_tasks(
+    cells: list[Cell], catalog: Catalog, *, progress: bool = False, retry_failed: bool = False, out=None
+) -> dict:
     """Each distinct (system, seed, spec) of ``cells`` -> path of its task file, or the reason it failed.
 
     Task files are cached under the data root by a hash of what determines them, so re-runs and
     other models reuse them. So is a failure (a ``.failed`` file with the reason: building a task can
-    take minutes to fail, e.g. a long truth that needs more steps than allowed); ``retry_failed``
-    tries again."""
+    take minutes to fail, e.g. a long truth that needs more steps than allowed), and a failure that
+    the results directory ``out`` records for another model's cell of the same system (same system
+    hash), seed and spec counts too: a fresh machine does not spend those minutes again.
+    ``retry_failed`` tries again."""
     from tqdm.auto import tqdm
 
     keys: dict[tuple[str, int, TaskSpec], None] = {}  # an ordered set
     for c in cells:
         keys.setdefault((c.system, c.seed, c.task), None)
-    out = {}
+    found = {}
     lines = progress and not _terminal()
     todo = list(keys)
+    recorded = None  # failures of tasks recorded in ``out``, read once, only when a task must be built
     for i, (system, seed, spec) in enumerate(tqdm(todo, desc="tasks", unit="task", disable=not progress or lines)):
         if lines:
             print(f"task {i + 1}/{len(todo)}: {system} / seed {seed}", file=sys.stderr, flush=True)
         path = task_cache_dir() / f"{system}-{task_id(system, catalog[system].content_hash, spec, seed)}.npz"
         failed = path.with_suffix(".failed")  # a task that cannot be built is not retried in every run
         if failed.exists() and not retry_failed:
-            out[(system, seed, spec)] = f"task: {failed.read_text().strip()}"
+            found[(system, seed, spec)] = f"task: {failed.read_text().strip()}"
             continue
+        if not path.exists() and out is not None and not retry_failed:
+            recorded = results.task_failures(out) if recorded is None else recorded
+            reason = recorded.get(
+                (system, seed, json.dumps(spec.as_dict(), sort_keys=True), catalog[system].content_hash)
+            )
+            if reason is not None:
+                with atomic_path(failed) as tmp:
+                    Path(tmp).write_text(f"{reason}\n")
+                found[(system, seed, spec)] = f"task: {reason}"
+                continue
         if not path.exists():
             try:
                 make_task(catalog[system], spec, seed=seed, catalog=catalog).save(path)
             except ChaosbenchError as exc:  # e.g. the integrator failed at this resolution
                 with atomic_path(failed) as tmp:
                     Path(tmp).write_text(f"{exc}\n")
-                out[(system, seed, spec)] = f"task: {exc}"
+                found[(system, seed, spec)] = f"task: {exc}"
                 continue
             failed.unlink(missing_ok=True)
-        out[(system, seed, spec)] = str(path)
-    return out
+        found[(system, seed, spec)] = str(path)
+    return found
 
 
 def _terminal() -> bool:
@@ -269,7 +284,7 @@ def run(
     if not todo:
         summary.seconds = time.perf_counter() - t0
         return summary
-    task_files = build_tasks(todo, catalog, progress=progress, retry_failed=retry_failed)
+    task_files = build_tasks(todo, catalog, progress=progress, retry_failed=retry_failed, out=out)
     use_dask = bool(scheduler or dask_workers)
     workers = workers or (dask_workers if dask_workers else default_workers())
     bar = Progress(len(todo), enabled=progress)

@@ -148,7 +148,7 @@ def _base_record(cell: Cell, task: Task | None = None) -> dict:
         "reason": "",
         "traceback": "",
         "hyperparameters": json.dumps(cell.hyperparameters, sort_keys=True, default=str),
-        "task": json.dumps(cell.task.as_dict(), sort_keys=True),
+        "task": cell.task.as_json(),
         "eps": cell.eps,
         "time_budget": cell.time_budget,
         "vpt_lyap": 0.0,

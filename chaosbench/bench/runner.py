@@ -200,9 +200,7 @@ def build_tasks(
             continue
         if not path.exists() and out is not None and not retry_failed:
             recorded = results.task_failures(out) if recorded is None else recorded
-            reason = recorded.get(
-                (system, seed, json.dumps(spec.as_dict(), sort_keys=True), catalog[system].content_hash)
-            )
+            reason = recorded.get((system, seed, spec.as_json(), catalog[system].content_hash))
             if reason is not None:
                 with atomic_path(failed) as tmp:
                     Path(tmp).write_text(f"{reason}\n")

@@ -148,6 +148,10 @@ class TaskSpec:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def as_json(self) -> str:
+        """The settings as a cell's ``task`` column holds them (sorted keys)."""
+        return json.dumps(self.as_dict(), sort_keys=True)
+
     def replace(self, **changes) -> "TaskSpec":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:

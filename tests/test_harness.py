@@ -297,6 +297,39 @@ def test_a_task_that_cannot_be_built_is_remembered_not_rebuilt_in_every_run(tmp_
     assert len(calls) == 2
 
 
+def test_tasks_built_by_several_processes_are_the_files_built_one_by_one(tmp_path, monkeypatch, lyapunov_catalog):
+    """With workers > 1 the missing tasks are built in spawned processes: the same files, by name and
+    by every array, as one process building them in turn; a task that fails in a worker process is
+    remembered as one that fails in the parent."""
+    from chaosbench.bench import runner
+    from chaosbench.catalog import load_catalog
+    from tests.conftest import write_catalog
+
+    catalog = load_catalog(lyapunov_catalog)
+    cells = runner.plan(["Lorenz"], ["persistence"], [0, 1, 2], task=SMALL_TASK, catalog=catalog)
+    monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "one"))
+    serial = runner.build_tasks(cells, catalog, workers=1)
+    monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "two"))
+    parallel = runner.build_tasks(cells, catalog, workers=2)
+    assert list(parallel) == list(serial) == [(c.system, c.seed, c.task) for c in cells]
+    for key in serial:
+        assert Path(parallel[key]).name == Path(serial[key]).name and str(tmp_path / "two") in parallel[key]
+        with np.load(serial[key]) as a, np.load(parallel[key]) as b:
+            assert sorted(a.files) == sorted(b.files)
+            for name in a.files:
+                np.testing.assert_array_equal(a[name], b[name], err_msg=f"{key[1]}: {name}")
+    seed_0, seed_1 = (serial[c.system, c.seed, c.task] for c in cells[:2])
+    with np.load(seed_0) as a, np.load(seed_1) as b:
+        assert not np.array_equal(a["train"], b["train"])  # the seeds' tasks differ: the comparison can fail
+
+    lorenz = json.loads(Path(lyapunov_catalog).read_text())["systems"]["Lorenz"]
+    bare = load_catalog(write_catalog(tmp_path / "bare.json", {"Lorenz": {**lorenz, "invariants": {}}}))
+    monkeypatch.setenv("CHAOSBENCH_DATA", str(tmp_path / "three"))
+    got = runner.build_tasks(cells, bare, workers=2)
+    assert all(v.startswith("task: system 'Lorenz' has no Lyapunov exponent") for v in got.values())
+    assert len(list((tmp_path / "three").rglob("*.failed"))) == 3 and not list((tmp_path / "three").rglob("*.npz"))
+
+
 def test_a_task_failure_in_the_results_directory_is_not_rebuilt_on_a_fresh_machine(
     tmp_path, monkeypatch, lyapunov_catalog
 ):

@@ -171,7 +171,13 @@ def task_cache_dir() -> Path:
 
 
 def build_tasks(
-    cells: list[Cell], catalog: Catalog, *, progress: bool = False, retry_failed: bool = False, out=None
+    cells: list[Cell],
+    catalog: Catalog,
+    *,
+    progress: bool = False,
+    retry_failed: bool = False,
+    out=None,
+    workers: int = 1,
 ) -> dict:
     """Each distinct (system, seed, spec) of ``cells`` -> path of its task file, or the reason it failed.
 
@@ -180,43 +186,94 @@ def build_tasks(
     take minutes to fail, e.g. a long truth that needs more steps than allowed), and a failure that
     the results directory ``out`` records for another model's cell of the same system (same system
     hash), seed and spec counts too: a fresh machine does not spend those minutes again.
-    ``retry_failed`` tries again."""
-    from tqdm.auto import tqdm
-
+    ``retry_failed`` tries again. The tasks not in the cache are built by ``workers`` processes at
+    once (each task on its own, so the files are the same as one by one)."""
     keys: dict[tuple[str, int, TaskSpec], None] = {}  # an ordered set
     for c in cells:
         keys.setdefault((c.system, c.seed, c.task), None)
-    found = {}
-    lines = progress and not _terminal()
-    todo = list(keys)
+    found: dict = {}
+    missing = []
     recorded = None  # failures of tasks recorded in ``out``, read once, only when a task must be built
-    for i, (system, seed, spec) in enumerate(tqdm(todo, desc="tasks", unit="task", disable=not progress or lines)):
-        if lines:
-            print(f"task {i + 1}/{len(todo)}: {system} / seed {seed}", file=sys.stderr, flush=True)
+    for system, seed, spec in keys:
         path = task_cache_dir() / f"{system}-{task_id(system, catalog[system].content_hash, spec, seed)}.npz"
         failed = path.with_suffix(".failed")  # a task that cannot be built is not retried in every run
         if failed.exists() and not retry_failed:
             found[(system, seed, spec)] = f"task: {failed.read_text().strip()}"
-            continue
-        if not path.exists() and out is not None and not retry_failed:
-            recorded = results.task_failures(out) if recorded is None else recorded
-            reason = recorded.get((system, seed, spec.as_json(), catalog[system].content_hash))
-            if reason is not None:
-                with atomic_path(failed) as tmp:
-                    Path(tmp).write_text(f"{reason}\n")
-                found[(system, seed, spec)] = f"task: {reason}"
-                continue
-        if not path.exists():
-            try:
-                make_task(catalog[system], spec, seed=seed, catalog=catalog).save(path)
-            except ChaosbenchError as exc:  # e.g. the integrator failed at this resolution
-                with atomic_path(failed) as tmp:
-                    Path(tmp).write_text(f"{exc}\n")
-                found[(system, seed, spec)] = f"task: {exc}"
-                continue
-            failed.unlink(missing_ok=True)
-        found[(system, seed, spec)] = str(path)
-    return found
+        elif path.exists():
+            found[(system, seed, spec)] = str(path)
+        else:
+            if out is not None and not retry_failed:
+                recorded = results.task_failures(out) if recorded is None else recorded
+                reason = recorded.get((system, seed, spec.as_json(), catalog[system].content_hash))
+                if reason is not None:
+                    with atomic_path(failed) as tmp:
+                        Path(tmp).write_text(f"{reason}\n")
+                    found[(system, seed, spec)] = f"task: {reason}"
+                    continue
+            missing.append((system, seed, spec, str(path)))
+    for job, error in _build_missing(missing, catalog, workers, progress):
+        system, seed, spec, path = job
+        found[(system, seed, spec)] = path if error is None else f"task: {error}"
+    return {key: found[key] for key in keys}
+
+
+def _build_missing(jobs: list, catalog: Catalog, workers: int, progress: bool):
+    """Yield ``(job, error or None)`` for each ``(system, seed, spec, path)`` as it is built, by
+    ``workers`` spawned processes when there are several (terminated if the caller is interrupted)."""
+    from tqdm.auto import tqdm
+
+    lines = progress and not _terminal()
+    bar = tqdm(total=len(jobs), desc="tasks", unit="task", disable=not progress or lines)
+    try:
+        if workers > 1 and len(jobs) > 1:
+            import multiprocessing
+
+            context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked numba or torch state
+            with context.Pool(min(workers, len(jobs)), initializer=_set_catalog, initargs=(catalog,)) as pool:
+                built = pool.imap_unordered(_build_job, jobs)
+                for i, (job, error) in enumerate(built):
+                    _report_task(bar, lines, i, len(jobs), job)
+                    yield job, error
+        else:
+            for i, job in enumerate(jobs):
+                error = build_task_file(*job, catalog=catalog)
+                _report_task(bar, lines, i, len(jobs), job)
+                yield job, error
+    finally:
+        bar.close()
+
+
+def _report_task(bar, lines: bool, i: int, total: int, job) -> None:
+    if lines:
+        print(f"task {i + 1}/{total}: {job[0]} / seed {job[1]}", file=sys.stderr, flush=True)
+    bar.update()
+
+
+def build_task_file(system: str, seed: int, spec: TaskSpec, path: str, *, catalog: Catalog) -> str | None:
+    """Build one task and save it to ``path`` (atomically); on failure write the reason beside it
+    (``.failed``) and return it."""
+    failed = Path(path).with_suffix(".failed")
+    try:
+        make_task(catalog[system], spec, seed=seed, catalog=catalog).save(path)
+    except ChaosbenchError as exc:  # e.g. the integrator failed at this resolution
+        with atomic_path(failed) as tmp:
+            Path(tmp).write_text(f"{exc}\n")
+        return str(exc)
+    failed.unlink(missing_ok=True)
+    return None
+
+
+_WORKER_CATALOG: Catalog | None = None  # the catalog of a task-building process (_set_catalog)
+
+
+def _set_catalog(catalog: Catalog) -> None:
+    global _WORKER_CATALOG
+    _WORKER_CATALOG = catalog
+
+
+def _build_job(job: tuple) -> tuple:
+    assert _WORKER_CATALOG is not None, "a task-building process starts with _set_catalog"
+    return job, build_task_file(*job, catalog=_WORKER_CATALOG)
 
 
 def _terminal() -> bool:
@@ -282,9 +339,11 @@ def run(
     if not todo:
         summary.seconds = time.perf_counter() - t0
         return summary
-    task_files = build_tasks(todo, catalog, progress=progress, retry_failed=retry_failed, out=out)
     use_dask = bool(scheduler or dask_workers)
     workers = workers or (dask_workers if dask_workers else default_workers())
+    task_files = build_tasks(
+        todo, catalog, progress=progress, retry_failed=retry_failed, out=out, workers=min(workers, default_workers())
+    )
     bar = Progress(len(todo), enabled=progress)
 
     def record(rec: dict) -> None:

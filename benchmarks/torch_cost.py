@@ -1,29 +1,33 @@
 """The CPU cost of the eight torch models over the catalog, before and after the December 2026 changes.
 
-No fitting here: the figures come from the two runs that measured them side by side.
-
-- ``lstm``, ``gru``, ``transformer``, ``lru``, ``mamba``, ``shplrnn``: ``benchmarks/calibrate_torch.py``
-  fits the defaults before the change (``BASE``) and the new defaults (a row of its ``GRID``, :data:`AFTER`)
-  on the standard seed-0 tasks of Lorenz, Rossler and HyperRossler (fit CPU seconds from
-  ``time.process_time``, one torch thread), and scores both on the Lorenz test windows as a harness cell
-  does. The catalog estimate is the mean over those systems x 136 systems x 3 seeds.
+- ``lstm``, ``gru``, ``transformer``, ``shplrnn``: with ``--measure`` this script fits the defaults before
+  the change (``calibrate_torch.BASE``) and the new defaults (a row of its ``GRID``, :data:`AFTER`) side by
+  side in one process: for each of the standard seed-0 tasks of Lorenz, Rossler and HyperRossler, each
+  model's *before* fit and then its *after* fit (fit CPU seconds from ``time.process_time``, one torch
+  thread), kept in ``results/perf/torch_cost_fits.json`` (a stopped run resumes from it). The catalog
+  estimate is the mean over those systems x 136 systems x 3 seeds.
+- ``lru``, ``mamba``: their defaults did not change (the calibration kept them), so before = after.
+- Lorenz skill of both: ``benchmarks/calibrate_torch.py``'s test stage (the goal task's 10 test windows
+  scored as a harness cell does) and its long validation score.
 - ``alrnn``, ``plrnn``: ``benchmarks/batched_training.py`` fits them one by one as before and trained together
-  (32 systems, 10 epochs; scaled to the default epochs).
+  (32 systems, 10 epochs; scaled to the default epochs), side by side in its own run.
 
 The script checks that :data:`AFTER` is what the models now default to, so the table cannot drift from the
 code. Writes ``results/perf/torch_cost.md`` and ``.json``.
 
-usage: python benchmarks/torch_cost.py
+usage: python benchmarks/torch_cost.py [--measure]   (without it: the table from the stored fits)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-from calibrate_torch import BASE, CROSS_SYSTEMS, GRID, SYSTEM
+from calibrate_torch import BASE, CROSS_SYSTEMS, GRID, SYSTEM, fit, load_task
+from common import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "perf"
@@ -37,6 +41,9 @@ AFTER = {
     "mamba": "default",
     "shplrnn": "h4096-e1",
 }
+#: the models whose defaults changed, fitted before and after side by side by ``--measure``
+MEASURED = ("lstm", "gru", "transformer", "shplrnn")
+FITS = OUT / "torch_cost_fits.json"
 
 
 def overrides(model: str, label: str) -> dict:
@@ -55,15 +62,43 @@ def check_defaults() -> None:
             raise SystemExit(f"{model}: defaults differ from calibration row '{label}': {wrong} (want, have)")
 
 
+def measure() -> dict:
+    """Fit each changed model's former and new defaults on every system, one after the other in this process."""
+    store = json.loads(FITS.read_text()) if FITS.exists() else {"fits": {}}
+    store.setdefault("load_before", load_average())
+    for system in SYSTEMS:
+        task = load_task(system, 0)
+        for model in MEASURED:
+            for which, label in (("before", "default"), ("after", AFTER[model])):
+                k = f"{model}/{which}/{system}"
+                if k in store["fits"]:
+                    continue
+                params = {**BASE[model], **overrides(model, label)}
+                _, rec = fit(model, params, task)
+                store["fits"][k] = rec
+                print(f"{k}: {rec['fit_cpu_s']} CPU s (load {rec['load']})", flush=True)
+                FITS.write_text(json.dumps(store, indent=1))
+    store["load_after"] = load_average()
+    FITS.write_text(json.dumps(store, indent=1))
+    return store
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", action="store_true", help="fit before and after side by side (about 50 CPU min)")
+    args = parser.parse_args()
     check_defaults()
+    measured = measure() if args.measure else json.loads(FITS.read_text())
     cal = json.loads((OUT / "torch_calibration.json").read_text())
     fits, tests = cal["fits"], cal["test"]
     rows = []
     for model, label in AFTER.items():
         row: dict = {"model": model, "after": label, "cpu": {}}
         for which, la in (("before", "default"), ("after", label)):
-            cpu = [fits.get(f"{model}/{la}/{s}", {}).get("fit_cpu_s") for s in SYSTEMS]
+            if model in MEASURED:
+                cpu = [measured["fits"].get(f"{model}/{which}/{s}", {}).get("fit_cpu_s") for s in SYSTEMS]
+            else:  # the same configuration before and after: one measurement serves both
+                cpu = [fits.get(f"{model}/default/{s}", {}).get("fit_cpu_s") for s in SYSTEMS]
             row["cpu"][which] = dict(zip(SYSTEMS, cpu))
             known = [c for c in cpu if c is not None]
             row[f"cpu_{which}"] = float(np.mean(known)) if len(known) == len(SYSTEMS) else None
@@ -90,7 +125,13 @@ def main() -> None:
                 "vpt_after": None,
             }
         )
-    record = {"date": time.strftime("%Y-%m-%d"), "systems": SYSTEMS, "cells": CELLS, "rows": rows}
+    record = {
+        "date": time.strftime("%Y-%m-%d"),
+        "systems": SYSTEMS,
+        "cells": CELLS,
+        "rows": rows,
+        "load": [measured.get("load_before"), measured.get("load_after")],
+    }
     (OUT / "torch_cost.json").write_text(json.dumps(record, indent=1))
     (OUT / "torch_cost.md").write_text(markdown(record, cal, batched))
     print((OUT / "torch_cost.md").read_text())
@@ -104,18 +145,17 @@ def markdown(record: dict, cal: dict, batched: dict) -> str:
     lines = [
         f"# CPU cost of the torch models over the catalog, before and after ({record['date']})",
         "",
-        "Command: `python benchmarks/torch_cost.py` (from the stored runs: "
-        f"`{cal['command']}` and `{batched['command']}`). One torch thread; fit CPU seconds per cell "
-        "(`time.process_time`), the mean over the standard seed-0 tasks of "
-        f"{', '.join(record['systems'])}; catalog: x {record['cells']} cells (136 systems x 3 seeds). "
-        "Lorenz skill: median VPT of the 10 test windows of the goal task (seed 0), scored as a harness cell; "
-        "long validation: the calibration's selection score (mean VPT over 12 windows of 25 Lyapunov times from "
-        "the training parts of seeds 1-2). The machine was shared: `lstm`'s and `gru`'s *before* fits ran on "
-        "2026-12-01 with fewer jobs beside them than the rest, and `transformer`'s Rossler and HyperRossler *after* "
-        "fits on 2026-12-02 beside four other jobs (the same 60-epoch schedule: 91 -> 139-143 CPU s, where Lorenz, "
-        "fitted on a quieter machine, went 105 -> 94), so these CPU seconds are not side by side; what the "
-        "least-squares readout adds to a fit is measured on its own: 0.75 CPU s (LSTM), 0.56 (GRU), "
-        "`python benchmarks/readout_cost.py`.",
+        f"Command: `python benchmarks/torch_cost.py --measure` (load average before {record['load'][0]}, after "
+        f"{record['load'][1]}: the machine ran a two-worker benchmark beside it, so compare CPU seconds within this "
+        f"table, not with other files). {', '.join(f'`{m}`' for m in MEASURED)}: the former and the new defaults "
+        "fitted side by side in that one process, one torch thread, fit CPU seconds per cell (`time.process_time`), "
+        f"the mean over the standard seed-0 tasks of {', '.join(record['systems'])}; `lru` and `mamba` kept their "
+        "defaults (one configuration, before = after; CPU seconds from the calibration run, "
+        f"`{cal['command']}`); `alrnn` and `plrnn` from `{batched['command']}`, which fits them alone and together "
+        f"side by side. Catalog: x {record['cells']} cells (136 systems x 3 seeds). Lorenz skill (the calibration's "
+        "test stage): median VPT of the 10 test windows of the goal task (seed 0), scored as a harness cell; long "
+        "validation: the calibration's selection score (mean VPT over 12 windows of 25 Lyapunov times from the "
+        "training parts of seeds 1-2).",
         "",
         "| model | new defaults (calibration row) | fit CPU s per cell: before | after | speedup | catalog CPU-h: "
         "before | after | Lorenz test VPT: before | after | Lorenz long validation VPT: before | after |",

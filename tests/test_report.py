@@ -403,6 +403,15 @@ def test_a_cell_median_is_a_lower_bound_when_a_censored_window_lies_below_it(tmp
     assert "≥ 10.00" in row and "≥ 1.00" not in row
 
 
+def test_the_per_system_table_shows_a_small_exponent_in_significant_digits(tmp_path):
+    # a system measured in slow time units: four decimals would print its exponent as 0.0000
+    slow = record("A", "esn", 0, 2.0)
+    slow["max_lyapunov"] = 3.21e-5
+    write_report(write(tmp_path, [slow, record("B", "esn", 0, 2.0)]))
+    lines = (tmp_path / "leaderboard.md").read_text().splitlines()
+    assert "| A | 3.21e-05 | 20.0 | 18.0 | **2.00** |" in lines and "| B | 1 | 20.0 | 18.0 | **2.00** |" in lines
+
+
 def test_reading_columns_that_a_failed_cell_lacks(tmp_path):
     from chaosbench.bench import results as results_table
 

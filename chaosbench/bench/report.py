@@ -306,9 +306,9 @@ def _fmt(x, digits: int = 2) -> str:
     return f"{x:.{digits}f}" if abs(x) < 1e5 else f"{x:.1e}"
 
 
-def _sig(x) -> str:
-    """Two significant digits: errors span many decades."""
-    return _fmt(x) if not np.isfinite(x) else f"{x:.2g}"
+def _sig(x, digits: int = 2) -> str:
+    """``digits`` significant digits, for numbers that span many decades (errors, exponents)."""
+    return _fmt(x) if not np.isfinite(x) else f"{x:.{digits}g}"
 
 
 def _pct(x) -> str:
@@ -410,7 +410,7 @@ def _per_system_table(scores, order) -> list[str]:
             cells.append(f"**{text}**" if np.isfinite(v) and v == best and best > 0 else text)
         s = system.loc[name]
         lines.append(
-            f"| {name}{' †' if s['horizon_capped'] else ''} | {_fmt(s['max_lyapunov'], 4)} | "
+            f"| {name}{' †' if s['horizon_capped'] else ''} | {_sig(s['max_lyapunov'], 3)} | "
             f"{_fmt(s['horizon_lyap'], 1)} | {_fmt(s['certified_lyap'], 1)} | " + " | ".join(cells) + " |"
         )
     return lines

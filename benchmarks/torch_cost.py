@@ -85,9 +85,13 @@ def measure() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--measure", action="store_true", help="fit before and after side by side (about 50 CPU min)")
+    parser.add_argument(
+        "--measure", action="store_true", help="fit before and after side by side (about an hour of CPU)"
+    )
     args = parser.parse_args()
     check_defaults()
+    if not args.measure and not FITS.exists():
+        raise SystemExit(f"{FITS.relative_to(ROOT)} is missing: run `python benchmarks/torch_cost.py --measure` first")
     measured = measure() if args.measure else json.loads(FITS.read_text())
     cal = json.loads((OUT / "torch_calibration.json").read_text())
     fits, tests = cal["fits"], cal["test"]
@@ -146,8 +150,8 @@ def markdown(record: dict, cal: dict, batched: dict) -> str:
         f"# CPU cost of the torch models over the catalog, before and after ({record['date']})",
         "",
         f"Command: `python benchmarks/torch_cost.py --measure` (load average before {record['load'][0]}, after "
-        f"{record['load'][1]}: the machine ran a two-worker benchmark beside it, so compare CPU seconds within this "
-        f"table, not with other files). {', '.join(f'`{m}`' for m in MEASURED)}: the former and the new defaults "
+        f"{record['load'][1]}; on a shared machine compare CPU seconds within this table, not with other files). "
+        f"{', '.join(f'`{m}`' for m in MEASURED)}: the former and the new defaults "
         "fitted side by side in that one process, one torch thread, fit CPU seconds per cell (`time.process_time`), "
         f"the mean over the standard seed-0 tasks of {', '.join(record['systems'])}; `lru` and `mamba` kept their "
         "defaults (one configuration, before = after; CPU seconds from the calibration run, "

@@ -412,6 +412,17 @@ def test_the_per_system_table_shows_a_small_exponent_in_significant_digits(tmp_p
     assert "| A | 3.21e-05 | 20.0 | 18.0 | **2.00** |" in lines and "| B | 1 | 20.0 | 18.0 | **2.00** |" in lines
 
 
+def test_no_bold_best_where_every_model_prints_zero(tmp_path):
+    # a best of 0.003 Lyapunov times prints as 0.00 like its neighbours: nothing to single out
+    rows = [record("A", "esn", 0, 0.003), record("A", "var", 0, 0.001), record("B", "esn", 0, 2.0)]
+    write_report(write(tmp_path, rows + [record("B", "var", 0, 1.0)]))
+    lines = (tmp_path / "leaderboard.md").read_text().splitlines()
+    row_a = next(line for line in lines if line.startswith("| A |"))
+    row_b = next(line for line in lines if line.startswith("| B |"))
+    assert "0.00" in row_a and "**" not in row_a
+    assert "**2.00**" in row_b and "**1.00**" not in row_b
+
+
 def test_reading_columns_that_a_failed_cell_lacks(tmp_path):
     from chaosbench.bench import results as results_table
 

@@ -157,6 +157,9 @@ def test_deterministic_for_a_seed_and_saved_alike(name, task, tmp_path):
     c = make_model(name, **quick, seed=1).fit(task.train, dt=task.dt)
     fa = a.forecast_windows(task.contexts, 30)
     assert np.array_equal(fa, b.forecast_windows(task.contexts, 30))
+    with torch.no_grad():  # forecasts run in inference mode; cells committed before ran under no_grad
+        before = a._rollout(a.net_, torch.as_tensor(task.contexts, dtype=torch.float32), 30).double().numpy()
+    assert np.array_equal(fa, before)
     assert not np.allclose(fa, c.forecast_windows(task.contexts, 30))
     a.save(tmp_path / "model.pt")
     loaded = type(a).load(tmp_path / "model.pt")

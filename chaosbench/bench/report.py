@@ -395,9 +395,9 @@ def _per_system_table(scores, order) -> list[str]:
     lines = _section(
         "Median VPT per system (Lyapunov times)",
         'Median over seeds (failed = 0); "≥" marks a median that is only a lower bound, the best per '
-        "system is bold. *Horizon* and *certified*: how far the forecasts were scored and how far the true "
-        "trajectory is certified (median over windows); † marks a system whose horizon was capped in "
-        "periods and steps because its Lyapunov time spans many periods.",
+        "system is bold unless it prints as 0.00. *Horizon* and *certified*: how far the forecasts were "
+        "scored and how far the true trajectory is certified (median over windows); † marks a system whose "
+        "horizon was capped in periods and steps because its Lyapunov time spans many periods.",
         ["system", "λ_max", "horizon", "certified"],
         order,
     )
@@ -407,7 +407,8 @@ def _per_system_table(scores, order) -> list[str]:
         cells = []
         for variant, v in zip(order, values):
             text = ("≥ " if _flag(lower.at[name, variant]) else "") + _fmt(v)
-            cells.append(f"**{text}**" if np.isfinite(v) and v == best and best > 0 else text)
+            shown = np.isfinite(v) and v == best and _fmt(best) != _fmt(0.0)  # no bold "0.00" among zeros
+            cells.append(f"**{text}**" if shown else text)
         s = system.loc[name]
         lines.append(
             f"| {name}{' †' if s['horizon_capped'] else ''} | {_sig(s['max_lyapunov'], 3)} | "

@@ -193,7 +193,9 @@ class TorchForecaster(Model):
         import torch
 
         self.net_.eval()
-        with torch.no_grad():
+        # inference mode skips autograd's bookkeeping (no_grad keeps some): the same kernels, so the same
+        # numbers, up to 1.3x faster per closed-loop step (benchmarks/rollout_modes.py)
+        with torch.inference_mode():
             out = self._rollout(self.net_, torch.as_tensor(contexts, dtype=torch.float32), int(horizon))
         return out.double().numpy()
 

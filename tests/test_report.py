@@ -328,6 +328,16 @@ def test_the_report_names_cells_whose_fit_hit_a_wall_time_safety_limit():
     assert "independent of the machine's load" in _safety_note(frame.iloc[2:])[0]
 
 
+def test_a_family_panel_says_when_its_member_covers_part_of_the_catalog():
+    from chaosbench.bench.plots import family_title
+
+    assert (
+        family_title("state-space models", "lru", 0.0, 1, 136)
+        == "state-space models: lru (median 0.00, 1 of 136 systems)"
+    )
+    assert family_title("gated RNNs", "lstm", 1.594, 136, 136) == "gated RNNs: lstm (median 1.59)"
+
+
 def test_families_take_each_familys_best_member_from_the_leaderboard():
     import pandas as pd
 

@@ -188,6 +188,13 @@ def plot_vpt_vs_lyapunov(scores, order, path) -> None:
     )
 
 
+def family_title(family: str, best: str, median: float, covered: int, systems: int) -> str:
+    """A family panel's title; a member that covers fewer systems than the figure says how many, so a
+    median over a handful of systems is not read as one over the catalog."""
+    coverage = f", {covered} of {systems} systems" if covered < systems else ""
+    return f"{family}: {best} (median {median:.2f}{coverage})"
+
+
 def plot_families(fams, scores, path) -> None:
     """One panel per model family: its best member's median VPT on every system, against the best
     VPT any model reached there; systems sorted by that best VPT."""
@@ -210,7 +217,9 @@ def plot_families(fams, scores, path) -> None:
         c = colors[r["family"]]
         ax.scatter(x[~hollow], y[~hollow], s=9, color=c, label=r["best"], zorder=3)
         ax.scatter(x[hollow], y[hollow], s=9, facecolors="white", edgecolors=c, zorder=3)
-        ax.set_title(f"{r['family']}: {r['best']} (median {r['vpt_median']:.2f})", fontsize=9)
+        ax.set_title(
+            family_title(r["family"], r["best"], r["vpt_median"], int(np.isfinite(y).sum()), len(x)), fontsize=9
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
     for ax in axes.flat[k:]:

@@ -217,9 +217,7 @@ def plot_families(fams, scores, path) -> None:
         c = colors[r["family"]]
         ax.scatter(x[~hollow], y[~hollow], s=9, color=c, label=r["best"], zorder=3)
         ax.scatter(x[hollow], y[hollow], s=9, facecolors="white", edgecolors=c, zorder=3)
-        ax.set_title(
-            family_title(r["family"], r["best"], r["vpt_median"], int(np.isfinite(y).sum()), len(x)), fontsize=9
-        )
+        ax.set_title(family_title(r["family"], r["best"], r["vpt_median"], int(r["systems"]), len(x)), fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
     for ax in axes.flat[k:]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from chaosbench.bench import results, runner
+from chaosbench.catalog import load_catalog
 from chaosbench.errors import ChaosbenchError
 from chaosbench.bench.tasks import TaskSpec
 
@@ -112,6 +113,30 @@ def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, tas
     # failed cells are finished: a rerun skips them, unless asked to retry
     assert runner.run(todo, tmp_path, progress=False, catalog=lyapunov_catalog).skipped == 5
     assert len(results.finished(tmp_path, include_failed=False)) == 2  # the two scored ones
+
+
+def test_cells_run_system_by_system_in_a_fixed_scrambled_order(tmp_path, monkeypatch):
+    """An unfinished catalog run has scored a spread of systems (not Aizawa to C), the same for every model."""
+    catalog = load_catalog()
+    systems = sorted(n for n, s in catalog.items() if s.kind == "flow" and (s.max_lyapunov or 0) > 0)[:24]
+    planned = runner.plan(systems, ["persistence", "climatology"], [0, 1], task=SMALL)
+    ran: list = []
+
+    def no_tasks(todo, *args, **kwargs):
+        return {(c.system, c.seed, c.task): "t.npz" for c in todo}
+
+    monkeypatch.setattr(runner, "build_tasks", no_tasks)
+    monkeypatch.setattr(runner, "_run_local", lambda runnable, workers, record, groups=(): ran.extend(runnable))
+    runner.run(planned, tmp_path, workers=1, progress=False)
+    order = [c.system for c, _ in ran]
+    blocks = [s for i, s in enumerate(order) if i == 0 or order[i - 1] != s]
+    assert sorted(blocks) == systems  # each system's cells together, every system once
+    assert [c.id for c, _ in ran if c.system == blocks[0]] == [c.id for c in planned if c.system == blocks[0]]
+    first_half = set(blocks[: len(blocks) // 2])
+    assert first_half & set(systems[:12]) and first_half & set(systems[12:])  # a spread, not the first letters
+    # the order depends on the names alone: another model, seed or input order runs the systems alike
+    other = runner.plan(systems[::-1], ["var"], [2], task=SMALL)
+    assert [c.system for c in runner.run_order(other)] == blocks
 
 
 def test_killed_run_resumes_with_nothing_lost_or_duplicated(lyapunov_catalog, tmp_path, task_cache):

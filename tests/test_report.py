@@ -217,8 +217,9 @@ def test_a_model_on_fewer_systems_says_so_in_both_tables(tmp_path):
     rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| ") and " | 0/" in line}
     assert "| 0/1 | 1 of 3 |" in rows["var"] and "| 0/3 | 3 |" in rows["esn"]
     assert "a model on fewer systems than the results hold" in md
-    family_rows = [line for line in md.splitlines() if line.startswith("| ") and "1 of 3 |" in line]
-    assert len(family_rows) == 2  # var's leaderboard row and its family's row
+    one_of_three = [line for line in md.splitlines() if line.startswith("| ") and "1 of 3 |" in line]
+    assert len(one_of_three) == 3  # var's leaderboard row, its family's row and its row against esn on A:
+    assert "| var | 1 of 3 | 0 | 9.00 | 1 of 2 | 4.00 |" in one_of_three
 
 
 def test_a_model_on_fewer_seeds_says_which_and_the_header_counts_the_missing_cells(tmp_path):
@@ -440,3 +441,34 @@ def test_reading_columns_that_a_failed_cell_lacks(tmp_path):
     frame = results_table.read(root, columns=["model", "vpt_windows"]).set_index("model")
     assert list(frame.columns) == ["vpt_windows"] and len(frame.at["esn", "vpt_windows"]) == N_WINDOWS
     assert frame.at["var", "vpt_windows"] is None or np.isnan(frame.at["var", "vpt_windows"])
+
+
+def test_an_unfinished_model_is_compared_with_the_others_on_its_own_cells(tmp_path):
+    # lstm has only A/seed 1 (VPT 9) and B/seed 0 (VPT 3): median 6 over those two systems. On exactly
+    # those cells esn has 12 and 8 (median 10), ngrc 16 and a failed cell (0; median 8), var 1 and 0.5.
+    recs = standard_records() + [record("A", "lstm", 1, 9.0), record("B", "lstm", 0, 3.0)]
+    write_report(write(tmp_path / "partial", recs))
+    md = (tmp_path / "partial" / "leaderboard.md").read_text().splitlines()
+    start = md.index("## Unfinished models against the others on the same cells")
+    header, _, row, after = md[start + 4 : start + 8]
+    cells = dict(zip(header.strip("| ").split(" | "), row.strip("| ").split(" | ")))
+    assert cells == {
+        "model": "lstm",
+        "systems": "2 of 3",
+        "seeds": "0, 1",
+        "its median VPT": "6.00",
+        "place": "3 of 4",
+        "esn": "10.00",
+        "ngrc": "8.00",
+        "var": "0.75",
+    }
+    assert after == ""  # the complete models get no row
+    write_report(write(tmp_path / "complete", standard_records()))
+    assert "Unfinished models" not in (tmp_path / "complete" / "leaderboard.md").read_text()
+
+
+def test_a_place_shared_by_equal_medians_is_a_range():
+    from chaosbench.bench.report import _place
+
+    assert _place(2.0, [3.0, 1.0]) == "2"
+    assert _place(0.0, [0.0, 0.0, 1.0]) == "2–4"

@@ -1,7 +1,8 @@
 """Leaderboard and figures of a results directory: ``chaosbench report RESULTS``.
 
 Writes ``leaderboard.md`` and ``leaderboard.csv`` (one row per model, or per model and
-hyperparameter setting when a directory holds several settings of one model; a per-system table;
+hyperparameter setting when a directory holds several settings of one model; the unfinished models
+beside the others on their own cells; a per-system table;
 long-run statistics beside each system's noise floor; failures with their reasons; provenance) and
 the figures of :mod:`chaosbench.bench.plots`. A failed cell counts as VPT 0 (ranked last), never dropped.
 
@@ -295,6 +296,69 @@ def win_rates(f):
             if i != j and len(both):
                 out[i, j] = float(np.mean((both[a] > both[b]) + 0.5 * (both[a] == both[b])))
     return pd.DataFrame(out, index=names, columns=names)
+
+
+def partial_comparison(f, board):
+    """For each row of ``board`` with cells on fewer (system, seed) pairs than the results hold (a run
+    still going), its median VPT beside those of the other rows that have every one of its pairs,
+    all over exactly those pairs (``f`` from :func:`prepare`). Columns: ``model``, ``systems``,
+    ``seeds``, ``vpt_median``, ``place`` (:func:`_place`) and ``others`` ({row: median VPT}, in board
+    order); empty when every row covers every pair."""
+    import pandas as pd
+
+    pairs = {v: set(zip(g["system"], g["seed"])) for v, g in f.groupby("variant", sort=False)}
+    everything = set().union(*pairs.values())
+    rows = []
+    for variant in board["model"]:
+        mine = pairs[variant]
+        if mine == everything:
+            continue
+        rivals = [v for v in board["model"] if v != variant and mine <= pairs[v]]
+        keep = pd.Series(list(zip(f["system"], f["seed"])), index=f.index).isin(mine)
+        sub = f[keep & f["variant"].isin([variant, *rivals])]
+        medians = system_scores(sub).groupby("variant")["vpt"].median()
+        others = {v: float(medians[v]) for v in rivals}
+        rows.append(
+            {
+                "model": variant,
+                "systems": len({s for s, _ in mine}),
+                "seeds": _seed_list([seed for _, seed in mine]),
+                "vpt_median": float(medians[variant]),
+                "place": _place(float(medians[variant]), list(others.values())),
+                "others": others,
+            }
+        )
+    return pd.DataFrame(rows, columns=["model", "systems", "seeds", "vpt_median", "place", "others"])
+
+
+def _place(mine: float, others: list[float]) -> str:
+    """Position by median among ``others`` and itself, 1 the highest: ``"3"``, or ``"2–4"`` where it ties."""
+    higher = sum(m > mine for m in others)
+    tied = sum(m == mine for m in others)
+    return f"{higher + 1}" if not tied else f"{higher + 1}–{higher + tied + 1}"
+
+
+def _partial_table(partial, order, total: int) -> list[str]:
+    """The models still running against the others on their own systems and seeds (nothing when none)."""
+    if partial.empty:
+        return []
+    columns = [v for v in order if any(v in o for o in partial["others"])]
+    lines = _section(
+        "Unfinished models against the others on the same cells",
+        "A model with cells on fewer systems or seeds than the results hold is summarised above over its own "
+        "cells, so its median is over another set than its neighbours'. Here each such model's median VPT "
+        "beside the medians of every model that has all of its (system, seed) cells, over exactly those cells "
+        "(median over seeds, then over systems; failed = 0); *place*: its position among them by median.",
+        ["model", "systems", "seeds", "its median VPT", "place"],
+        columns,
+    )
+    for _, r in partial.iterrows():
+        others = [_fmt(r["others"][v]) if v in r["others"] else "–" for v in columns]
+        lines.append(
+            f"| {r['model']} | {_coverage(r['systems'], total)} | {r['seeds']} | {_fmt(r['vpt_median'])} | "
+            f"{r['place']} of {len(r['others']) + 1} | " + " | ".join(others) + " |"
+        )
+    return lines
 
 
 def _fmt(x, digits: int = 2) -> str:
@@ -642,7 +706,10 @@ def markdown(frame, board) -> str:
             lines + ["**Every cell failed**, so there is no ranking.", ""] + _failures(f) + [""] + _provenance(f)
         )
     total = f["system"].nunique()
-    lines += _leaderboard_table(board, eps, total) + [""] + _family_table(families(board, scores), total) + [""]
+    lines += _leaderboard_table(board, eps, total) + [""]
+    partial = _partial_table(partial_comparison(f, board), order, total)
+    lines += partial + ([""] if partial else [])
+    lines += _family_table(families(board, scores), total) + [""]
     lines += _per_system_table(scores, order) + [""]
     capped = _capped_table(scores, order)
     lines += capped + ([""] if capped else [])

@@ -465,6 +465,9 @@ def test_an_unfinished_model_is_compared_with_the_others_on_its_own_cells(tmp_pa
     assert after == ""  # the complete models get no row
     write_report(write(tmp_path / "complete", standard_records()))
     assert "Unfinished models" not in (tmp_path / "complete" / "leaderboard.md").read_text()
+    # two models on different systems: neither has anything to be set beside
+    write_report(write(tmp_path / "apart", [record("A", "esn", 0, 1.0), record("B", "var", 0, 2.0)]))
+    assert "Unfinished models" not in (tmp_path / "apart" / "leaderboard.md").read_text()
 
 
 def test_a_place_shared_by_equal_medians_is_a_range():

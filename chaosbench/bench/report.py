@@ -303,7 +303,7 @@ def partial_comparison(f, board):
     still going), its median VPT beside those of the other rows that have every one of its pairs,
     all over exactly those pairs (``f`` from :func:`prepare`). Columns: ``model``, ``systems``,
     ``seeds``, ``vpt_median``, ``place`` (:func:`_place`) and ``others`` ({row: median VPT}, in board
-    order); empty when every row covers every pair."""
+    order); no row for a model that no other covers, and none when every row covers every pair."""
     import pandas as pd
 
     pairs = {v: set(zip(g["system"], g["seed"])) for v, g in f.groupby("variant", sort=False)}
@@ -314,6 +314,8 @@ def partial_comparison(f, board):
         if mine == everything:
             continue
         rivals = [v for v in board["model"] if v != variant and mine <= pairs[v]]
+        if not rivals:  # nothing to set it beside
+            continue
         keep = pd.Series(list(zip(f["system"], f["seed"])), index=f.index).isin(mine)
         sub = f[keep & f["variant"].isin([variant, *rivals])]
         medians = system_scores(sub).groupby("variant")["vpt"].median()

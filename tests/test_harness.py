@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,18 @@ def test_failures_are_recorded_with_their_reason(lyapunov_catalog, tmp_path, tas
     # failed cells are finished: a rerun skips them, unless asked to retry
     assert runner.run(todo, tmp_path, progress=False, catalog=lyapunov_catalog).skipped == 5
     assert len(results.finished(tmp_path, include_failed=False)) == 2  # the two scored ones
+
+
+def test_a_cell_is_stamped_when_its_work_ends_not_when_it_starts(lyapunov_catalog, tmp_path, task_cache):
+    sleepy = "tests.models_for_tests:SleepyModel"
+    plan = runner.plan(
+        ["Lorenz"], [sleepy], [0], task=SMALL, catalog=lyapunov_catalog, overrides={sleepy: {"seconds": 3}}
+    )
+    runner.build_tasks(plan, load_catalog(lyapunov_catalog))  # the task is not part of the cell's work
+    started = time.time()
+    runner.run(plan, tmp_path, workers=1, progress=False, catalog=lyapunov_catalog)
+    (stamp,) = results.read(tmp_path)["finished_at"]
+    assert datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp() >= int(started) + 3  # after the 3 s fit
 
 
 def test_cells_run_system_by_system_in_a_fixed_scrambled_order(tmp_path, monkeypatch):

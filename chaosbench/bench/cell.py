@@ -136,6 +136,10 @@ def _npy_bytes(a: np.ndarray, max_points: int = SAMPLE_POINTS) -> bytes:
     return buf.getvalue()
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 def _base_record(cell: Cell, task: Task | None = None) -> dict:
     import platform
 
@@ -171,7 +175,7 @@ def _base_record(cell: Cell, task: Task | None = None) -> dict:
         "python": platform.python_version(),
         "host": platform.node(),
         "threads": cell.threads,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished_at": _now(),  # stamped again when a cell's work ends (run_cell)
     }
     if task is not None:
         rec.update(
@@ -245,6 +249,8 @@ def run_cell(cell: Cell, task: Task, *, fitted=None, fit_seconds: float = math.n
     except Exception as exc:  # noqa: BLE001 - every failure of a model is a result, not a crash of the run
         rec["reason"] = f"{phase} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
         rec["traceback"] = traceback.format_exc()[-4000:]
+    finally:
+        rec["finished_at"] = _now()  # after the fit, forecasts and scoring, on every way out
     return rec
 
 

@@ -180,7 +180,7 @@ def system_scores(f):
     rows = []
     for (system, variant), g in f.groupby(["system", "variant"], sort=False):
         ok = g[g["ok"]]
-        vpt, lower_bound = censored_median(g["vpt"], g["ok"] & g["vpt_censored"].map(_flag))
+        vpt, lower_bound = _seed_median(g)
         windows = [w for w in map(_seq, ok["vpt_windows"]) if w is not None]
         spread = np.concatenate(windows) if windows else np.asarray(g["vpt"], float)
         q1, q3 = np.nanpercentile(spread, [25, 75]) if np.isfinite(spread).any() else (np.nan, np.nan)
@@ -204,6 +204,12 @@ def system_scores(f):
             }
         )
     return pd.DataFrame(rows)
+
+
+def _seed_median(g) -> tuple[float, bool]:
+    """One system and variant's VPT: the censored median over its seeds' cells, and whether it is a
+    lower bound."""
+    return censored_median(g["vpt"], g["ok"] & g["vpt_censored"].map(_flag))
 
 
 def _bootstrap_mean_ci(values, *, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0):
@@ -318,7 +324,8 @@ def partial_comparison(f, board):
             continue
         keep = pd.Series(list(zip(f["system"], f["seed"])), index=f.index).isin(mine)
         sub = f[keep & f["variant"].isin([variant, *rivals])]
-        medians = system_scores(sub).groupby("variant")["vpt"].median()
+        per_system = {key: _seed_median(g)[0] for key, g in sub.groupby(["system", "variant"], sort=False)}
+        medians = pd.Series(per_system).groupby(level=1).median()
         others = {v: float(medians[v]) for v in rivals}
         rows.append(
             {

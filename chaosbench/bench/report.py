@@ -314,6 +314,7 @@ def partial_comparison(f, board):
 
     pairs = {v: set(zip(g["system"], g["seed"])) for v, g in f.groupby("variant", sort=False)}
     everything = set().union(*pairs.values())
+    row_pairs = pd.Series(list(zip(f["system"], f["seed"])), index=f.index)
     rows = []
     for variant in board["model"]:
         mine = pairs[variant]
@@ -322,8 +323,7 @@ def partial_comparison(f, board):
         rivals = [v for v in board["model"] if v != variant and mine <= pairs[v]]
         if not rivals:  # nothing to set it beside
             continue
-        keep = pd.Series(list(zip(f["system"], f["seed"])), index=f.index).isin(mine)
-        sub = f[keep & f["variant"].isin([variant, *rivals])]
+        sub = f[row_pairs.isin(mine) & f["variant"].isin([variant, *rivals])]
         per_system = {key: _seed_median(g)[0] for key, g in sub.groupby(["system", "variant"], sort=False)}
         medians = pd.Series(per_system).groupby(level=1).median()
         others = {v: float(medians[v]) for v in rivals}

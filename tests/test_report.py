@@ -237,6 +237,20 @@ def test_a_model_on_fewer_seeds_says_which_and_the_header_counts_the_missing_cel
     assert "2 systems × 2 models × 1 seeds = 4 cells (0 failed)." in (full / "leaderboard.md").read_text()
 
 
+def test_mean_ranks_are_taken_on_the_seeds_every_model_on_the_system_has_run(tmp_path):
+    # z is on seed 0 only and beats y, which beats x there; on seeds 1 and 2 x beats y. Averaging every
+    # seed would put x (3, 1, 1) above y (2, 2, 2) on the strength of seeds z never ran
+    vpt = {"x": (1.0, 4.0, 4.0), "y": (3.0, 3.0, 3.0), "z": (5.0,)}
+    recs = [record("A", m, seed, v) for m, vs in vpt.items() for seed, v in enumerate(vs)]
+    # on system B no seed has both models: each keeps its own seed (rank 1 of 1)
+    recs += [record("B", "x", 0, 2.0), record("B", "y", 1, 1.0)]
+    board = leaderboard(results.read(write(tmp_path, recs))).set_index("model")
+    assert board.at["z", "mean_rank"] == 1.0
+    assert board.at["y", "mean_rank"] == pytest.approx((2 + 1) / 2)
+    assert board.at["x", "mean_rank"] == pytest.approx((3 + 1) / 2)
+    assert list(board.index) == ["z", "y", "x"]
+
+
 def test_every_cell_failed_gives_a_list_of_failures(tmp_path):
     # failure records as a timed-out run writes them: no score column at all
     recs = [

@@ -81,9 +81,10 @@ def plot_ranks(board, path) -> None:
     _save(
         fig,
         path,
-        "Left: each model's rank of VPT among the models on one system and seed, averaged over seeds "
-        "and systems. Right: median over systems of the median VPT over seeds. Bars: 95% percentile bootstrap "
-        "intervals resampling systems. A failed cell counts as VPT 0 and ranks last.",
+        "Left: each model's rank of VPT among the models on one system and seed, averaged over the seeds "
+        "every model on the system has run and then over systems. Right: median over systems of the median "
+        "VPT over seeds. Bars: 95% percentile bootstrap intervals resampling systems. A failed cell counts as "
+        "VPT 0 and ranks last.",
     )
 
 

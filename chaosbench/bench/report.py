@@ -9,7 +9,8 @@ the figures of :mod:`chaosbench.bench.plots`. A failed cell counts as VPT 0 (ran
 Aggregation, the same everywhere: a cell's VPT is the median over its test windows; a system's
 VPT for a model is the median over seeds; a model's VPT is the median over systems, with a
 bootstrap interval that resamples systems (the unit a reader generalises over). Ranks are taken
-among the models on each system and seed, averaged over seeds, then over systems.
+among the models on each system and seed, averaged over seeds, then over systems; while a run is
+incomplete, only the seeds every model on a system has run count for that system's ranks.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def _failed_as_zero(frame, column: str) -> np.ndarray:
 def prepare(frame):
     """A copy of a results frame with every optional column present and three derived columns:
     ``variant`` (the row name), ``vpt`` (VPT in Lyapunov times, 0 for a failed cell) and ``rank``
-    (of ``vpt`` among the variants on the cell's system and seed, 1 best, ties averaged)."""
+    (of ``vpt`` among the variants on the cell's system and seed, 1 best, ties averaged; NaN on a seed
+    not every variant on the system has run, see :func:`_shared_seeds`)."""
     missing = [c for c in REQUIRED if c not in frame]
     if missing:
         raise ChaosbenchError(f"the results lack the columns {missing}: not a chaosbench results table")
@@ -168,7 +170,19 @@ def prepare(frame):
     ]
     f["vpt"] = _failed_as_zero(f, "vpt_lyap")
     f["rank"] = f.groupby(["system", "seed"])["vpt"].rank(ascending=False, method="average")
+    f.loc[~_shared_seeds(f), "rank"] = np.nan
     return f
+
+
+def _shared_seeds(f) -> np.ndarray:
+    """Which cells are ranked: those on the seeds that every variant on the cell's system has run
+    (every seed once a run is complete), so a variant still on seed 0 is ranked against the others'
+    seed 0 rather than a variant on more seeds gaining by the smaller fields of its later seeds. A
+    system on which no seed is shared by all its variants keeps every seed."""
+    on_system = f.groupby("system")["variant"].transform("nunique")
+    on_seed = f.groupby(["system", "seed"])["variant"].transform("nunique")
+    shared = on_seed.eq(on_system)
+    return np.asarray(shared | ~shared.groupby(f["system"]).transform("any"), bool)
 
 
 def system_scores(f):
@@ -448,7 +462,8 @@ def _leaderboard_table(board, eps, total: int) -> list[str]:
         "the model has cells on; a model on fewer systems than the results hold (a run still going) is ranked "
         "and summarised on those alone, so its median is over another set of systems: compare it in the "
         "per-system table. *Seeds*: the task seeds the model has cells on; where they are fewer than another "
-        "model's, its median over seeds is over fewer seeds, and its mean rank is taken on its seeds alone. "
+        "model's, its median over seeds is over fewer seeds; mean ranks are taken on the seeds that every "
+        "model on a system has run, so all models are ranked on the same cells. "
         "*D_stsp* (state-space "
         "divergence) and *D_H* (power-spectrum Hellinger distance) compare a long free run of the model "
         "with an independent long true run (median over cells, lower is better, ∞ when the free run "

@@ -190,6 +190,7 @@ def test_report_tables_and_every_figure(standard, tmp_path):
     assert "**≥ 15.00**" in md  # ngrc's censored, best median on A
     assert "| C † |" in md  # a horizon-capped system
     assert "lower bound" in md and "failed cell counts as 0" in md
+    assert "Mean ranks stand on" not in md  # every model ran every seed: every cell is ranked
     assert "- **ngrc**, 1 cell: fit raised LinAlgError: singular matrix — B (seed 1)" not in md
     assert "- **ngrc**, 1 cell: fit raised LinAlgError: singular matrix — B (seed 0)" in md
     assert "numpy 2.4.0" in md and "abababababab" in md
@@ -249,6 +250,8 @@ def test_mean_ranks_are_taken_on_the_seeds_every_model_on_the_system_has_run(tmp
     assert board.at["y", "mean_rank"] == pytest.approx((2 + 1) / 2)
     assert board.at["x", "mean_rank"] == pytest.approx((3 + 1) / 2)
     assert list(board.index) == ["z", "y", "x"]
+    write_report(tmp_path)
+    assert "Mean ranks stand on 5 of the 9 cells" in (tmp_path / "leaderboard.md").read_text()
 
 
 def test_every_cell_failed_gives_a_list_of_failures(tmp_path):

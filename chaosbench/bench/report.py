@@ -711,6 +711,20 @@ def _cell_count(f, n_models: int, n_failed: int) -> str:
     )
 
 
+def _rank_note(f) -> list[str]:
+    """Which cells the mean ranks stand on, when some were left out (see :func:`_shared_seeds`)."""
+    ranked = f["rank"].notna()
+    if ranked.all():
+        return []
+    seeds = _seed_list(f.loc[ranked, "seed"])
+    return [
+        f"Mean ranks stand on {int(ranked.sum())} of the {len(f)} cells: on each system, the seeds every model "
+        f"there has run (here seed{'s' if len(seeds) > 1 else ''} {seeds}), so all models are ranked on the "
+        "same cells; medians use every seed.",
+        "",
+    ]
+
+
 def markdown(frame, board) -> str:
     """The whole ``leaderboard.md`` of a results frame and its :func:`leaderboard`."""
     f = prepare(frame)
@@ -724,6 +738,7 @@ def markdown(frame, board) -> str:
         _cell_count(f, len(order), n_failed),
         "",
     ]
+    lines += _rank_note(f)
     lines += _safety_note(f)
     if n_failed == len(f):  # nothing to rank: the reasons are the report
         return "\n".join(

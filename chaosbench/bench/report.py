@@ -716,11 +716,11 @@ def _rank_note(f) -> list[str]:
     ranked = f["rank"].notna()
     if ranked.all():
         return []
-    seeds = _seed_list(f.loc[ranked, "seed"])
+    seeds = f.loc[ranked, "seed"]
     return [
         f"Mean ranks stand on {int(ranked.sum())} of the {len(f)} cells: on each system, the seeds every model "
-        f"there has run (here seed{'s' if len(seeds) > 1 else ''} {seeds}), so all models are ranked on the "
-        "same cells; medians use every seed.",
+        f"there has run (here seed{'s' if seeds.nunique() > 1 else ''} {_seed_list(seeds)}), so all models are "
+        "ranked on the same cells; medians use every seed.",
         "",
     ]
 

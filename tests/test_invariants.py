@@ -137,9 +137,38 @@ def test_every_chaotic_system_has_a_positive_exponent_beyond_its_error_bar(catal
     assert not bad, sorted(bad)
     assert len(catalog.chaotic()) >= 135
     for name, s in catalog.items():  # an excluded system says why, and is not chaotic by our numbers either
-        if s.excluded and not s.is_map:  # (maps may also be excluded for having no bounded set; see test_maps)
+        if s.excluded and not s.is_map and name not in JUMP_ARTEFACTS:  # (maps: see test_maps)
             lam, err = s.invariants["lyapunov_spectrum"][0], s.invariants["lyapunov_spectrum_std"][0]
             assert lam - 2 * err <= 0, name
+
+
+#: excluded flows whose variational spectrum is wrong because their right-hand side jumps (no saltation
+#: matrix): each is checked by an independent computation below instead
+JUMP_ARTEFACTS = {"StickSlipOscillator"}
+
+
+def test_stick_slip_oscillator_settles_on_a_period_3_orbit_as_its_exclusion_says(catalog):
+    """The catalog point's attractor, with sign(u) smoothed as tanh(u / 1e-4) and scipy's LSODA: the
+    stroboscopic map at the forcing period returns to itself after 3 periods, not 1 or 2 (a stable
+    periodic orbit, so lambda_max < 0), whatever the positive annotated exponent says."""
+    from scipy.integrate import solve_ivp
+
+    s = catalog["StickSlipOscillator"]
+    assert s.excluded and "period-3" in s.excluded and s.invariants["lyapunov_spectrum"][0] > 0
+    p = s.parameters
+
+    def f(t, y):
+        x, v, th = y
+        friction = p["t0"] * np.tanh((v - p["vs"]) / 1e-4) - p["alpha"] * v + p["beta"] * (v - p["vs"]) ** 3
+        return [v, p["eps"] * (p["gamma"] * np.cos(th) - friction) + p["a"] * x - p["b"] * x**3, p["w"]]
+
+    period = 2 * np.pi / p["w"]
+    strobe = np.arange(300, 331) * period
+    sol = solve_ivp(f, (0, strobe[-1]), s.initial_conditions, "LSODA", t_eval=strobe, rtol=1e-10, atol=1e-12)
+    x = sol.y[0]
+    gap = {k: np.abs(x[k:] - x[:-k]).max() for k in (1, 2, 3)}
+    assert gap[3] < 1e-5 and gap[1] > 0.1 and gap[2] > 0.1, gap
+    assert sorted(np.round(x[-3:], 2)) == [0.71, 0.94, 1.18]
 
 
 def test_kaplan_yorke_dimension_never_exceeds_the_dimension(catalog):

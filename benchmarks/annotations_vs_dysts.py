@@ -54,6 +54,9 @@ EXPLAINED = {
     "invariant axis.",
     "SwingingAtwood": "dysts' 1.01 (its spectrum: 7.7) is not reproduced by an independent scipy DOP853 estimate "
     "either (0.20).",
+    "StickSlipOscillator": "Neither value is an exponent of this system: ours (0.022) and dysts' come from "
+    "tangent equations, which cannot see the jump of sign(v - vs) (no saltation matrix) and see only the "
+    "anti-damping while the state slides along v = vs; the system is not chaotic at these parameters (below).",
     "Torus": "Not chaotic (a prescribed quasiperiodic curve; every exponent is exactly 0); excluded from the "
     "chaotic catalog. dysts' 0.008 is a numerical artefact.",
 }

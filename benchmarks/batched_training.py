@@ -104,6 +104,7 @@ def measure(name: str, tasks: list[Task], n_alone: int, epochs: int) -> dict:
         "alone": sum(cpu_alone) / n_alone,
         "together": cpu_together / len(tasks),
     }
+    catalog_systems = len(load_catalog().chaotic())
     return {
         "model": name,
         "systems": len(tasks),
@@ -114,7 +115,7 @@ def measure(name: str, tasks: list[Task], n_alone: int, epochs: int) -> dict:
         "speedup_subregions": per["before"] / per["alone"],
         "max_weight_difference_before": _max_difference(before, together),
         "max_weight_difference_alone": _max_difference(alone, together),
-        **{f"catalog_cpu_hours_{k}": v * default_epochs / epochs * 136 / 3600 for k, v in per.items()},
+        **{f"catalog_cpu_hours_{k}": v * default_epochs / epochs * catalog_systems / 3600 for k, v in per.items()},
         "systems_measured_alone": [t.system for t in tasks[:n_alone]],
     }
 
@@ -131,7 +132,7 @@ def markdown(rows: list[dict], command: str) -> str:
         "`plrnn.PER_SUBREGION = False`); *alone*: one by one with the norms once per linear subregion (exact "
         "for a piecewise-linear map, at most 4 SVDs per model for the AL-RNN); *together*: all systems in one "
         "stacked loop (`chaosbench.models.batched.fit_together`, what `chaosbench bench` now does for these "
-        "models). The catalog estimate scales to the default epochs and 136 systems (one seed).",
+        "models). The catalog estimate scales to the default epochs and the chaotic catalog's systems (one seed).",
         "",
         "| model | systems together | epochs | CPU s per system: before | alone | together | speedup: "
         "subregions | all | catalog CPU-h: before | now | max weight difference (alone vs together) |",

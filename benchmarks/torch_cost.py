@@ -5,7 +5,7 @@
   side in one process: for each of the standard seed-0 tasks of Lorenz, Rossler and HyperRossler, each
   model's *before* fit and then its *after* fit (fit CPU seconds from ``time.process_time``, one torch
   thread), kept in ``results/perf/torch_cost_fits.json`` (a stopped run resumes from it). The catalog
-  estimate is the mean over those systems x 136 systems x 3 seeds.
+  estimate is the mean over those systems x the chaotic catalog's systems x 3 seeds.
 - ``lru``, ``mamba``: their defaults did not change (the calibration kept them), so before = after.
 - Lorenz skill of both: ``benchmarks/calibrate_torch.py``'s test stage (the goal task's 10 test windows
   scored as a harness cell does) and its long validation score.
@@ -29,9 +29,12 @@ import numpy as np
 from calibrate_torch import BASE, CROSS_SYSTEMS, GRID, SYSTEM, fit, load_task
 from common import load_average
 
+from chaosbench.catalog import load_catalog
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "perf"
-SYSTEMS, CELLS = (SYSTEM, *CROSS_SYSTEMS), 136 * 3
+N_SYSTEMS = len(load_catalog().chaotic())
+SYSTEMS, CELLS = (SYSTEM, *CROSS_SYSTEMS), N_SYSTEMS * 3
 #: the calibration's label of each model's new defaults ("default" = unchanged)
 AFTER = {
     "lstm": "ls",
@@ -156,10 +159,10 @@ def markdown(record: dict, cal: dict, batched: dict) -> str:
         f"the mean over the standard seed-0 tasks of {', '.join(record['systems'])}; `lru` and `mamba` kept their "
         "defaults (one configuration, before = after; CPU seconds from the calibration run, "
         f"`{cal['command']}`); `alrnn` and `plrnn` from `{batched['command']}`, which fits them alone and together "
-        f"side by side. Catalog: x {record['cells']} cells (136 systems x 3 seeds). Lorenz skill (the calibration's "
-        "test stage): median VPT of the 10 test windows of the goal task (seed 0), scored as a harness cell; long "
-        "validation: the calibration's selection score (mean VPT over 12 windows of 25 Lyapunov times from the "
-        "training parts of seeds 1-2).",
+        f"side by side. Catalog: x {record['cells']} cells ({record['cells'] // 3} systems x 3 seeds). Lorenz skill "
+        "(the calibration's test stage): median VPT of the 10 test windows of the goal task (seed 0), scored as a "
+        "harness cell; long validation: the calibration's selection score (mean VPT over 12 windows of 25 Lyapunov "
+        "times from the training parts of seeds 1-2).",
         "",
         "| model | new defaults (calibration row) | fit CPU s per cell: before | after | speedup | catalog CPU-h: "
         "before | after | Lorenz test VPT: before | after | Lorenz long validation VPT: before | after |",

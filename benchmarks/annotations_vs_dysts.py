@@ -152,15 +152,17 @@ def reasons(name, s, d, ours, theirs) -> list[str]:
     if name in NOTED:
         out.append(NOTED[name].format(**fields))
     lam, err = ours["lam"], ours["lam_std"]
+    how = (s.invariants.get("method", {}).get("lyapunov", {}).get("method") or "").startswith("finite differences")
+    source = "finite differences of the flow map (its field jumps)" if how else "the exact Jacobian"
     if any("inconsistent" in r for r in out) and name not in EXPLAINED:
         out.append(
-            "At most one of dysts' two values can be right; ours is one estimate from the exact Jacobian "
+            f"At most one of dysts' two values can be right; ours is one estimate from {source} "
             f"with an error bar ({err:.2g})."
         )
     elif theirs["lam"] is not None and lam is not None and name not in EXPLAINED:
         n_sigma = abs(lam - theirs["lam"]) / err if err else float("inf")
         out.append(
-            f"Ours comes from the exact Jacobian over "
+            f"Ours comes from {source} over "
             f"{ours['periods']:.0f} periods x {ours['n_ic']} initial conditions with an error bar of "
             f"{err:.2g}; dysts' value is {n_sigma:.0f} error bars away and has no stated uncertainty or "
             "method we could rerun, so we take ours."

@@ -126,7 +126,9 @@ def lyapunov_spectrum(
     seed : picks the initial conditions.
     n_exponents : how many exponents (default: all for flows, ``DELAY_EXPONENTS`` for delay equations).
 
-    A map is passed on to :func:`map_lyapunov_spectrum` with its own run lengths (in iterations).
+    A map is passed on to :func:`map_lyapunov_spectrum` with its own run lengths (in iterations), and a
+    flow whose field jumps (:func:`~chaosbench.invariants.jumps.jump_surfaces`) to
+    :func:`~chaosbench.invariants.jumps.finite_difference_spectrum`.
 
     Returns
     -------
@@ -146,6 +148,17 @@ def lyapunov_spectrum(
     """
     if system.is_map:
         return map_lyapunov_spectrum(system, n_initial=n_initial, seed=seed, n_exponents=n_exponents)
+    from .jumps import finite_difference_spectrum, jump_surfaces
+
+    if jump_surfaces(system):  # the variational equations would miss the kicks at each crossing
+        return finite_difference_spectrum(
+            system,
+            n_initial=n_initial,
+            n_periods=n_periods,
+            transient_periods=transient_periods,
+            max_steps=max_steps,
+            seed=seed,
+        )
     cs = compile_system(system)
     y0s, t0s, pool = starting_states(system, cs, 4 * n_initial, seed)
     h = rk4_step(cs, pool, system.period)

@@ -9,7 +9,10 @@ longest tracking) from an analogue the attractor allows anyway. Tasks are taken
 from the harness's task cache when a benchmark run has built them, else built here. Resumable: rows
 already in the JSON output are kept.
 
-    python benchmarks/leakage_catalog.py [--seeds 0 1 2] [--systems NAME ...]
+    python benchmarks/leakage_catalog.py [--seeds 0 1 2] [--systems NAME ...] [--redo]
+
+``--redo`` computes the named systems' rows again (after a change to their entry); rows of systems that
+have left the chaotic catalog are dropped.
 
 Writes ``results/leakage/leakage.json`` (one row per task) and ``results/leakage/leakage.md``.
 """
@@ -171,12 +174,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--systems", nargs="+")
+    ap.add_argument("--redo", action="store_true", help="recompute the rows of --systems")
     args = ap.parse_args(argv)
+    if args.redo and not args.systems:
+        ap.error("--redo needs --systems: the systems whose rows to compute again")
     catalog = load_catalog()
     spec = get_preset("standard").task
     OUT.mkdir(parents=True, exist_ok=True)
     store = OUT / "leakage.json"
     rows = json.loads(store.read_text()) if store.exists() else []
+    redo = set(args.systems or []) if args.redo else set()
+    rows = [r for r in rows if r["system"] in catalog.chaotic() and r["system"] not in redo]
     done = {(r["system"], r["seed"]) for r in rows}
     for seed in args.seeds:
         for name in args.systems or catalog.chaotic():

@@ -356,3 +356,13 @@ def test_the_dominant_period_of_red_noise_is_the_edge_of_the_usable_band():
         x = lfilter([1.0], [1.0, -0.995], np.random.default_rng(seed).standard_normal(32768))
         period = timescales(x[:, None], dt, segment=segment).dominant_period
         assert 0 < period <= edge * 1.01
+
+
+def test_the_rk4_step_is_halved_until_lambda_max_no_longer_moves(catalog):
+    """WindmiReduced's tanh switch (d1 = 2200) is not resolved by the first step: RK4's own map then has
+    lambda_max = 0.17, twice the flow's (0.086 at a quarter of the step; independent scipy DOP853
+    two-trajectory estimate 0.090). Lorenz keeps its first step."""
+    windmi = lyapunov_spectrum(catalog["WindmiReduced"], n_initial=3, n_periods=200)
+    assert "step halved" in windmi.settings["method"] and windmi.mean[0] < 0.12
+    lorenz = lyapunov_spectrum(catalog["Lorenz"], n_initial=3, n_periods=200)
+    assert "halved" not in lorenz.settings["method"] and lorenz.settings["dt"] == pytest.approx(0.0075)

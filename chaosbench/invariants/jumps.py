@@ -40,7 +40,7 @@ RTOL, ATOL = 1e-11, 1e-13
 #: the functions of the expression language that can switch
 SWITCHES = re.compile(r"\b(sign|heaviside|floor|mod)\(")
 #: the least cap on the integrator's steps over one interval
-MIN_STEPS_PER_INTERVAL = 20_000
+MIN_STEPS_PER_INTERVAL = 5_000
 
 
 def jump_surfaces(system: System) -> list[str]:

@@ -24,6 +24,11 @@ from .kernels import OK, tangent_delay, tangent_map, tangent_rk4
 #: RK4 step: at most period / STEPS_PER_PERIOD and STIFFNESS / (largest |eigenvalue| of J on the attractor)
 STEPS_PER_PERIOD = 100
 STIFFNESS = 0.5
+#: the step is halved (at most MAX_HALVINGS times) until lambda_max at half the step agrees with it: within
+#: STEP_TOLERANCE (relative) or Z_STEP combined error bars
+MAX_HALVINGS = 6
+STEP_TOLERANCE = 0.05
+Z_STEP = 2.0
 #: leading exponents computed for delay equations: more, in turn, until their sum is negative
 DELAY_EXPONENTS = (6, 16, 40)
 #: grid points per (smallest) delay, at least
@@ -54,6 +59,13 @@ class LyapunovResult:
         if len(self.per_initial) > 1:
             return self.per_initial.std(axis=0, ddof=1)
         return np.zeros(self.per_initial.shape[1])
+
+
+def _agree(coarse: np.ndarray, fine: np.ndarray) -> bool:
+    """Whether two sets of per-state estimates of lambda_max agree (see :data:`STEP_TOLERANCE`)."""
+    a, b = float(coarse.mean()), float(fine.mean())
+    sigma = math.hypot(*(float(x.std(ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else 0.0 for x in (coarse, fine)))
+    return abs(a - b) <= max(STEP_TOLERANCE * abs(a), Z_STEP * sigma)
 
 
 def rk4_step(
@@ -166,22 +178,32 @@ def lyapunov_spectrum(
         return _delay_spectrum(system, cs, y0s[:n_initial], h, n_periods, transient_periods, max_steps, n_exponents)
     k = system.dimension if n_exponents is None else min(int(n_exponents), system.dimension)
     qr_every = 4
-    for _ in range(RETRIES + 1):
-        n_steps = int(min(max_steps, math.ceil(n_periods * system.period / h)))
-        n_transient = int(math.ceil(transient_periods * system.period / h))
-        n_transient = min(n_transient, max(n_steps // 10, 1))
-        logs, div, escaped = flow_sums(cs, y0s, t0s, n_initial, h, n_transient, n_steps, qr_every, k)
-        if len(logs) >= max(2, n_initial // 2):
-            break
-        h /= 2  # a rare excursion where the attractor is stiffer than the sampled states showed
-    else:
+
+    def run(h: float):
+        for _ in range(RETRIES + 1):
+            n_steps = int(min(max_steps, math.ceil(n_periods * system.period / h)))
+            n_transient = int(math.ceil(transient_periods * system.period / h))
+            n_transient = min(n_transient, max(n_steps // 10, 1))
+            logs, div, escaped = flow_sums(cs, y0s, t0s, n_initial, h, n_transient, n_steps, qr_every, k)
+            if len(logs) >= max(2, n_initial // 2):
+                return h, n_steps, n_transient, logs, div, escaped
+            h /= 2  # a rare excursion where the attractor is stiffer than the sampled states showed
         raise IntegrationError(
             f"system '{system.name}': the tangent integration became non-finite even with dt = {h * 2:.3g}"
         )
+
+    h, n_steps, n_transient, logs, div, escaped = run(h)
+    halvings = 0
+    while halvings < MAX_HALVINGS:  # RK4's own map can have other exponents than the flow: check the step
+        finer = run(h / 2)
+        if _agree(logs[:, 0] / (n_steps * h), finer[3][:, 0] / (finer[1] * finer[0])):
+            break
+        (h, n_steps, n_transient, logs, div, escaped), halvings = finer, halvings + 1
     T = n_steps * h
     settings = {
         "method": "variational equations, RK4 on the augmented system, Gram-Schmidt every "
-        f"{qr_every} steps (Benettin et al. 1980)",
+        f"{qr_every} steps (Benettin et al. 1980)"
+        + (f"; step halved {halvings} times until lambda_max agreed with a run at half the step" if halvings else ""),
         "exponents": "all",
         "dt": h,
         "steps": n_steps,

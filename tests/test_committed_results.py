@@ -52,3 +52,15 @@ def test_the_comparison_with_dysts_shows_the_invariants_stored_now(catalog):
         spectrum = stored.get("lyapunov_spectrum")
         if spectrum:
             assert math.isclose(float(row["lambda_max"]), spectrum[0], rel_tol=1e-9), name
+
+
+def test_the_lyapunov_cross_check_covers_every_flow_as_stored_now(catalog):
+    import json
+
+    record = json.loads((RESULTS / "annotations" / "lyapunov_crosscheck.json").read_text())
+    rows = {r["system"]: r for r in record["rows"]}
+    flows = {n for n in catalog.chaotic() if not catalog[n].is_delay}
+    assert set(rows) == flows
+    for name, row in rows.items():
+        assert row["hash"] == catalog[name].content_hash, name
+        assert row["stored"] == catalog[name].invariants["lyapunov_spectrum"][0], name

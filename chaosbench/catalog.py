@@ -42,11 +42,14 @@ OPTIONAL = (
     "forcing_phase",
     "kind",
     "provenance",
+    "lyapunov_periods",
 )
+#: the fewest periods an entry's ``lyapunov_periods`` may ask the exponent runs to average over
+LYAPUNOV_PERIODS_MIN = 100.0
 #: what an entry's equations give: the time derivative (a flow) or the next state (a map)
 KINDS = ("flow", "map")
 #: fields a map may not have: it has no period (its time unit is one iteration), delay or forcing
-NOT_FOR_MAPS = ("period", "dt", "delay", "forcing_phase")
+NOT_FOR_MAPS = ("period", "dt", "delay", "forcing_phase", "lyapunov_periods")
 FLAGS = ("nonautonomous", "hamiltonian", "conservative", "delay")
 #: the index columns of a dataset file, so not available as variable names
 COLUMN_NAMES = ("system", "trajectory", "step", "time")
@@ -350,6 +353,13 @@ def validate_system(name: str, entry: object) -> System:
         parse(text, where=f"{w}, field 'forcing_phase[{i}]'", names=names | {"t"})
     if "excluded" in entry and (not isinstance(entry["excluded"], str) or not entry["excluded"].strip()):
         raise CatalogError(f"{w}, field 'excluded': the reason the system is out of the chaotic catalog")
+    if "lyapunov_periods" in entry and not (
+        _finite_number(entry["lyapunov_periods"]) and entry["lyapunov_periods"] >= LYAPUNOV_PERIODS_MIN
+    ):
+        raise CatalogError(
+            f"{w}, field 'lyapunov_periods': how many periods each Lyapunov run averages over, "
+            f"a number >= {LYAPUNOV_PERIODS_MIN:g}"
+        )
     if not isinstance(entry.get("provenance", {}), dict):
         raise CatalogError(f"{w}, field 'provenance': must be an object (how a sampled system was made)")
     invariants = entry.get("invariants", {})
@@ -384,7 +394,7 @@ def _check_map_fields(w: str, entry: dict) -> None:
         if key in entry:
             raise CatalogError(
                 f"{w}, field '{key}': not allowed for a map (kind 'map': its time step is one "
-                "iteration; no period, dt, delay or forcing)"
+                "iteration; no period, dt, delay, forcing or lyapunov_periods)"
             )
     flags = entry.get("flags", {})
     if isinstance(flags, dict):

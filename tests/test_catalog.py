@@ -54,6 +54,8 @@ def test_flags_are_consistent(catalog):
         ({"equations": {"x": "v", "v": "-x + sin(t)"}}, "flags.nonautonomous"),
         ({"flags": {"delay": True}}, "flags.delay"),
         ({"parameters": {"w": "w + 1", "zeta": 0.1}}, "parameters.w"),
+        ({"lyapunov_periods": 10}, "field 'lyapunov_periods': .* >= 100"),
+        ({"lyapunov_periods": "long"}, "field 'lyapunov_periods'"),
     ],
 )
 def test_validation_errors_name_system_and_field(user_catalog, change, message):

@@ -12,7 +12,15 @@ import pytest
 from chaosbench.invariants import lyapunov_spectrum
 from chaosbench.catalog import load_catalog
 from chaosbench.errors import ChaosbenchError
-from chaosbench.invariants.annotate import compute_invariants, dimension_method, drift, dynamics_hash, write_invariants
+from chaosbench.invariants.annotate import (
+    SETTINGS,
+    compute_invariants,
+    dimension_method,
+    drift,
+    dynamics_hash,
+    lyapunov_settings,
+    write_invariants,
+)
 from chaosbench.invariants.dimension import correlation_dimension, kaplan_yorke_dimension, pesin_entropy
 from chaosbench.invariants.spectrum import timescales
 
@@ -318,6 +326,27 @@ def test_row15_annotate_only_attractor_keeps_the_lyapunov_spectrum_and_the_hash(
     assert inv["method"]["correlation_dimension"]["method"] == dimension_method(False)
     assert list(inv) == [k for k in old if k in inv]  # the catalog's layout is kept
     assert load_catalog(path)["Rossler"].content_hash == before  # no dataset, task or cell is invalidated
+
+
+def test_an_entrys_lyapunov_periods_sets_the_run_length_and_scales_the_step_cap(tmp_path, catalog):
+    """Bouali2's chaos comes in bursts: its entry asks for runs of 100,000 periods, and annotate obeys."""
+    assert catalog["Bouali2"].invariants["method"]["lyapunov"]["periods"] == catalog["Bouali2"].raw["lyapunov_periods"]
+    entry = json.loads(json.dumps(catalog["Rossler"].raw))
+    entry["lyapunov_periods"] = 150
+    path = tmp_path / "user.json"
+    path.write_text(json.dumps({"version": "t", "systems": {"Rossler": entry}}))
+    settings = lyapunov_settings(load_catalog(path)["Rossler"], SETTINGS)
+    assert settings["n_periods"] == 150 and settings["max_steps"] == SETTINGS["lyapunov"]["max_steps"]
+    entry["lyapunov_periods"] = 4000
+    path.write_text(json.dumps({"version": "t", "systems": {"Rossler": entry}}))
+    settings = lyapunov_settings(load_catalog(path)["Rossler"], SETTINGS)
+    assert settings["max_steps"] == 4 * SETTINGS["lyapunov"]["max_steps"]
+    entry["lyapunov_periods"] = 150
+    path.write_text(json.dumps({"version": "t", "systems": {"Rossler": entry}}))
+    r = _cli("--catalog", str(path), "annotate", "Rossler", "--only", "lyapunov")
+    assert r.returncode == 0, r.stderr[-2000:]
+    method = json.loads(path.read_text())["systems"]["Rossler"]["invariants"]["method"]["lyapunov"]
+    assert method["periods"] == 150 and method["initial_conditions"] == SETTINGS["lyapunov"]["n_initial"]
 
 
 def test_only_refuses_invariants_of_other_dynamics(catalog):

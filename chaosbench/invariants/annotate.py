@@ -144,8 +144,20 @@ def compute_invariants(
     return {k: inv[k] for k in ORDER if k in inv} | {k: v for k, v in inv.items() if k not in ORDER}
 
 
+def lyapunov_settings(system: System, s: dict) -> dict:
+    """The Lyapunov settings for ``system``: ``s["lyapunov"]``, with the run length an entry's
+    ``lyapunov_periods`` asks for (a system whose chaos comes in rare bursts needs a longer average)
+    and the step cap scaled with it."""
+    out = dict(s["lyapunov"])
+    periods = system.raw.get("lyapunov_periods")
+    if periods is not None:
+        out["max_steps"] = int(math.ceil(out["max_steps"] * max(1.0, float(periods) / out["n_periods"])))
+        out["n_periods"] = float(periods)
+    return out
+
+
 def _lyapunov_part(system: System, s: dict) -> tuple[dict, dict]:
-    ly = lyapunov_spectrum(system, **s["lyapunov"])
+    ly = lyapunov_spectrum(system, **lyapunov_settings(system, s))
     full = not system.is_delay
     per = ly.per_initial
     ky = [kaplan_yorke_dimension(row, system.dimension if full else None) for row in per]

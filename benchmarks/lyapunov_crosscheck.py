@@ -51,10 +51,11 @@ def markdown(rows: list[dict], settings: dict) -> str:
         "# Leading Lyapunov exponents: stored against finite differences of the flow map",
         "",
         f"Command: `python benchmarks/lyapunov_crosscheck.py --initial {settings['initial']} --periods "
-        f"{settings['periods']:g}`. *Stored*: `systems.json` (8 states x 1000 periods; the method is in "
-        "`method.lyapunov`). *Finite differences*: the orbit and one displaced copy per dimension under "
-        "DOP853 (rtol 1e-11), QR every period/8, "
-        f"{settings['initial']} states x {settings['periods']:g} periods after {settings['transient']:g}; "
+        f"{settings['periods']:g}`. *Stored*: `systems.json` (8 states x 1000 periods, or the entry's "
+        "`lyapunov_periods`; the method is in `method.lyapunov`). *Finite differences*: the orbit and one "
+        "displaced copy per dimension under DOP853 (rtol 1e-11), QR every period/8, "
+        f"{settings['initial']} states x {settings['periods']:g} periods after {settings['transient']:g} (longer in "
+        "proportion where an entry sets `lyapunov_periods`: the *periods* column); "
         "mean ± std over the states. A row is flagged when the two differ by more than "
         f"{TOLERANCE:.0%} and more than {Z:g} combined error bars.",
         "",
@@ -62,15 +63,14 @@ def markdown(rows: list[dict], settings: dict) -> str:
         + (f": {', '.join(r['system'] for r in flagged)}" if flagged else "")
         + ".",
         "",
-        "| system | stored λ_max | method | finite differences | ratio | CPU s | flag |",
-        "|---|---:|---|---:|---:|---:|---|",
+        "| system | stored λ_max | method | finite differences | periods | ratio | CPU s | flag |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for r in sorted(done, key=lambda r: r["system"]):
         lines.append(
             f"| {r['system']} | {r['stored']:.4g} ± {r['stored_std']:.2g} | {r['stored_method']} | "
-            f"{r['fd']:.4g} ± {r['fd_std']:.2g} | {r['fd'] / r['stored']:.2f} | {r['seconds']:.0f} | "
-            + ("**differs**" if disagrees(r) else "")
-            + " |"
+            f"{r['fd']:.4g} ± {r['fd_std']:.2g} | {r.get('periods', settings['periods']):g} | "
+            f"{r['fd'] / r['stored']:.2f} | {r['seconds']:.0f} | " + ("**differs**" if disagrees(r) else "") + " |"
         )
     errors = [r for r in rows if "error" in r]
     if errors:
@@ -92,22 +92,35 @@ def main(argv=None) -> int:
     if record["settings"] != settings:
         sys.exit(f"{store} holds rows of other settings {record['settings']}; move it away to start again")
     flows = [n for n in catalog.chaotic() if not catalog[n].is_delay]
-    rows = [r for r in record["rows"] if r["system"] in flows and r["hash"] == catalog[r["system"]].content_hash]
+
+    def periods_of(name: str) -> float:
+        """The finite-difference run length: ``--periods``, lengthened as the entry's ``lyapunov_periods``
+        lengthens the stored runs (from the default 1,000)."""
+        asked = catalog[name].raw.get("lyapunov_periods")
+        return args.periods * max(1.0, float(asked) / 1000.0) if asked else args.periods
+
+    rows = [
+        r
+        for r in record["rows"]
+        if r["system"] in flows
+        and r["hash"] == catalog[r["system"]].content_hash
+        and r.get("periods", args.periods) == periods_of(r["system"])
+    ]
     done = {r["system"] for r in rows}
     for name in args.systems or flows:
         if name in done:
             continue
         s = catalog[name]
         stored = s.invariants
-        row: dict = {"system": name, "hash": s.content_hash}
+        row: dict = {"system": name, "hash": s.content_hash, "periods": periods_of(name)}
         t0 = time.process_time()
         try:
             ly = finite_difference_spectrum(
                 s,
                 n_initial=args.initial,
-                n_periods=args.periods,
+                n_periods=row["periods"],
                 transient_periods=settings["transient"],
-                max_steps=MAX_STEPS,
+                max_steps=int(MAX_STEPS * row["periods"] / args.periods),
             )
             method = stored["method"]["lyapunov"]["method"]
             row |= {

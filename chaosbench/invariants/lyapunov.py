@@ -203,7 +203,12 @@ def lyapunov_spectrum(
     settings = {
         "method": "variational equations, RK4 on the augmented system, Gram-Schmidt every "
         f"{qr_every} steps (Benettin et al. 1980)"
-        + (f"; step halved {halvings} times until lambda_max agreed with a run at half the step" if halvings else ""),
+        + (
+            f"; step halved {'once' if halvings == 1 else f'{halvings} times'} until lambda_max agreed with a run "
+            "at half the step"
+            if halvings
+            else ""
+        ),
         "exponents": "all",
         "dt": h,
         "steps": n_steps,

@@ -26,6 +26,7 @@ from pathlib import Path
 from chaosbench.bench.cell import dependency_versions
 from chaosbench.catalog import load_catalog
 from chaosbench.errors import ChaosbenchError
+from chaosbench.invariants.annotate import SETTINGS, lyapunov_settings
 from chaosbench.invariants.jumps import finite_difference_spectrum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,10 +95,10 @@ def main(argv=None) -> int:
     flows = [n for n in catalog.chaotic() if not catalog[n].is_delay]
 
     def periods_of(name: str) -> float:
-        """The finite-difference run length: ``--periods``, lengthened as the entry's ``lyapunov_periods``
-        lengthens the stored runs (from the default 1,000)."""
-        asked = catalog[name].raw.get("lyapunov_periods")
-        return args.periods * max(1.0, float(asked) / 1000.0) if asked else args.periods
+        """The finite-difference run length: ``--periods``, lengthened as the annotation lengthens the stored
+        runs of an entry that sets ``lyapunov_periods``."""
+        stored = lyapunov_settings(catalog[name], SETTINGS)["n_periods"] / SETTINGS["lyapunov"]["n_periods"]
+        return args.periods * max(1.0, stored)
 
     rows = [
         r

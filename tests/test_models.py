@@ -48,6 +48,23 @@ def test_var_recovers_a_linear_system(ar_series):
     assert one.coefs_.shape == (2, 1, 1)
 
 
+def test_var_fits_states_with_a_conserved_linear_quantity_in_their_subspace(ar_series):
+    # a third variable closing x1 + x2 + x3 = 1 (as nutrients and biomass sum to the supply in a chemostat):
+    # the residual covariance is singular and statsmodels' order selection alone raises
+    x, a1, a2 = ar_series
+    closed = np.column_stack([x, 1.0 - x.sum(1)])
+    with pytest.raises(np.linalg.LinAlgError):
+        make_model("var", maxlags=4)._fit_var(closed)
+    model = make_model("var", maxlags=4).fit(closed, dt=1.0)
+    assert model.fit_info_ == {"subspace": 2} and model.order_ >= 2
+    # the recovered dynamics of the first two variables are the generating VAR(2)
+    assert np.allclose(model.coefs_[0][:2, :2] - model.coefs_[0][:2, 2:], a1, atol=0.02)
+    assert np.allclose(model.coefs_[1][:2, :2] - model.coefs_[1][:2, 2:], a2, atol=0.02)
+    out = model.forecast(closed[:100], 50)
+    assert np.allclose(out.sum(1), 1.0, atol=1e-9)  # the forecast keeps the conserved quantity
+    assert np.allclose(out[:, :2], make_model("var", maxlags=4).fit(x, dt=1.0).forecast(x[:100], 50), atol=0.05)
+
+
 def test_persistence_and_climatology_values():
     x = np.arange(20.0).reshape(10, 2)
     assert np.all(make_model("persistence").fit(x, dt=1).forecast(x[:3], 4) == x[2])

@@ -53,11 +53,17 @@ class VAR(Model):
 
     Several training trajectories are concatenated (the few lag vectors spanning a junction are a
     negligible error for trajectories much longer than ``maxlags``). A one-variable system is fit
-    as an autoregression (``AutoReg``), which statsmodels' VAR refuses.
+    as an autoregression (``AutoReg``), which statsmodels' VAR refuses. Where the states span fewer
+    dimensions than the system has (a conserved linear quantity, as in a chemostat whose nutrient and
+    biomass sum to the supply), the residual covariance is singular and statsmodels cannot fit; the
+    VAR is then fit on the principal components the data span (singular values above
+    ``SUBSPACE_RTOL`` of the largest) and written back in the system's variables, so the forecast
+    keeps the conserved quantities exactly. ``fit_info_["subspace"]`` records the dimension used.
     """
 
     _name = "var"
     CRITERIA = ("aic", "bic", "hqic", "fpe")
+    SUBSPACE_RTOL = 1e-9
 
     def __init__(self, *, maxlags: int = 20, ic: str | None = "aic", seed: int = 0):
         super().__init__(seed=seed)
@@ -74,25 +80,45 @@ class VAR(Model):
         data = np.concatenate(trajectories)
         n = data.shape[1]
         if n == 1:
-            from statsmodels.tsa.ar_model import AutoReg, ar_select_order
-
-            lags = self.maxlags
-            if self.ic:
-                sel = ar_select_order(data[:, 0], maxlag=self.maxlags, ic=self.ic if self.ic != "fpe" else "aic")
-                lags = max(sel.ar_lags) if sel.ar_lags else 1
-            res = AutoReg(data[:, 0], lags=lags, trend="c").fit()
-            params = np.asarray(res.params)
-            self.intercept_ = params[:1]
-            self.coefs_ = params[1:].reshape(lags, 1, 1)
+            self.intercept_, self.coefs_ = self._fit_ar(data[:, 0])
         else:
-            from statsmodels.tsa.api import VAR as _StatsmodelsVAR
-
-            res = _StatsmodelsVAR(data).fit(maxlags=self.maxlags, ic=self.ic, trend="c")
-            if res.k_ar == 0:  # the criterion chose no lags: keep one so the forecast depends on the context
-                res = _StatsmodelsVAR(data).fit(maxlags=1, trend="c")
-            self.intercept_ = np.asarray(res.intercept, float)
-            self.coefs_ = np.asarray(res.coefs, float)
+            try:
+                self.intercept_, self.coefs_ = self._fit_var(data)
+            except np.linalg.LinAlgError:
+                self._fit_in_subspace(data)
         self.order_ = self.coefs_.shape[0]
+
+    def _fit_ar(self, series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from statsmodels.tsa.ar_model import AutoReg, ar_select_order
+
+        lags = self.maxlags
+        if self.ic:
+            sel = ar_select_order(series, maxlag=self.maxlags, ic=self.ic if self.ic != "fpe" else "aic")
+            lags = max(sel.ar_lags) if sel.ar_lags else 1
+        params = np.asarray(AutoReg(series, lags=lags, trend="c").fit().params)
+        return params[:1], params[1:].reshape(lags, 1, 1)
+
+    def _fit_var(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from statsmodels.tsa.api import VAR as _StatsmodelsVAR
+
+        res = _StatsmodelsVAR(data).fit(maxlags=self.maxlags, ic=self.ic, trend="c")
+        if res.k_ar == 0:  # the criterion chose no lags: keep one so the forecast depends on the context
+            res = _StatsmodelsVAR(data).fit(maxlags=1, trend="c")
+        return np.asarray(res.intercept, float), np.asarray(res.coefs, float)
+
+    def _fit_in_subspace(self, data: np.ndarray) -> None:
+        # x = mu + V z: a VAR z_t = c + sum_j A_j z_{t-j} is x_t = mu + V c + sum_j V A_j V^T (x_{t-j} - mu)
+        mu = data.mean(0)
+        _, sing, vt = np.linalg.svd(data - mu, full_matrices=False)
+        k = int(np.sum(sing > self.SUBSPACE_RTOL * sing[0]))
+        if k == data.shape[1]:  # full rank: the failure was not a missing dimension
+            raise ChaosbenchError(f"var: statsmodels could not fit {k} full-rank variables; try a smaller maxlags")
+        basis = vt[:k].T  # (n, k)
+        z = (data - mu) @ basis
+        c, a = self._fit_ar(z[:, 0]) if k == 1 else self._fit_var(z)
+        self.coefs_ = np.einsum("ik,pkl,jl->pij", basis, a, basis)
+        self.intercept_ = mu + basis @ c - self.coefs_.sum(0) @ mu
+        self.fit_info_ = {"subspace": k}
 
     def _forecast_windows(self, contexts, horizon):
         # all windows advance together: one (K, n) product per lag and step

@@ -34,10 +34,10 @@ LONGEST = 100_000  # periods: past this, the long run is three times the short o
 STATES = 8
 
 
-def estimate(system, periods: float, step_divisor: float) -> tuple[float, float]:
-    """Mean and std over ``STATES`` states of lambda_max over ``periods`` periods at the stored step / divisor."""
-    cs = compile_system(system)
-    y0s, t0s, _ = starting_states(system, cs, 4 * STATES, 0)
+def estimate(system, start, periods: float, step_divisor: float) -> tuple[float, float]:
+    """Mean and std over ``STATES`` states of lambda_max over ``periods`` periods at the stored step / divisor;
+    ``start``: the compiled system and its candidate states and times (:func:`starting_states`)."""
+    cs, y0s, t0s = start
     h = system.invariants["method"]["lyapunov"]["dt"] / step_divisor
     n_steps = int(math.ceil(periods * system.period / h))
     n_transient = int(math.ceil(50 * system.period / h))
@@ -49,13 +49,15 @@ def estimate(system, periods: float, step_divisor: float) -> tuple[float, float]
 def check(system) -> dict:
     base = float(system.invariants["method"]["lyapunov"]["periods"])
     t0 = time.process_time()
+    cs = compile_system(system)
+    start = (cs, *starting_states(system, cs, 4 * STATES, 0)[:2])
     row: dict = {"system": system.name, "stored": system.max_lyapunov, "periods": base}
-    row["short"], row["short_std"] = estimate(system, base, 1)
+    row["short"], row["short_std"] = estimate(system, start, base, 1)
     row["long_periods"] = long = 10 * base if 10 * base <= LONGEST else 3 * base
-    row["long"], row["long_std"] = estimate(system, long, 1)
+    row["long"], row["long_std"] = estimate(system, start, long, 1)
     if row["long"] < FALL * row["short"]:
-        row["short_fine"], row["short_fine_std"] = estimate(system, base, 4)
-        row["long_fine"], row["long_fine_std"] = estimate(system, long, 4)
+        row["short_fine"], row["short_fine_std"] = estimate(system, start, base, 4)
+        row["long_fine"], row["long_fine_std"] = estimate(system, start, long, 4)
     row["seconds"] = round(time.process_time() - t0, 1)
     return row
 

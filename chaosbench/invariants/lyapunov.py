@@ -200,15 +200,11 @@ def lyapunov_spectrum(
             break
         (h, n_steps, n_transient, logs, div, escaped), halvings = finer, halvings + 1
     T = n_steps * h
+    times = "once" if halvings == 1 else f"{halvings} times"
+    halved = f"; step halved {times} until lambda_max agreed with a run at half the step" if halvings else ""
     settings = {
-        "method": "variational equations, RK4 on the augmented system, Gram-Schmidt every "
-        f"{qr_every} steps (Benettin et al. 1980)"
-        + (
-            f"; step halved {'once' if halvings == 1 else f'{halvings} times'} until lambda_max agreed with a run "
-            "at half the step"
-            if halvings
-            else ""
-        ),
+        "method": f"variational equations, RK4 on the augmented system, Gram-Schmidt every {qr_every} steps "
+        f"(Benettin et al. 1980){halved}",
         "exponents": "all",
         "dt": h,
         "steps": n_steps,
